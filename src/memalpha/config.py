@@ -1,0 +1,65 @@
+"""Loading pydantic configs from YAML with dotted `--set key=value` overrides.
+
+Every component owns its config model (`MemoryConfig`, ...); this module only reads files,
+applies overrides and turns validation failures into one `ConfigError` that names the key.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import TypeVar
+
+import yaml
+from pydantic import BaseModel, ValidationError
+
+from memalpha.errors import ConfigError
+
+M = TypeVar("M", bound=BaseModel)
+
+
+def apply_overrides(data: dict, overrides: list[str]) -> dict:
+    """Set `a.b.c=value` pairs in a nested dict; values are parsed as YAML scalars.
+
+    Raises:
+        ConfigError: an override is not of the form key=value.
+    """
+    for item in overrides:
+        key, sep, raw = item.partition("=")
+        if not sep or not key.strip():
+            raise ConfigError(f"override '{item}' is not of the form key.path=value")
+        node = data
+        *parents, leaf = key.strip().split(".")
+        for part in parents:
+            node = node.setdefault(part, {})
+            if not isinstance(node, dict):
+                raise ConfigError(f"override '{item}': '{part}' is not a section")
+        node[leaf] = yaml.safe_load(raw)
+    return data
+
+
+def load_config(model: type[M], path: str | Path | None = None, overrides: list[str] = ()) -> M:
+    """Build `model` from a YAML file (or its defaults when no path) plus overrides.
+
+    Raises:
+        ConfigError: unreadable file, bad YAML, unknown key or invalid value.
+    """
+    data: dict = {}
+    where = str(path) if path is not None else None
+    if path is not None:
+        try:
+            loaded = yaml.safe_load(Path(path).read_text("utf-8"))
+        except FileNotFoundError:
+            raise ConfigError("config file not found", path=where) from None
+        except yaml.YAMLError as exc:
+            raise ConfigError(f"invalid YAML: {exc}", path=where) from None
+        if loaded is not None and not isinstance(loaded, dict):
+            raise ConfigError("the top level must be a mapping of keys", path=where)
+        data = loaded or {}
+    data = apply_overrides(data, list(overrides))
+    try:
+        return model.model_validate(data)
+    except ValidationError as exc:
+        problems = "; ".join(
+            f"{'.'.join(str(p) for p in e['loc']) or '<root>'}: {e['msg']}" for e in exc.errors()
+        )
+        raise ConfigError(f"invalid {model.__name__}: {problems}", path=where) from None

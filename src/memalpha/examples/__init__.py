@@ -1,0 +1,1 @@
+"""Small example inputs shipped with the package (used by `memalpha demo`)."""

@@ -1,0 +1,103 @@
+"""What the memory writer sees of its memory: the published memorize-mode system prompt
+(full core + the K most recent entries per list, SPEC §1.4) or, as an option, the K entries per
+list that BM25 ranks highest against the new chunk; plus the published K-halving to fit a budget."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from importlib.resources import files
+
+from memalpha.errors import LimitExceededError
+from memalpha.memory.config import LIST_COMPONENTS, Component, ViewConfig
+from memalpha.memory.model import Entry, Memory
+
+_INSTRUCTION = {
+    Component.CORE: "* core_memory: Information stored so far (stored as a compact paragraph)",
+    Component.SEMANTIC: "* semantic_memory: General knowledge, factual or conceptual information",
+    Component.EPISODIC: "* episodic_memory: Specific personal experiences or events with "
+    "timestamp (mandatory), place, or context",
+}
+_HEADER = {
+    "recent": "(Only show the most recent {shown} out of {total} memories)",
+    "retrieved": "(Only show the {shown} out of {total} memories most relevant to the new chunk)",
+}
+
+
+def memorize_template() -> str:
+    return files("memalpha.memory").joinpath("prompts/memorize_system.txt").read_text("utf-8")
+
+
+def visible_entries(memory: Memory, component: Component, mode: str, k: int, chunk: str) -> list[Entry]:
+    """The entries of one list the writer sees: newest K, or BM25 top-K against `chunk`.
+
+    Retrieved entries are shown in memory order (oldest first), like the recent view.
+    """
+    if mode == "recent" or not chunk:
+        return memory.recent(component, k)
+    hits = {e.id for e, _ in memory.search(component, chunk, k)}
+    return [e for e in memory.entries(component) if e.id in hits]
+
+
+def render_memory_state(memory: Memory, *, mode: str = "recent", k: int = 5, chunk: str = "") -> str:
+    """The CURRENT MEMORY STATE block, exactly as published for mode 'recent'."""
+    sections = []
+    if memory.config.enabled(Component.CORE):
+        sections.append(f"<core_memory>\n{memory.core}\n</core_memory>")
+    for c in LIST_COMPONENTS:
+        if not memory.config.enabled(c):
+            continue
+        shown = visible_entries(memory, c, mode, k, chunk)
+        body = "\n".join(f"[{e.id}] {e.content}" for e in shown) or "Empty."
+        header = _HEADER[mode].format(shown=len(shown), total=memory.count(c))
+        sections.append(f"<{c.value}_memory> {header}\n{body}\n</{c.value}_memory>")
+    return "\n\n".join(sections)
+
+
+def render_memorize_prompt(memory: Memory, *, mode: str = "recent", k: int = 5, chunk: str = "") -> str:
+    """The writer's full memorize-mode system prompt (without the tool block)."""
+    instructions = "\n".join(_INSTRUCTION[c] for c in Component if memory.config.enabled(c))
+    state = render_memory_state(memory, mode=mode, k=k, chunk=chunk)
+    return memorize_template().format(instructions=instructions, memory_state=state)
+
+
+def fit_k(render: Callable[[int], str], count: Callable[[str], int], budget: int | None, k: int) -> tuple[str, int]:
+    """Render with K entries per list, halving K (5→2→1→0, as published) until it fits `budget`.
+
+    Args:
+        render: builds the whole prompt for a given K (the caller adds chunk and tools).
+        count: token counter of the policy.
+        budget: max prompt tokens, or None for no limit.
+        k: starting K.
+
+    Returns:
+        The prompt and the K it used.
+
+    Raises:
+        LimitExceededError: the prompt is over budget even with K=0 (core + chunk too long).
+    """
+    while True:
+        text = render(k)
+        if budget is None:
+            return text, k
+        tokens = count(text)
+        if tokens <= budget:
+            return text, k
+        if k == 0:
+            raise LimitExceededError(
+                f"memorize prompt is {tokens} tokens with no entries shown, over the {budget}-"
+                "token budget; use smaller chunks, a shorter core or a larger budget",
+                limit=budget,
+                actual=tokens,
+            )
+        k //= 2
+
+
+def render_for_config(memory: Memory, view: ViewConfig, count: Callable[[str], int], chunk: str = "") -> str:
+    """The system prompt under a `ViewConfig` (mode, K and budget)."""
+    text, _ = fit_k(
+        lambda k: render_memorize_prompt(memory, mode=view.mode, k=k, chunk=chunk),
+        count,
+        view.max_prompt_tokens,
+        view.k,
+    )
+    return text
