@@ -1,4 +1,4 @@
-"""memalpha: train LLM agents with RL to build their own long-term memory (Mem-α, arXiv 2509.25911)."""
+"""memalpha: LLM agents that learn, with RL, to build their own long-term memory (Mem-α)."""
 
 __version__ = "0.1.0"
 

@@ -22,7 +22,6 @@ from memalpha.errors import ConfigError, MemalphaError
 from memalpha.memory import (
     CallStatus,
     Component,
-    Memory,
     MemoryConfig,
     SqliteStore,
     ToolCall,
@@ -34,8 +33,9 @@ from memalpha.memory import (
 )
 from memalpha.tokens import make_token_counter
 
-app = typer.Typer(help="memalpha: RL-trained agents that build their own long-term memory.",
-                  no_args_is_help=True)
+app = typer.Typer(
+    help="memalpha: RL-trained agents that build their own long-term memory.", no_args_is_help=True
+)
 memory_app = typer.Typer(help="Inspect, export and import stored memories.", no_args_is_help=True)
 tools_app = typer.Typer(help="The memory tools offered to the writer.", no_args_is_help=True)
 app.add_typer(memory_app, name="memory")
@@ -48,10 +48,12 @@ F = TypeVar("F", bound=Callable[..., Any])
 StoreOpt = Annotated[Path, typer.Option("--store", help="SQLite store file, e.g. mem.db.")]
 SessionOpt = Annotated[str, typer.Option("--session", help="Session (memory) name in the store.")]
 ConfigOpt = Annotated[
-    Path | None, typer.Option("--config", help="MemoryConfig YAML, e.g. configs/memory/default.yaml.")
+    Path | None,
+    typer.Option("--config", help="MemoryConfig YAML, e.g. configs/memory/default.yaml."),
 ]
 SetOpt = Annotated[
-    list[str] | None, typer.Option("--set", help="Override a config key: --set core_max_tokens=256.")
+    list[str] | None,
+    typer.Option("--set", help="Override a config key: --set core_max_tokens=256."),
 ]
 
 
@@ -77,8 +79,12 @@ def _version(value: bool) -> None:
 
 @app.callback()
 def main(
-    version: Annotated[bool, typer.Option("--version", callback=_version, is_eager=True,
-                                          help="Print the version and exit.")] = False,
+    version: Annotated[
+        bool,
+        typer.Option(
+            "--version", callback=_version, is_eager=True, help="Print the version and exit."
+        ),
+    ] = False,
 ) -> None:
     """memalpha: RL-trained agents that build their own long-term memory."""
 
@@ -92,8 +98,12 @@ def _memory_config(config: Path | None, overrides: list[str] | None) -> MemoryCo
 def tools_schema(
     config: ConfigOpt = None,
     set_: SetOpt = None,
-    functions_only: Annotated[bool, typer.Option("--functions", help="Print only the function "
-                                                 "parts (what qwen-agent renders).")] = False,
+    functions_only: Annotated[
+        bool,
+        typer.Option(
+            "--functions", help="Print only the function parts (what qwen-agent renders)."
+        ),
+    ] = False,
 ) -> None:
     """Print the memory tool specs as OpenAI JSON.
 
@@ -121,14 +131,22 @@ def memory_stats(
     with _open_existing(store) as db:
         names = [session] if session else [s.name for s in db.sessions()]
         table = Table(title=f"{store} ({len(names)} sessions, tokens: {counter.name})")
-        for col in ("session", "core tokens", "semantic", "sem. tokens", "episodic",
-                    "epi. tokens", "total tokens"):
+        for col in (
+            "session",
+            "core tokens",
+            "semantic",
+            "sem. tokens",
+            "episodic",
+            "epi. tokens",
+            "total tokens",
+        ):
             table.add_column(col, justify="left" if col == "session" else "right")
         for name in names:
             stats = db.open_memory(name, cfg, counter).stats()
             row = [stats.get(c) for c in Component]
             table.add_row(
-                name, *(_num(s, "tokens") for s in row[:1]),
+                name,
+                *(_num(s, "tokens") for s in row[:1]),
                 *(x for s in row[1:] for x in (_num(s, "entries"), _num(s, "tokens"))),
                 str(sum(s.tokens for s in row if s)),
             )
@@ -167,8 +185,9 @@ def memory_show(
 def memory_export(
     store: StoreOpt,
     session: SessionOpt,
-    out_path: Annotated[Path | None, typer.Option("--out", help="JSON file (stdout if absent).")]
-    = None,
+    out_path: Annotated[
+        Path | None, typer.Option("--out", help="JSON file (stdout if absent).")
+    ] = None,
 ) -> None:
     """Export a session as JSON (a lossless round trip with `memory import`).
 
@@ -188,8 +207,12 @@ def memory_export(
 def memory_import(
     store: StoreOpt,
     session: SessionOpt,
-    input_path: Annotated[Path, typer.Option("--input", help="JSON from `memory export` (or a "
-                                             "published agent_state.json).")],
+    input_path: Annotated[
+        Path,
+        typer.Option(
+            "--input", help="JSON from `memory export` (or a published agent_state.json)."
+        ),
+    ],
     replace: Annotated[bool, typer.Option(help="Overwrite an existing session.")] = False,
 ) -> None:
     """Import a JSON memory as a session (created; existing only with --replace).
@@ -199,8 +222,10 @@ def memory_import(
     snap = read_json(input_path)
     with SqliteStore(store) as db:
         db.write(session, snap, replace=replace)
-    err.print(f"imported {len(snap.semantic)} semantic and {len(snap.episodic)} episodic entries "
-              f"into '{session}'")
+    err.print(
+        f"imported {len(snap.semantic)} semantic and {len(snap.episodic)} episodic entries "
+        f"into '{session}'"
+    )
 
 
 @app.command("demo")
@@ -227,16 +252,25 @@ def demo(
         style = {CallStatus.OK: "green", CallStatus.SKIPPED: "yellow", CallStatus.ERROR: "red"}
         for i, raw in enumerate(calls, 1):
             result = executor.execute(memory, ToolCall(raw["name"], raw["arguments"]))
-            table.add_row(str(i), raw["name"], f"[{style[result.status]}]{result.status}[/]",
-                          result.entry_id or "", result.message)
+            table.add_row(
+                str(i),
+                raw["name"],
+                f"[{style[result.status]}]{result.status}[/]",
+                result.entry_id or "",
+                result.message,
+            )
     out.print(table)
-    out.print(f"memory: {memory.total_tokens} tokens; inspect with "
-              f"[bold]memalpha memory show --store {store} --session {session}[/]")
+    out.print(
+        f"memory: {memory.total_tokens} tokens; inspect with "
+        f"[bold]memalpha memory show --store {store} --session {session}[/]"
+    )
 
 
 def _open_existing(path: Path) -> SqliteStore:
     """Open a store that must already exist (reading never creates an empty file)."""
     if not path.is_file():
-        raise ConfigError(f"no store at '{path}'; create one with `memalpha demo --store {path}` "
-                          "or `memalpha memory import`")
+        raise ConfigError(
+            f"no store at '{path}'; create one with `memalpha demo --store {path}` "
+            "or `memalpha memory import`"
+        )
     return SqliteStore(path)

@@ -74,7 +74,9 @@ class HuggingFaceCounter:
         try:
             from tokenizers import Tokenizer
         except ImportError as exc:
-            raise ConfigError("tokenizer kind 'huggingface' needs the `tokenizers` package") from exc
+            raise ConfigError(
+                "tokenizer kind 'huggingface' needs the `tokenizers` package"
+            ) from exc
         file = Path(path)
         if file.is_dir():
             file = file / "tokenizer.json"

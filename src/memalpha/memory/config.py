@@ -1,4 +1,4 @@
-"""Configuration of one memory: enabled components, size caps, the token counter, the agent's view."""
+"""Configuration of one memory: enabled components, size caps, token counter, the writer's view."""
 
 from __future__ import annotations
 

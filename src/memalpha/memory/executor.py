@@ -64,13 +64,16 @@ class ToolExecutor:
                 message = "inserted"
             elif call.name == "memory_update":
                 entry = memory.update(component, args["new_content"], entry_id)
-                message = "updated" if entry.content == args["new_content"] else "updated (truncated)"
+                message = (
+                    "updated" if entry.content == args["new_content"] else "updated (truncated)"
+                )
             else:
                 entry = memory.delete(component, entry_id)
                 message = "deleted"
         except DuplicateEntryError as exc:
-            return ToolResult(call, CallStatus.SKIPPED, Component(exc.component), exc.existing_id,
-                              str(exc))
+            return ToolResult(
+                call, CallStatus.SKIPPED, Component(exc.component), exc.existing_id, str(exc)
+            )
         except (ToolCallError, MemoryOperationError) as exc:
             return ToolResult(call, CallStatus.ERROR, message=str(exc))
         return ToolResult(call, CallStatus.OK, component, entry.id, message)

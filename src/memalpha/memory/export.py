@@ -71,17 +71,20 @@ def snapshot_from_dict(data: Any, *, source: str = "<memory>") -> MemorySnapshot
         entries = getattr(record, c.value)
         for e in entries:
             if not (e.id.startswith(ID_PREFIX[c]) and e.id[1:].isdigit() and int(e.id[1:]) > 0):
-                raise DataError(f"{c.value} id '{e.id}' is not of the form "
-                                f"{ID_PREFIX[c]}<number>", path=source)
+                raise DataError(
+                    f"{c.value} id '{e.id}' is not of the form {ID_PREFIX[c]}<number>", path=source
+                )
         lists[c] = tuple(Entry(e.id, e.content, 0) for e in entries)
-    return MemorySnapshot(record.core, lists[LIST_COMPONENTS[0]], lists[LIST_COMPONENTS[1]],
-                          dict(record.next_ids))
+    return MemorySnapshot(
+        record.core, lists[LIST_COMPONENTS[0]], lists[LIST_COMPONENTS[1]], dict(record.next_ids)
+    )
 
 
 def _is_published(data: dict[str, Any]) -> bool:
     lists = [data.get(c.value, []) for c in LIST_COMPONENTS]
-    return all(isinstance(x, list) and all(isinstance(i, dict) and len(i) == 1 for i in x)
-               for x in lists) and any(lists)
+    return all(
+        isinstance(x, list) and all(isinstance(i, dict) and len(i) == 1 for i in x) for x in lists
+    ) and any(lists)
 
 
 def _from_published(data: dict[str, Any]) -> dict[str, Any]:

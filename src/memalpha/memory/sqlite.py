@@ -193,7 +193,9 @@ class SqliteStore:
             for c in LIST_COMPONENTS
         }
         return MemorySnapshot(
-            row[0], lists[Component.SEMANTIC], lists[Component.EPISODIC],
+            row[0],
+            lists[Component.SEMANTIC],
+            lists[Component.EPISODIC],
             {"semantic": row[1], "episodic": row[2]},
         )
 
@@ -224,13 +226,18 @@ class SqliteStore:
                 self.conn.execute("DELETE FROM sessions WHERE name = ?", (name,))
             self.create_session(name)
             self.conn.execute(
-                "UPDATE sessions SET core = ?, next_semantic = ?, next_episodic = ? "
-                "WHERE name = ?",
-                (snapshot.core, snapshot.next_ids.get("semantic", 1),
-                 snapshot.next_ids.get("episodic", 1), name),
+                "UPDATE sessions SET core = ?, next_semantic = ?, next_episodic = ? WHERE name = ?",
+                (
+                    snapshot.core,
+                    snapshot.next_ids.get("semantic", 1),
+                    snapshot.next_ids.get("episodic", 1),
+                    name,
+                ),
             )
-            for c, entries in ((Component.SEMANTIC, snapshot.semantic),
-                               (Component.EPISODIC, snapshot.episodic)):
+            for c, entries in (
+                (Component.SEMANTIC, snapshot.semantic),
+                (Component.EPISODIC, snapshot.episodic),
+            ):
                 self.conn.executemany(
                     "INSERT INTO entries (session, component, id, seq, content) "
                     "VALUES (?, ?, ?, ?, ?)",
@@ -274,10 +281,12 @@ class SqliteStore:
                     (int(e.id[1:]) + 1, time.time(), name),
                 )
             else:
-                sql = ("UPDATE entries SET content = ? WHERE session = ? AND component = ? "
-                       "AND id = ?" if change.op == "update" else
-                       "DELETE FROM entries WHERE ? IS NOT NULL AND session = ? "
-                       "AND component = ? AND id = ?")
+                sql = (
+                    "UPDATE entries SET content = ? WHERE session = ? AND component = ? AND id = ?"
+                    if change.op == "update"
+                    else "DELETE FROM entries WHERE ? IS NOT NULL AND session = ? "
+                    "AND component = ? AND id = ?"
+                )
                 cur = self.conn.execute(sql, (e.content, name, c.value, e.id))
                 if cur.rowcount == 1:
                     cur = self.conn.execute(

@@ -48,8 +48,10 @@ def _check_spec(spec: ToolSpec) -> None:
     params = spec.parameters
     props = params.get("properties", {})
     if params.get("type") != "object" or not set(params.get("required", [])) <= set(props):
-        raise ConfigError(f"tool '{spec.name}': parameters must be an object whose required "
-                          "names are all properties")
+        raise ConfigError(
+            f"tool '{spec.name}': parameters must be an object whose required "
+            "names are all properties"
+        )
     for value in props.get(MEMORY_TYPE, {}).get("enum", []):
         if not value.endswith(_SUFFIX) or value[: -len(_SUFFIX)] not in set(Component):
             raise ConfigError(f"tool '{spec.name}': unknown memory_type value '{value}'")
@@ -77,7 +79,9 @@ class ToolRegistry:
         for spec in published_specs():
             props = dict(spec.parameters["properties"])
             if MEMORY_TYPE in props:
-                allowed = [v for v in props[MEMORY_TYPE]["enum"] if parse_component(v) not in disabled]
+                allowed = [
+                    v for v in props[MEMORY_TYPE]["enum"] if parse_component(v) not in disabled
+                ]
                 if not allowed:
                     continue
                 props[MEMORY_TYPE] = {**props[MEMORY_TYPE], "enum": allowed}
@@ -107,7 +111,9 @@ class ToolRegistry:
         props = spec.parameters["properties"]
         for required in spec.parameters.get("required", []):
             if args.get(required) is None:
-                raise ToolArgumentError(f"{name}: missing required argument '{required}'", tool=name)
+                raise ToolArgumentError(
+                    f"{name}: missing required argument '{required}'", tool=name
+                )
         out: dict[str, Any] = {}
         for key, schema in props.items():
             value = args.get(key)

@@ -27,7 +27,9 @@ def memorize_template() -> str:
     return files("memalpha.memory").joinpath("prompts/memorize_system.txt").read_text("utf-8")
 
 
-def visible_entries(memory: Memory, component: Component, mode: str, k: int, chunk: str) -> list[Entry]:
+def visible_entries(
+    memory: Memory, component: Component, mode: str, k: int, chunk: str
+) -> list[Entry]:
     """The entries of one list the writer sees: newest K, or BM25 top-K against `chunk`.
 
     Retrieved entries are shown in memory order (oldest first), like the recent view.
@@ -38,7 +40,9 @@ def visible_entries(memory: Memory, component: Component, mode: str, k: int, chu
     return [e for e in memory.entries(component) if e.id in hits]
 
 
-def render_memory_state(memory: Memory, *, mode: str = "recent", k: int = 5, chunk: str = "") -> str:
+def render_memory_state(
+    memory: Memory, *, mode: str = "recent", k: int = 5, chunk: str = ""
+) -> str:
     """The CURRENT MEMORY STATE block, exactly as published for mode 'recent'."""
     sections = []
     if memory.config.enabled(Component.CORE):
@@ -53,14 +57,18 @@ def render_memory_state(memory: Memory, *, mode: str = "recent", k: int = 5, chu
     return "\n\n".join(sections)
 
 
-def render_memorize_prompt(memory: Memory, *, mode: str = "recent", k: int = 5, chunk: str = "") -> str:
+def render_memorize_prompt(
+    memory: Memory, *, mode: str = "recent", k: int = 5, chunk: str = ""
+) -> str:
     """The writer's full memorize-mode system prompt (without the tool block)."""
     instructions = "\n".join(_INSTRUCTION[c] for c in Component if memory.config.enabled(c))
     state = render_memory_state(memory, mode=mode, k=k, chunk=chunk)
     return memorize_template().format(instructions=instructions, memory_state=state)
 
 
-def fit_k(render: Callable[[int], str], count: Callable[[str], int], budget: int | None, k: int) -> tuple[str, int]:
+def fit_k(
+    render: Callable[[int], str], count: Callable[[str], int], budget: int | None, k: int
+) -> tuple[str, int]:
     """Render with K entries per list, halving K (5→2→1→0, as published) until it fits `budget`.
 
     Args:
@@ -92,7 +100,9 @@ def fit_k(render: Callable[[int], str], count: Callable[[str], int], budget: int
         k //= 2
 
 
-def render_for_config(memory: Memory, view: ViewConfig, count: Callable[[str], int], chunk: str = "") -> str:
+def render_for_config(
+    memory: Memory, view: ViewConfig, count: Callable[[str], int], chunk: str = ""
+) -> str:
     """The system prompt under a `ViewConfig` (mode, K and budget)."""
     text, _ = fit_k(
         lambda k: render_memorize_prompt(memory, mode=view.mode, k=k, chunk=chunk),
