@@ -1,0 +1,33 @@
+"""Shared fixtures: the real offline token counter, memories and SQLite stores in tmp_path."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+import pytest
+
+from memalpha.memory import Memory, MemoryConfig, ToolExecutor, ToolRegistry
+from memalpha.tokens import TokenCounter, make_token_counter
+
+
+@pytest.fixture(scope="session")
+def counter() -> TokenCounter:
+    return make_token_counter()
+
+
+@pytest.fixture
+def make_memory(counter: TokenCounter) -> Callable[..., Memory]:
+    def make(**config: object) -> Memory:
+        return Memory(MemoryConfig(**config), counter)
+
+    return make
+
+
+@pytest.fixture
+def memory(make_memory: Callable[..., Memory]) -> Memory:
+    return make_memory()
+
+
+@pytest.fixture
+def executor() -> ToolExecutor:
+    return ToolExecutor(ToolRegistry())

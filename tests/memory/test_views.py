@@ -1,0 +1,94 @@
+"""The writer's memory view: byte-exact with the published memorize prompt (SPEC §1.4)."""
+
+from __future__ import annotations
+
+import pytest
+
+from memalpha.errors import LimitExceededError
+from memalpha.memory import Component, ViewConfig, fit_k, render_for_config, render_memorize_prompt
+
+PUBLISHED_HEAD = (
+    "You are a personal assistant with a sophisticated memory system. Your primary task is to "
+    "carefully analyze, understand, and memorize the information provided by the user.\n\n"
+    "MEMORIZING MODE INSTRUCTIONS:\n"
+    "- Read and understand all information shared by the user\n"
+    "- Identify key facts, concepts, and relationships\n"
+    "- Store important information using the appropriate memory type:\n"
+    "* core_memory: Information stored so far (stored as a compact paragraph)\n"
+    "* semantic_memory: General knowledge, factual or conceptual information\n"
+    "* episodic_memory: Specific personal experiences or events with timestamp (mandatory), "
+    "place, or context\n"
+    "- Use these cues to decide memory type based on content\n\n"
+    "CURRENT MEMORY STATE:\n"
+)
+PUBLISHED_TAIL = (
+    "\n\nFocus on understanding and memorizing. Use memory tools actively to store new "
+    "information.\nSince this is the memorization process, if you think all the information has "
+    "been memorized, you can respond with 'Done'. This information will not be seen by the user."
+    "\nMeanwhile, you will be queried only once, so make sure to call all the memory insertion "
+    "functions in one turn."
+)
+
+
+def test_recent_view_is_byte_exact_with_published_prompt(memory) -> None:
+    memory.update(Component.CORE, "Ada is a biologist.")
+    for i in range(7):
+        memory.insert(Component.SEMANTIC, f"fact {i}")
+    state = (
+        "<core_memory>\nAda is a biologist.\n</core_memory>\n\n"
+        "<semantic_memory> (Only show the most recent 5 out of 7 memories)\n"
+        "[s3] fact 2\n[s4] fact 3\n[s5] fact 4\n[s6] fact 5\n[s7] fact 6\n</semantic_memory>\n\n"
+        "<episodic_memory> (Only show the most recent 0 out of 0 memories)\nEmpty.\n"
+        "</episodic_memory>"
+    )
+    assert render_memorize_prompt(memory, k=5) == PUBLISHED_HEAD + state + PUBLISHED_TAIL
+
+
+def test_disabled_component_leaves_the_view(make_memory) -> None:
+    memory = make_memory(disabled=["episodic"])
+    text = render_memorize_prompt(memory)
+    assert "episodic" not in text
+    assert "* semantic_memory" in text and "<semantic_memory>" in text
+
+
+def test_retrieved_view_shows_entries_relevant_to_the_chunk(memory) -> None:
+    for fact in [
+        "Lisbon is in Portugal.",
+        "Whales eat krill.",
+        "Tea comes from leaves.",
+        "Portugal borders Spain.",
+        "Krill are small crustaceans.",
+    ]:
+        memory.insert(Component.SEMANTIC, fact)
+    text = render_memorize_prompt(
+        memory, mode="retrieved", k=2, chunk="What do whales and krill do?"
+    )
+    assert "(Only show the 2 out of 5 memories most relevant to the new chunk)" in text
+    assert "[s2] Whales eat krill.\n[s5] Krill are small crustaceans." in text
+    assert "Lisbon" not in text
+
+
+def test_fit_k_halves_k_like_the_published_trainer(memory, counter) -> None:
+    for i in range(6):
+        memory.insert(Component.SEMANTIC, f"a fairly long fact number {i} " * 10)
+    used = []
+
+    def render(k: int) -> str:
+        used.append(k)
+        return render_memorize_prompt(memory, k=k)
+
+    budget = counter.count(render_memorize_prompt(memory, k=1))
+    _, k = fit_k(render, counter.count, budget, 5)
+    assert used == [5, 2, 1] and k == 1
+
+
+def test_fit_k_fails_clearly_when_even_k0_is_over_budget(memory, counter) -> None:
+    with pytest.raises(LimitExceededError, match="no entries shown"):
+        fit_k(lambda k: render_memorize_prompt(memory, k=k), counter.count, 10, 5)
+
+
+def test_render_for_config_uses_the_view_config(memory, counter) -> None:
+    for i in range(4):
+        memory.insert(Component.EPISODIC, f"event {i}")
+    text = render_for_config(memory, ViewConfig(k=2), counter.count)
+    assert "(Only show the most recent 2 out of 4 memories)\n[e3] event 2\n[e4] event 3" in text

@@ -1,0 +1,139 @@
+"""The CLI as a user runs it: real store files, the installed `memalpha` entry point."""
+
+from __future__ import annotations
+
+import json
+import re
+import subprocess
+from pathlib import Path
+
+import pytest
+from typer.testing import CliRunner
+
+from memalpha.cli import app
+
+runner = CliRunner()
+README = Path(__file__).resolve().parents[1] / "README.md"
+
+
+def invoke(*args: str):
+    return runner.invoke(app, list(args))
+
+
+def test_tools_schema_prints_the_three_published_tools() -> None:
+    result = invoke("tools", "schema")
+    assert result.exit_code == 0
+    specs = json.loads(result.stdout)
+    assert [s["function"]["name"] for s in specs] == [
+        "new_memory_insert",
+        "memory_update",
+        "memory_delete",
+    ]
+
+
+def test_tools_schema_respects_disabled_components() -> None:
+    result = invoke("tools", "schema", "--functions", "--set", "disabled=[core, episodic]")
+    enums = {
+        s["name"]: s["parameters"]["properties"]["memory_type"]["enum"]
+        for s in json.loads(result.stdout)
+    }
+    assert set(enums["memory_update"]) == {"semantic_memory"}
+
+
+def test_demo_then_stats_show_export_import(tmp_path) -> None:
+    db = str(tmp_path / "mem.db")
+    assert invoke("demo", "--store", db).exit_code == 0
+    assert invoke("demo", "--store", db, "--session", "other").exit_code == 0
+    stats = invoke("memory", "stats", "--store", db)
+    assert stats.exit_code == 0 and "demo" in stats.stdout and "other" in stats.stdout
+    show = invoke("memory", "show", "--store", db, "--session", "demo")
+    assert "[s1] Ada's research vessel, the Gaivota, sleeps six people." in show.stdout
+    out = tmp_path / "demo.json"
+    assert (
+        invoke("memory", "export", "--store", db, "--session", "demo", "--out", str(out)).exit_code
+        == 0
+    )
+    assert (
+        invoke(
+            "memory", "import", "--store", db, "--session", "copy", "--input", str(out)
+        ).exit_code
+        == 0
+    )
+    a = invoke("memory", "export", "--store", db, "--session", "demo").stdout
+    b = invoke("memory", "export", "--store", db, "--session", "copy").stdout
+    assert json.loads(a) == json.loads(b)
+
+
+def test_import_refuses_to_overwrite_without_replace(tmp_path) -> None:
+    db = str(tmp_path / "mem.db")
+    invoke("demo", "--store", db)
+    out = tmp_path / "demo.json"
+    invoke("memory", "export", "--store", db, "--session", "demo", "--out", str(out))
+    result = invoke("memory", "import", "--store", db, "--session", "demo", "--input", str(out))
+    assert result.exit_code == 1 and "already exists" in result.stderr
+    ok = invoke(
+        "memory", "import", "--store", db, "--session", "demo", "--input", str(out), "--replace"
+    )
+    assert ok.exit_code == 0
+
+
+@pytest.mark.parametrize(
+    ("args", "code", "fragment"),
+    [
+        (["memory", "stats", "--store", "missing.db"], 2, "no store at"),
+        (
+            ["memory", "show", "--store", "{db}", "--session", "nobody"],
+            1,
+            "unknown session 'nobody'",
+        ),
+        (["tools", "schema", "--set", "core_max_tokens=-3"], 2, "core_max_tokens"),
+        (["tools", "schema", "--set", "no_such_key=1"], 2, "no_such_key"),
+        (["tools", "schema", "--set", "novalue"], 2, "key.path=value"),
+        (["tools", "schema", "--config", "absent.yaml"], 2, "config file not found"),
+    ],
+)
+def test_errors_are_one_line_without_traceback(tmp_path, args, code, fragment) -> None:
+    db = tmp_path / "mem.db"
+    invoke("demo", "--store", str(db))
+    result = invoke(*[a.replace("{db}", str(db)) for a in args])
+    assert result.exit_code == code, result.output
+    assert fragment in result.stderr and "Traceback" not in result.output
+
+
+def test_corrupt_store_is_reported_not_crashed(tmp_path) -> None:
+    db = tmp_path / "bad.db"
+    db.write_bytes(b"garbage" * 500)
+    result = invoke("memory", "stats", "--store", str(db))
+    assert result.exit_code == 1 and "cannot open as a memalpha store" in result.stderr
+
+
+def all_commands(group=app, prefix=()) -> list[tuple[str, ...]]:
+    import typer.main
+
+    click_group = typer.main.get_command(group)
+    out = []
+
+    def walk(cmd, path):
+        subs = getattr(cmd, "commands", None)
+        if subs:
+            for name, sub in subs.items():
+                walk(sub, path + (name,))
+        else:
+            out.append(path)
+
+    walk(click_group, prefix)
+    return out
+
+
+@pytest.mark.parametrize("command", all_commands(), ids=" ".join)
+def test_every_command_has_help_with_an_example_and_is_in_the_readme(command) -> None:
+    result = invoke(*command, "--help")
+    assert result.exit_code == 0 and "Example:" in result.stdout
+    assert re.search(
+        r"memalpha " + r"\s+".join(map(re.escape, command)) + r"\b", README.read_text()
+    ), f"`memalpha {' '.join(command)}` missing from README"
+
+
+def test_installed_entry_point_runs() -> None:
+    result = subprocess.run(["memalpha", "--version"], capture_output=True, text=True, check=True)
+    assert result.stdout.startswith("memalpha ")

@@ -1,0 +1,57 @@
+"""Config loading: YAML files, dotted overrides, errors that name the key."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from memalpha.config import load_config
+from memalpha.errors import ConfigError
+from memalpha.memory import Component, MemoryConfig
+from memalpha.tokens import TokenizerConfig, make_token_counter
+
+CONFIGS = Path(__file__).resolve().parents[1] / "configs"
+
+
+def test_shipped_default_equals_code_defaults() -> None:
+    assert load_config(MemoryConfig, CONFIGS / "memory" / "default.yaml") == MemoryConfig()
+
+
+def test_overrides_reach_nested_keys() -> None:
+    cfg = load_config(MemoryConfig, None, ["view.k=2", "disabled=[episodic]"])
+    assert cfg.view.k == 2 and cfg.disabled == {Component.EPISODIC}
+
+
+@pytest.mark.parametrize(
+    ("yaml_text", "fragment"),
+    [
+        ("view:\n  mode: sideways\n", "view.mode"),
+        ("core_max_tokens: 512\nmax_total_tokens: 100\n", "raise max_total_tokens"),
+        ("disabled: [core, semantic, episodic]\n", "enable at least one"),
+        ("- a list\n", "top level must be a mapping"),
+        ("key: [unclosed\n", "invalid YAML"),
+        ("typo_key: 1\n", "typo_key"),
+    ],
+)
+def test_bad_configs_name_the_problem(tmp_path, yaml_text, fragment) -> None:
+    path = tmp_path / "c.yaml"
+    path.write_text(yaml_text)
+    with pytest.raises(ConfigError, match=fragment):
+        load_config(MemoryConfig, path)
+
+
+def test_unavailable_tiktoken_encoding_is_a_config_error() -> None:
+    with pytest.raises(ConfigError, match="cannot be loaded offline"):
+        make_token_counter(TokenizerConfig(name="no_such_encoding"))
+
+
+def test_missing_huggingface_tokenizer_is_a_config_error(tmp_path) -> None:
+    with pytest.raises(ConfigError):
+        make_token_counter(TokenizerConfig(kind="huggingface", name=str(tmp_path)))
+
+
+def test_default_counter_counts_real_tokens() -> None:
+    counter = make_token_counter()
+    assert counter.count("hello world") == 2
+    assert counter.count_many(["hello world", ""]) == [2, 0]
