@@ -241,7 +241,7 @@ def main() -> None:
         "python": platform.python_version(),
         "platform": platform.platform(),
     }
-    render(results, Console())
+    render(results, Console(width=120))
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.write_text(json.dumps(results, indent=1))
     Console().print(f"wrote {args.out}")

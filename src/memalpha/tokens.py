@@ -62,7 +62,9 @@ class TiktokenCounter:
         return len(self._enc.encode_ordinary(text))
 
     def count_many(self, texts: list[str]) -> list[int]:
-        return [len(ids) for ids in self._enc.encode_ordinary_batch(texts)]
+        # a plain loop: encode_ordinary_batch's thread pool costs ~4x more per short text
+        encode = self._enc.encode_ordinary
+        return [len(encode(t)) for t in texts]
 
 
 class HuggingFaceCounter:
