@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Callable
+from pathlib import Path
 
 import pytest
 
@@ -31,3 +32,14 @@ def memory(make_memory: Callable[..., Memory]) -> Memory:
 @pytest.fixture
 def executor() -> ToolExecutor:
     return ToolExecutor(ToolRegistry())
+
+
+SHARED_DATA = Path(__file__).resolve().parents[2] / "shared" / "data"
+
+
+@pytest.fixture(scope="session")
+def shared_data() -> Path:
+    """The full public datasets beside the repository (../shared/data)."""
+    if not SHARED_DATA.is_dir():
+        pytest.skip("../shared/data is not present")
+    return SHARED_DATA

@@ -137,3 +137,42 @@ def test_every_command_has_help_with_an_example_and_is_in_the_readme(command) ->
 def test_installed_entry_point_runs() -> None:
     result = subprocess.run(["memalpha", "--version"], capture_output=True, text=True, check=True)
     assert result.stdout.startswith("memalpha ")
+
+
+def test_data_build_stats_show(tmp_path) -> None:
+    paths = []
+    for source in ("squad", "trec_coarse", "book", "conflict"):
+        paths.append(str(tmp_path / f"{source}.jsonl"))
+        result = invoke(
+            "data",
+            "build",
+            "--source",
+            source,
+            "--instances",
+            "1",
+            "--max-tokens",
+            "2000",
+            "--out",
+            paths[-1],
+        )
+        assert result.exit_code == 0, result.output
+    stats = invoke("data", "stats", *paths)
+    assert stats.exit_code == 0
+    for competency in (
+        "accurate_retrieval",
+        "test_time_learning",
+        "long_range_understanding",
+        "conflict_resolution",
+    ):
+        assert competency[:8] in stats.stdout
+    show = invoke("data", "show", paths[0], "--index", "0")
+    assert show.exit_code == 0 and "chunk 0" in show.stdout and "gold:" in show.stdout
+    bad = invoke("data", "show", paths[0], "--index", "9")
+    assert bad.exit_code == 2 and "out of range" in bad.stderr
+
+
+def test_data_build_rejects_bad_split(tmp_path) -> None:
+    result = invoke(
+        "data", "build", "--source", "squad", "--split", "dev", "--out", str(tmp_path / "x.jsonl")
+    )
+    assert result.exit_code == 2 and "split" in result.stderr

@@ -11,7 +11,9 @@ SRC = Path(__file__).resolve().parents[1] / "src" / "memalpha"
 # package -> memalpha packages it must never import
 FORBIDDEN = {
     "retrieval": {"memory", "llm", "agent", "reader", "rollout", "rl", "eval", "server", "cli"},
-    "memory": {"llm", "agent", "reader", "rollout", "rl", "eval", "server", "cli"},
+    "memory": {"llm", "agent", "reader", "rollout", "rl", "eval", "server", "cli", "data"},
+    "data": {"memory", "retrieval", "llm", "agent", "reader", "rollout", "rl", "eval", "server",
+             "cli"},
 }
 
 
