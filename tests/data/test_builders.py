@@ -97,11 +97,12 @@ def test_book_keywords_come_from_the_span(shared_data, counter) -> None:
                 assert keyword in span
 
 
+@pytest.mark.parametrize("suffix", [".jsonl", ".parquet"])
 @pytest.mark.parametrize("source", BUILDERS)
-def test_same_seed_same_bytes_other_seed_differs(source, shared_data, counter, tmp_path) -> None:
+def test_same_seed_same_bytes_other_seed_differs(source, suffix, shared_data, counter, tmp_path):
     paths = []
     for name, seed in (("a", 3), ("b", 3), ("c", 4)):
-        paths.append(tmp_path / f"{name}.jsonl")
+        paths.append(tmp_path / f"{name}{suffix}")
         write_instances(make(source, shared_data, counter, seed=seed), paths[-1])
     assert paths[0].read_bytes() == paths[1].read_bytes()
     assert paths[0].read_bytes() != paths[2].read_bytes()
