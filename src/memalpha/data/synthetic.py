@@ -159,6 +159,16 @@ def _fact(person: str, attr: str, value: str) -> str:
     return f"The {attr} of {person} is {value}."
 
 
+def _confusable(rng: random.Random, others: list[str]) -> Callable[[], str]:
+    """Distractors: facts of the same shape about people no question asks about."""
+
+    def make() -> str:
+        attr = rng.choice(list(ATTRIBUTES))
+        return _fact(rng.choice(others), attr, rng.choice(ATTRIBUTES[attr]))
+
+    return make
+
+
 def generate_ar(
     cfg: BuildConfig, counter: TokenCounter, index: int, rng: random.Random
 ) -> Instance:
@@ -181,12 +191,8 @@ def generate_ar(
             )
         )
 
-    def distractor() -> str:
-        attr = rng.choice(list(ATTRIBUTES))
-        return _fact(rng.choice(others), attr, rng.choice(ATTRIBUTES[attr]))
-
     draft = Draft()
-    used = _fill(draft, planted, cfg, counter, rng, distractor)
+    used = _fill(draft, planted, cfg, counter, rng, _confusable(rng, others))
     return _finish(cfg, index, draft, qas, counter, rng, used)
 
 
@@ -241,13 +247,10 @@ def generate_cr(
             )
     rng.shuffle(planted)
     others = people[cfg.facts :]
-
-    def confusable() -> str:
-        attr = rng.choice(list(ATTRIBUTES))
-        return _fact(rng.choice(others), attr, rng.choice(ATTRIBUTES[attr]))
-
     draft = Draft()
-    used = _fill(draft, planted + updates, cfg, counter, rng, distractor or confusable)
+    used = _fill(
+        draft, planted + updates, cfg, counter, rng, distractor or _confusable(rng, others)
+    )
     return _finish(cfg, index, draft, qas, counter, rng, used)
 
 
