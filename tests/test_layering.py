@@ -12,8 +12,18 @@ SRC = Path(__file__).resolve().parents[1] / "src" / "memalpha"
 FORBIDDEN = {
     "retrieval": {"memory", "llm", "agent", "reader", "rollout", "rl", "eval", "server", "cli"},
     "memory": {"llm", "agent", "reader", "rollout", "rl", "eval", "server", "cli", "data"},
-    "data": {"memory", "retrieval", "llm", "agent", "reader", "rollout", "rl", "eval", "server",
-             "cli"},
+    "data": {
+        "memory",
+        "retrieval",
+        "llm",
+        "agent",
+        "reader",
+        "rollout",
+        "rl",
+        "eval",
+        "server",
+        "cli",
+    },
 }
 
 

@@ -20,8 +20,15 @@ class Competency(StrEnum):
     CONFLICT_RESOLUTION = "conflict_resolution"
 
 
-Metric = Literal[
-    "containment", "substring_exact_match", "boxed_label", "keyword_recall", "exact_match", "f1"
+Metric = Literal[  # names of memalpha.metrics.METRICS (a test keeps the two in step)
+    "containment",
+    "substring_exact_match",
+    "boxed_label",
+    "keyword_recall",
+    "exact_match",
+    "f1",
+    "partial_containment",
+    "rouge_l",
 ]
 
 

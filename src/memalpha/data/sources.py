@@ -37,7 +37,7 @@ SOURCES: dict[str, SourceInfo] = {
     "synth_lru": SourceInfo(LRU, "keyword_recall"),
     "synth_cr": SourceInfo(CR, "substring_exact_match"),
     # published Memalpha and MemoryAgentBench sources (SPEC §3.1, §5.4)
-    "perltqa": SourceInfo(AR, "containment"),
+    "perltqa": SourceInfo(AR, "partial_containment"),
     "booksum": SourceInfo(LRU, "keyword_recall"),
     "pubmed-rct": SourceInfo(TTL, "boxed_label"),
     "infbench_sum_eng_shots2": SourceInfo(LRU, "keyword_recall"),

@@ -1,0 +1,113 @@
+"""The Mem-α reward terms and their combination (MEMALPHA_SPEC §3), as pure functions.
+
+For trajectory i and chunk t:  reward[i,t] = r1_i + r2[i,t] + β·r3_i + γ·r4[i,t]
+  r1  QA correctness: mean score of the final memory's answers (trajectory level)
+  r2  tool-call success: fraction of the chunk's calls that succeeded (skipped = failed)
+  r3  compression: 1 − memory tokens / input tokens (trajectory level; may be negative)
+  r4  content validity: mean judge score of the chunk's calls
+A chunk with no calls gets `no_call_r2` / `no_call_r4` (published: 0 for both).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from pydantic import BaseModel, ConfigDict, Field
+
+
+class RewardConfig(BaseModel):
+    """Weights of the reward terms."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    beta: float = Field(
+        0.05,
+        description="β, weight of r3 (compression); paper main run 0.05, "
+        "ablations 0, 0.2, 0.4 — SPEC §3.3.",
+    )
+    gamma: float = Field(
+        0.1,
+        description="γ, weight of r4 (content validity); paper main run "
+        "0.1, ablation 0 — SPEC §3.4.",
+    )
+    no_call_r2: float = Field(0.0, description="r2 of a chunk with no tool calls; published 0.")
+    no_call_r4: float = Field(0.0, description="r4 of a chunk with no tool calls; published 0.")
+
+
+@dataclass(frozen=True, slots=True)
+class RewardTerms:
+    """Every term of one (trajectory, chunk) sample, kept apart for logging."""
+
+    r1: float
+    r2: float
+    r3: float
+    r4: float
+    beta_r3: float
+    gamma_r4: float
+    total: float
+
+
+def qa_reward(scores: list[float]) -> float:
+    """r1: mean QA score; 0 for an instance without questions (nothing was answered)."""
+    return sum(scores) / len(scores) if scores else 0.0
+
+
+def call_success_reward(successes: list[bool], *, no_calls: float = 0.0) -> float:
+    """r2 of one chunk: the fraction of its calls that succeeded."""
+    return sum(successes) / len(successes) if successes else no_calls
+
+
+def compression_reward(memory_tokens: int, input_tokens: int) -> float:
+    """r3: 1 − |memory| / |input|, both counted with the same tokenizer.
+
+    Raises:
+        ValueError: `input_tokens` is not positive (compression is undefined).
+    """
+    if input_tokens <= 0:
+        raise ValueError(f"input_tokens must be positive, got {input_tokens}")
+    return 1.0 - memory_tokens / input_tokens
+
+
+def validity_reward(judge_scores: list[float], *, no_calls: float = 0.0) -> float:
+    """r4 of one chunk: the mean judge score of its calls."""
+    return sum(judge_scores) / len(judge_scores) if judge_scores else no_calls
+
+
+def combine(
+    r1: float, r2: float, r3: float, r4: float, *, beta: float, gamma: float
+) -> RewardTerms:
+    """r1 + r2 + β·r3 + γ·r4, with every term kept."""
+    return RewardTerms(r1, r2, r3, r4, beta * r3, gamma * r4, r1 + r2 + beta * r3 + gamma * r4)
+
+
+def trajectory_rewards(
+    qa_scores: list[float],
+    chunk_successes: list[list[bool]],
+    chunk_judge_scores: list[list[float]],
+    memory_tokens: int,
+    input_tokens: int,
+    config: RewardConfig,
+) -> list[RewardTerms]:
+    """One `RewardTerms` per chunk of a trajectory (one training sample each, SPEC §3.5).
+
+    Raises:
+        ValueError: the per-chunk lists differ in length, or `input_tokens` ≤ 0.
+    """
+    if len(chunk_successes) != len(chunk_judge_scores):
+        raise ValueError(
+            f"{len(chunk_successes)} chunks of call results but "
+            f"{len(chunk_judge_scores)} of judge scores"
+        )
+    r1 = qa_reward(qa_scores)
+    r3 = compression_reward(memory_tokens, input_tokens)
+    return [
+        combine(
+            r1,
+            call_success_reward(ok, no_calls=config.no_call_r2),
+            r3,
+            validity_reward(judged, no_calls=config.no_call_r4),
+            beta=config.beta,
+            gamma=config.gamma,
+        )
+        for ok, judged in zip(chunk_successes, chunk_judge_scores, strict=True)
+    ]

@@ -1,0 +1,54 @@
+"""Reward terms on hand-computed examples (MEMALPHA_SPEC §3)."""
+
+from __future__ import annotations
+
+import pytest
+
+from memalpha.reward import (
+    RewardConfig,
+    call_success_reward,
+    combine,
+    compression_reward,
+    trajectory_rewards,
+)
+
+
+def test_combination_matches_the_paper_formula() -> None:
+    terms = combine(0.5, 0.75, 0.8, 1.0, beta=0.05, gamma=0.1)
+    assert terms.beta_r3 == pytest.approx(0.04) and terms.gamma_r4 == pytest.approx(0.1)
+    assert terms.total == pytest.approx(0.5 + 0.75 + 0.04 + 0.1)
+
+
+def test_skipped_or_failed_calls_lower_r2_and_no_calls_score_zero() -> None:
+    assert call_success_reward([True, False, True, False]) == 0.5
+    assert call_success_reward([]) == 0.0
+    assert call_success_reward([], no_calls=1.0) == 1.0
+
+
+def test_compression_can_go_negative_and_needs_input() -> None:
+    assert compression_reward(250, 1000) == 0.75
+    assert compression_reward(1500, 1000) == -0.5
+    with pytest.raises(ValueError, match="input_tokens must be positive"):
+        compression_reward(10, 0)
+
+
+def test_trajectory_rewards_share_r1_r3_and_differ_per_chunk() -> None:
+    cfg = RewardConfig(beta=0.2, gamma=0.1)
+    terms = trajectory_rewards(
+        qa_scores=[1.0, 0.0, 1.0, 1.0],  # r1 = 0.75
+        chunk_successes=[[True, True], [], [True, False]],
+        chunk_judge_scores=[[1.0, 0.0], [], [1.0]],
+        memory_tokens=100,
+        input_tokens=400,  # r3 = 0.75
+        config=cfg,
+    )
+    assert [t.r2 for t in terms] == [1.0, 0.0, 0.5]
+    assert [t.r4 for t in terms] == [0.5, 0.0, 1.0]
+    assert [t.total for t in terms] == pytest.approx(
+        [0.75 + 1.0 + 0.15 + 0.05, 0.75 + 0.0 + 0.15 + 0.0, 0.75 + 0.5 + 0.15 + 0.1]
+    )
+
+
+def test_mismatched_chunk_lists_are_refused() -> None:
+    with pytest.raises(ValueError, match="chunks of call results"):
+        trajectory_rewards([1.0], [[True]], [], 1, 10, RewardConfig())
