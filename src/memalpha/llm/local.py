@@ -1,0 +1,139 @@
+"""Local transformers backend (CPU or GPU): an HF model folder or a GGUF file, batched
+generation with left padding, exact sampled ids and their log-probabilities.
+
+A GGUF file is de-quantised by transformers on every load (~20 s for SmolLM2 on 2 cores), so
+the first load saves it as an ordinary HF folder in the cache directory; later loads take
+well under a second.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+from pathlib import Path
+
+import torch
+
+from memalpha.errors import BackendError, ConfigError
+from memalpha.llm.protocol import Generation, Message, SamplingParams
+
+log = logging.getLogger(__name__)
+
+
+def cached_hf_folder(path: Path, gguf_file: str, cache_dir: Path) -> Path:
+    """Convert `path/gguf_file` to an HF folder under `cache_dir` once; return the folder."""
+    from transformers import AutoModelForCausalLM, AutoTokenizer
+
+    source = path / gguf_file
+    if not source.is_file():
+        raise ConfigError(f"no GGUF file at '{source}'")
+    stat = source.stat()
+    key = hashlib.sha1(f"{source.resolve()}:{stat.st_size}:{stat.st_mtime_ns}".encode()).hexdigest()
+    folder = cache_dir / f"{source.stem}-{key[:12]}"
+    if (folder / "config.json").is_file():
+        return folder
+    log.info("converting %s to an HF folder in %s (once)", source, folder)
+    tokenizer = AutoTokenizer.from_pretrained(path, gguf_file=gguf_file)
+    model = AutoModelForCausalLM.from_pretrained(path, gguf_file=gguf_file)
+    model.hf_quantizer = None  # saved weights are plain float tensors
+    folder.parent.mkdir(parents=True, exist_ok=True)
+    tmp = folder.with_name(folder.name + ".tmp")
+    model.save_pretrained(tmp)
+    tokenizer.save_pretrained(tmp)
+    tmp.rename(folder)  # atomic: a killed conversion never leaves a half folder in use
+    return folder
+
+
+class TransformersLLM:
+    """A causal LM from transformers behind the `LLM` protocol.
+
+    Args:
+        folder: an HF model folder (see `cached_hf_folder` for GGUF files).
+        device: 'cpu', 'cuda', ... ; dtype: 'float32' on CPU, 'bfloat16' on GPU.
+        batch_size: prompts per forward pass.
+    """
+
+    def __init__(
+        self,
+        folder: Path,
+        *,
+        device: str = "cpu",
+        dtype: str = "float32",
+        batch_size: int = 8,
+        name: str | None = None,
+    ) -> None:
+        from transformers import AutoModelForCausalLM, AutoTokenizer
+
+        self.name = name or folder.name
+        self.device = device
+        self.batch_size = batch_size
+        self.tokenizer = AutoTokenizer.from_pretrained(folder)
+        self.tokenizer.padding_side = "left"
+        if self.tokenizer.pad_token_id is None:
+            self.tokenizer.pad_token = self.tokenizer.eos_token
+        self.model = AutoModelForCausalLM.from_pretrained(folder, dtype=getattr(torch, dtype))
+        self.model.to(device).eval()
+
+    def __enter__(self) -> TransformersLLM:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def close(self) -> None:
+        self.model = None
+
+    def render(self, messages: list[Message]) -> str:
+        """The chat-templated prompt text, ending with the assistant turn's opening."""
+        return self.tokenizer.apply_chat_template(
+            messages, add_generation_prompt=True, tokenize=False
+        )
+
+    def generate(self, prompts: list[list[Message]], sampling: SamplingParams) -> list[Generation]:
+        if self.model is None:
+            raise BackendError(f"{self.name}: backend is closed")
+        if sampling.seed is not None:
+            torch.manual_seed(sampling.seed)
+        out: list[Generation] = []
+        for i in range(0, len(prompts), self.batch_size):
+            out += self._batch([self.render(p) for p in prompts[i : i + self.batch_size]], sampling)
+        return out
+
+    @torch.no_grad()
+    def _batch(self, texts: list[str], sampling: SamplingParams) -> list[Generation]:
+        enc = self.tokenizer(texts, return_tensors="pt", padding=True, add_special_tokens=False)
+        enc = enc.to(self.device)
+        greedy = sampling.temperature == 0
+        result = self.model.generate(
+            **enc,
+            max_new_tokens=sampling.max_new_tokens,
+            do_sample=not greedy,
+            temperature=None if greedy else sampling.temperature,
+            top_p=None if greedy else sampling.top_p,
+            top_k=None,
+            pad_token_id=self.tokenizer.pad_token_id,
+            return_dict_in_generate=True,
+            output_scores=sampling.logprobs,
+        )
+        new = result.sequences[:, enc["input_ids"].shape[1] :]  # (B, T)
+        logprobs = None
+        if sampling.logprobs:
+            # scores are the processed logits (temperature/top-p applied): the sampling policy
+            scores = torch.stack(result.scores, dim=1).float().log_softmax(-1)  # (B, T, V)
+            logprobs = scores.gather(-1, new.unsqueeze(-1)).squeeze(-1)  # (B, T)
+        eos = self.tokenizer.eos_token_id
+        gens = []
+        for b in range(new.shape[0]):
+            ids = new[b].tolist()
+            stop = ids.index(eos) + 1 if eos in ids else len(ids)  # keep EOS, drop padding
+            ids = ids[:stop]
+            gens.append(
+                Generation(
+                    text=self.tokenizer.decode(ids, skip_special_tokens=True),
+                    token_ids=tuple(ids),
+                    logprobs=tuple(logprobs[b, :stop].tolist()) if logprobs is not None else None,
+                    finish_reason="stop" if ids and ids[-1] == eos else "length",
+                    prompt_tokens=int(enc["attention_mask"][b].sum()),
+                )
+            )
+        return gens

@@ -1,0 +1,50 @@
+"""The one small protocol every backend implements: chat prompts in, generations out."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Protocol
+
+from pydantic import BaseModel, ConfigDict, Field
+
+Message = dict[str, str]  # {"role": "system" | "user" | "assistant", "content": str}
+
+
+class SamplingParams(BaseModel):
+    """How to sample. Temperature 0 means greedy decoding."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    temperature: float = Field(0.0, ge=0, description="0 = greedy (eval); published rollouts 1.0.")
+    top_p: float = Field(1.0, gt=0, le=1)
+    max_new_tokens: int = Field(512, ge=1, description="Published: 2048 for the writer.")
+    seed: int | None = Field(None, description="Seed for sampling; None leaves it to the backend.")
+    logprobs: bool = Field(False, description="Return the sampled tokens' log-probabilities.")
+
+
+@dataclass(frozen=True, slots=True)
+class Generation:
+    """One completion: its text, the exact sampled token ids (EOS included when the model
+    stopped) and their log-probabilities when asked for and available."""
+
+    text: str
+    token_ids: tuple[int, ...] = ()
+    logprobs: tuple[float, ...] | None = None
+    finish_reason: str = "stop"  # "stop" (EOS or stop string) | "length"
+    prompt_tokens: int = 0
+
+
+class LLM(Protocol):
+    """A chat model. Implementations are context managers (they hold models or connections)."""
+
+    name: str
+
+    def generate(self, prompts: list[list[Message]], sampling: SamplingParams) -> list[Generation]:
+        """One generation per prompt, in order.
+
+        Raises:
+            BackendError (BackendTimeout, BackendUnavailable): the backend failed.
+        """
+        ...
+
+    def close(self) -> None: ...

