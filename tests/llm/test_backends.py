@@ -112,9 +112,9 @@ def test_registry_errors_name_the_fix(tmp_path) -> None:
         make_llm(ModelConfig(model=str(tmp_path)))
 
 
-@pytest.mark.slow
-def test_smollm2_generates_batched_with_exact_ids_eos_and_logprobs(tmp_path) -> None:
-    with make_llm(ModelConfig(cache_dir=tmp_path)) as llm:
+def test_smollm2_generates_batched_with_exact_ids_eos_and_logprobs(smol_folder) -> None:
+    # the real packaged model, in the default suite (~25 s here, most of it the GGUF conversion)
+    with make_llm(ModelConfig(model=str(smol_folder))) as llm:
         prompts = HELLO + [[{"role": "user", "content": "What is the capital of France?"}]]
         greedy = llm.generate(prompts, SamplingParams(max_new_tokens=40, logprobs=True))
         again = llm.generate(prompts[::-1], SamplingParams(max_new_tokens=40))
@@ -125,3 +125,14 @@ def test_smollm2_generates_batched_with_exact_ids_eos_and_logprobs(tmp_path) -> 
             assert llm.tokenizer.decode(gen.token_ids, skip_special_tokens=True) == gen.text
         assert "Paris" in greedy[1].text
         assert [g.text for g in again[::-1]] == [g.text for g in greedy]  # padding-independent
+
+
+@pytest.mark.slow
+def test_http_backend_against_a_real_transformers_server(transformers_server) -> None:
+    base_url, model = transformers_server
+    cfg = ModelConfig(backend="openai", model=model, base_url=base_url, concurrency=4)
+    with make_llm(cfg) as llm:
+        prompts = [[{"role": "user", "content": f"What is {i} plus {i}?"}] for i in range(4)]
+        gens = llm.generate(prompts, SamplingParams(max_new_tokens=16))
+    assert len(gens) == 4 and all(g.text for g in gens)
+    assert all(g.finish_reason in ("stop", "length") for g in gens)

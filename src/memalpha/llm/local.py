@@ -51,6 +51,7 @@ class TransformersLLM:
         folder: an HF model folder (see `cached_hf_folder` for GGUF files).
         device: 'cpu', 'cuda', ... ; dtype: 'float32' on CPU, 'bfloat16' on GPU.
         batch_size: prompts per forward pass.
+        chat_template_kwargs: e.g. {"enable_thinking": False} for Qwen3 (as published).
     """
 
     def __init__(
@@ -61,10 +62,12 @@ class TransformersLLM:
         dtype: str = "float32",
         batch_size: int = 8,
         name: str | None = None,
+        chat_template_kwargs: dict | None = None,
     ) -> None:
         from transformers import AutoModelForCausalLM, AutoTokenizer
 
         self.name = name or folder.name
+        self.chat_template_kwargs = chat_template_kwargs or {}
         self.device = device
         self.batch_size = batch_size
         self.tokenizer = AutoTokenizer.from_pretrained(folder)
@@ -86,7 +89,7 @@ class TransformersLLM:
     def render(self, messages: list[Message]) -> str:
         """The chat-templated prompt text, ending with the assistant turn's opening."""
         return self.tokenizer.apply_chat_template(
-            messages, add_generation_prompt=True, tokenize=False
+            messages, add_generation_prompt=True, tokenize=False, **self.chat_template_kwargs
         )
 
     def generate(self, prompts: list[list[Message]], sampling: SamplingParams) -> list[Generation]:

@@ -44,6 +44,11 @@ class ModelConfig(BaseModel):
     device: str = "cpu"
     dtype: Literal["float32", "bfloat16", "float16"] = "float32"
     batch_size: int = Field(8, ge=1)
+    chat_template_kwargs: dict[str, bool | str | int] = Field(
+        default_factory=dict,
+        description="Passed to the chat template; Qwen3 as published: "
+        "{enable_thinking: false} (SPEC §2.2).",
+    )
     cache_dir: Path = Field(
         Path(".cache/memalpha/models"), description="Where GGUF files are cached as HF folders."
     )
@@ -99,5 +104,6 @@ def make_llm(cfg: ModelConfig) -> LLM:
         device=cfg.device,
         dtype=cfg.dtype,
         batch_size=cfg.batch_size,
+        chat_template_kwargs=cfg.chat_template_kwargs,
         name=cfg.model,
     )

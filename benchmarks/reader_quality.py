@@ -1,0 +1,122 @@
+"""How the extractive and the SmolLM2 reader score the same memories: the rule writer
+memorizes SQuAD and TREC-coarse test instances from ../shared/data, then both readers answer
+every question from those memories with the source's metric.
+
+    python benchmarks/reader_quality.py [--instances 3] [--questions 20]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import statistics
+import time
+from pathlib import Path
+
+from rich.console import Console
+from rich.table import Table
+
+from memalpha.agent import MemoryAgent, RuleWriterLLM
+from memalpha.data import BuildConfig, build
+from memalpha.llm import FORMATS
+from memalpha.llm.protocol import SamplingParams
+from memalpha.llm.registry import ModelConfig, make_llm
+from memalpha.memory import Memory, MemoryConfig, ToolExecutor, ToolRegistry, ViewConfig
+from memalpha.metrics import score
+from memalpha.reader import ExtractiveReader, Question, RagReader, query_prompt
+from memalpha.tokens import make_token_counter
+
+DATA = Path(__file__).resolve().parents[1].parent / "shared" / "data"
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--instances", type=int, default=3)
+    parser.add_argument("--questions", type=int, default=20)
+    parser.add_argument("--k", type=int, default=5, help="entries per list for both readers")
+    parser.add_argument("--data", type=Path, default=DATA)
+    parser.add_argument(
+        "--out", type=Path, default=Path(__file__).with_name("results") / "reader_quality.json"
+    )
+    args = parser.parse_args()
+    counter = make_token_counter()
+    writer = MemoryAgent(
+        RuleWriterLLM(FORMATS["hermes"]),
+        FORMATS["hermes"],
+        ToolExecutor(ToolRegistry()),
+        ViewConfig(),
+        SamplingParams(),
+        counter.count,
+    )
+    rows = []
+    with make_llm(ModelConfig(batch_size=4)) as llm:
+        readers = {
+            "extractive": ExtractiveReader(k=args.k),
+            "smollm2-135m (RAG)": RagReader(
+                llm, counter.count, k=args.k, sampling=SamplingParams(max_new_tokens=48)
+            ),
+        }
+        for source in ("squad", "trec_coarse"):
+            instances = build(
+                BuildConfig(
+                    source=source,
+                    split="test",
+                    instances=args.instances,
+                    max_tokens=4000,
+                    chunk_tokens=1024,
+                    questions=args.questions,
+                    data_dir=args.data,
+                ),
+                counter,
+            )
+            questions, golds = [], []
+            for inst in instances:
+                memory = Memory(MemoryConfig(), counter)
+                writer.memorize(memory, inst.chunks)
+                questions += [
+                    Question(memory, q.question, query_prompt(source)) for q in inst.questions
+                ]
+                golds += [(inst.metric, q.answers) for q in inst.questions]
+            for name, reader in readers.items():
+                t = time.perf_counter()
+                answers = reader.answer(questions)
+                scores = [score(m, a.text, g) for a, (m, g) in zip(answers, golds, strict=True)]
+                rows.append(
+                    {
+                        "source": source,
+                        "reader": name,
+                        "questions": len(scores),
+                        "score": statistics.fmean(scores),
+                        "seconds": time.perf_counter() - t,
+                    }
+                )
+    table = Table(title=f"rule-writer memories, both readers, k={args.k} per list")
+    for col in ("source", "reader", "questions", "score", "seconds"):
+        table.add_column(col, justify="left" if col in ("source", "reader") else "right")
+    for r in rows:
+        table.add_row(
+            r["source"],
+            r["reader"],
+            str(r["questions"]),
+            f"{r['score']:.3f}",
+            f"{r['seconds']:.1f}",
+        )
+    Console(width=120).print(table)
+    args.out.parent.mkdir(parents=True, exist_ok=True)
+    args.out.write_text(
+        json.dumps(
+            {
+                "rows": rows,
+                "config": {k: str(v) for k, v in vars(args).items()},
+                "machine": {"cpus": os.cpu_count(), "python": platform.python_version()},
+            },
+            indent=1,
+        )
+    )
+    print(f"wrote {args.out}")
+
+
+if __name__ == "__main__":
+    main()
