@@ -8,15 +8,9 @@ a time (local transformers backend), and through an OpenAI-compatible HTTP serve
 from __future__ import annotations
 
 import argparse
-import json
-import os
-import platform
-import socket
-import subprocess
 import time
 from pathlib import Path
 
-import httpx
 from rich.console import Console
 from rich.table import Table
 
@@ -25,8 +19,10 @@ from memalpha.data import BuildConfig, build
 from memalpha.llm import FORMATS
 from memalpha.llm.protocol import SamplingParams
 from memalpha.llm.registry import ModelConfig, make_llm, resolve_folder
+from memalpha.llm.transformers_server import transformers_server
 from memalpha.memory import Memory, MemoryConfig, ToolExecutor, ToolRegistry, ViewConfig
 from memalpha.tokens import make_token_counter
+from report import save
 
 
 def run(llm, instances, sampling, counter, *, lock_step: bool, count_tokens) -> dict:
@@ -50,26 +46,6 @@ def run(llm, instances, sampling, counter, *, lock_step: bool, count_tokens) -> 
         "tokens_per_s": tokens / seconds,
         "prompt_tokens": sum(s.generation.prompt_tokens for s in steps),
     }
-
-
-def serve(folder: Path):
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port = s.getsockname()[1]
-    proc = subprocess.Popen(
-        ["transformers", "serve", str(folder), "--host", "127.0.0.1", "--port", str(port)],
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-        env={**os.environ, "HF_HUB_OFFLINE": "1"},
-    )
-    for _ in range(240):
-        try:
-            if httpx.get(f"http://127.0.0.1:{port}/health", timeout=1).status_code == 200:
-                return proc, f"http://127.0.0.1:{port}/v1"
-        except httpx.HTTPError:
-            time.sleep(0.5)
-    proc.kill()
-    raise RuntimeError("transformers serve did not start")
 
 
 def main() -> None:
@@ -106,8 +82,7 @@ def main() -> None:
         rows["local, one chunk at a time"] = run(
             llm, instances, sampling, counter, lock_step=False, count_tokens=by_ids
         )
-    proc, base_url = serve(folder)
-    try:
+    with transformers_server(folder) as base_url:
         http_cfg = ModelConfig(
             backend="openai", model=str(folder), base_url=base_url, concurrency=args.instances
         )
@@ -116,8 +91,6 @@ def main() -> None:
             rows["HTTP (transformers serve), concurrent"] = run(
                 llm, instances, sampling, counter, lock_step=True, count_tokens=by_text
             )
-    finally:
-        proc.kill()
     rows["rule writer (no LLM)"] = run(
         RuleWriterLLM(FORMATS["hermes"]),
         instances,
@@ -153,18 +126,7 @@ def main() -> None:
             else "-",
         )
     Console(width=120).print(table)
-    args.out.parent.mkdir(parents=True, exist_ok=True)
-    args.out.write_text(
-        json.dumps(
-            {
-                "rows": rows,
-                "config": {k: str(v) for k, v in vars(args).items()},
-                "machine": {"cpus": os.cpu_count(), "python": platform.python_version()},
-            },
-            indent=1,
-        )
-    )
-    print(f"wrote {args.out}")
+    save(args.out, {"rows": rows}, args)
 
 
 if __name__ == "__main__":

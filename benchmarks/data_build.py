@@ -7,9 +7,6 @@ tokens) and every real builder from ../shared/data.
 from __future__ import annotations
 
 import argparse
-import json
-import os
-import platform
 import time
 from pathlib import Path
 
@@ -20,6 +17,7 @@ from memalpha.data import BuildConfig, build
 from memalpha.data.builders import RAW_BUILDERS
 from memalpha.data.synthetic import GENERATORS
 from memalpha.tokens import make_token_counter
+from report import save
 
 DATA = Path(__file__).resolve().parents[1].parent / "shared" / "data"
 
@@ -92,18 +90,7 @@ def main() -> None:
             f"{r['seconds']:.2f}",
         )
     Console(width=120).print(table)
-    args.out.parent.mkdir(parents=True, exist_ok=True)
-    args.out.write_text(
-        json.dumps(
-            {
-                "rows": rows,
-                "config": {k: str(v) for k, v in vars(args).items()},
-                "machine": {"cpus": os.cpu_count(), "python": platform.python_version()},
-            },
-            indent=1,
-        )
-    )
-    print(f"wrote {args.out}")
+    save(args.out, {"rows": rows}, args)
 
 
 if __name__ == "__main__":

@@ -13,7 +13,6 @@ from __future__ import annotations
 import argparse
 import csv
 import json
-import platform
 import re
 import statistics
 import tempfile
@@ -27,6 +26,7 @@ from rich.table import Table
 from memalpha.memory import Component, Memory, MemoryConfig, SqliteStore
 from memalpha.retrieval import tokenize
 from memalpha.tokens import make_token_counter
+from report import save
 
 DATA = Path(__file__).resolve().parents[1].parent / "shared" / "data"
 _SENT = re.compile(r"(?<=[.!?])\s+(?=[A-Z\"“])")
@@ -235,16 +235,8 @@ def main() -> None:
     )
     args = parser.parse_args()
     results = run(args)
-    results["config"] = {k: str(v) if isinstance(v, Path) else v for k, v in vars(args).items()}
-    results["machine"] = {
-        "cpus": __import__("os").cpu_count(),
-        "python": platform.python_version(),
-        "platform": platform.platform(),
-    }
     render(results, Console(width=120))
-    args.out.parent.mkdir(parents=True, exist_ok=True)
-    args.out.write_text(json.dumps(results, indent=1))
-    Console().print(f"wrote {args.out}")
+    save(args.out, results, args)
 
 
 if __name__ == "__main__":

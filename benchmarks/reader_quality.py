@@ -8,9 +8,6 @@ every question from those memories with the source's metric.
 from __future__ import annotations
 
 import argparse
-import json
-import os
-import platform
 import statistics
 import time
 from pathlib import Path
@@ -27,6 +24,7 @@ from memalpha.memory import Memory, MemoryConfig, ToolExecutor, ToolRegistry, Vi
 from memalpha.metrics import score
 from memalpha.reader import ExtractiveReader, Question, RagReader, query_prompt
 from memalpha.tokens import make_token_counter
+from report import save
 
 DATA = Path(__file__).resolve().parents[1].parent / "shared" / "data"
 
@@ -104,18 +102,7 @@ def main() -> None:
             f"{r['seconds']:.1f}",
         )
     Console(width=120).print(table)
-    args.out.parent.mkdir(parents=True, exist_ok=True)
-    args.out.write_text(
-        json.dumps(
-            {
-                "rows": rows,
-                "config": {k: str(v) for k, v in vars(args).items()},
-                "machine": {"cpus": os.cpu_count(), "python": platform.python_version()},
-            },
-            indent=1,
-        )
-    )
-    print(f"wrote {args.out}")
+    save(args.out, {"rows": rows}, args)
 
 
 if __name__ == "__main__":

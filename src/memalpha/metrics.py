@@ -55,16 +55,21 @@ def containment(prediction: str, answers: list[str]) -> float:
     return float(any(a.strip() and a.strip().lower() in low for a in answers))
 
 
-def partial_containment(prediction: str, answers: list[str]) -> float:
-    """Fraction of ';'-separated gold parts contained (PerLTQA); both sides lowercased, which
-    fixes the published comparison of lowercased gold with the raw prediction."""
+def _fraction_found(prediction: str, answers: list[str], sep: str) -> float:
+    """Best over gold aliases of the fraction of `sep`-separated parts found (lowercased)."""
     low = prediction.lower()
     best = 0.0
     for answer in answers:
-        parts = [p.strip().lower() for p in answer.split(";") if p.strip()]
+        parts = [p.strip().lower() for p in answer.split(sep) if p.strip()]
         if parts:
             best = max(best, sum(p in low for p in parts) / len(parts))
     return best
+
+
+def partial_containment(prediction: str, answers: list[str]) -> float:
+    """Fraction of ';'-separated gold parts contained (PerLTQA); both sides lowercased, which
+    fixes the published comparison of lowercased gold with the raw prediction."""
+    return _fraction_found(prediction, answers, ";")
 
 
 def f1(prediction: str, answers: list[str]) -> float:
@@ -102,13 +107,7 @@ def boxed_label(prediction: str, answers: list[str]) -> float:
 
 def keyword_recall(prediction: str, answers: list[str]) -> float:
     """Fraction of the gold's comma-separated keywords found (case-insensitive), best alias."""
-    low = prediction.lower()
-    best = 0.0
-    for answer in answers:
-        keys = [k.strip().lower() for k in answer.split(",") if k.strip()]
-        if keys:
-            best = max(best, sum(k in low for k in keys) / len(keys))
-    return best
+    return _fraction_found(prediction, answers, ",")
 
 
 def rouge_l(prediction: str, answers: list[str]) -> float:
