@@ -11,8 +11,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from importlib.resources import files
 
-from memalpha.llm import FunctionCall, ToolCallFormat
-from memalpha.llm.protocol import LLM, Generation, Message, SamplingParams
+from memalpha.llm import LLM, FunctionCall, Generation, Message, SamplingParams, ToolCallFormat
 from memalpha.memory import (
     CallStatus,
     Memory,

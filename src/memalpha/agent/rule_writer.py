@@ -12,9 +12,8 @@ from __future__ import annotations
 
 import re
 
-from memalpha.data.chunking import split_sentences
-from memalpha.llm import FunctionCall, ToolCallFormat
-from memalpha.llm.protocol import Generation, Message, SamplingParams
+from memalpha.data import split_sentences
+from memalpha.llm import FunctionCall, Generation, Message, SamplingParams, ToolCallFormat
 
 _CHUNK = re.compile(r"<new_chunk>\n(.*)\n</new_chunk>", re.S)
 _DIALOGUE = re.compile(

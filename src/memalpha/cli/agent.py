@@ -23,9 +23,7 @@ from memalpha.cli.common import (
 )
 from memalpha.data import chunk_text, read_instances
 from memalpha.errors import ConfigError
-from memalpha.llm import FORMATS
-from memalpha.llm.protocol import LLM, SamplingParams
-from memalpha.llm.registry import ModelConfig, make_llm
+from memalpha.llm import FORMATS, LLM, ModelConfig, SamplingParams, make_llm
 from memalpha.memory import (
     SqliteStore,
     ToolExecutor,

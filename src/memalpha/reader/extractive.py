@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import re
 
-from memalpha.data.chunking import split_sentences
+from memalpha.data import split_sentences
 from memalpha.reader.rag import Answer, Question, retrieve
 from memalpha.retrieval import tokenize
 

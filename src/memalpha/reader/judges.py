@@ -9,7 +9,7 @@ from importlib.resources import files
 
 import yaml
 
-from memalpha.llm.protocol import LLM, SamplingParams
+from memalpha.llm import LLM, SamplingParams
 
 _JSON_BLOCK = re.compile(r"```json\s*(.*?)```", re.S)
 

@@ -14,7 +14,7 @@ from importlib.resources import files
 
 import yaml
 
-from memalpha.llm.protocol import LLM, Message, SamplingParams
+from memalpha.llm import LLM, Message, SamplingParams
 from memalpha.memory import Component, Entry, Memory
 
 LISTS = (Component.SEMANTIC, Component.EPISODIC)
