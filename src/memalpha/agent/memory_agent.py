@@ -45,10 +45,12 @@ class Episode:
     steps: list[ChunkStep]
 
 
+USER_TEMPLATE = files("memalpha.agent").joinpath("prompts/memorize_user.txt").read_text("utf-8")
+
+
 def memorize_user_prompt(chunk: str, max_new_tokens: int) -> str:
     """The published unified user prompt (the response limit shown is 80% of the budget)."""
-    template = files("memalpha.agent").joinpath("prompts/memorize_user.txt").read_text("utf-8")
-    return template.format(context=chunk, max_new_tokens=int(0.8 * max_new_tokens))
+    return USER_TEMPLATE.format(context=chunk, max_new_tokens=int(0.8 * max_new_tokens))
 
 
 def to_tool_call(call: FunctionCall) -> ToolCall:

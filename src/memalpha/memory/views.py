@@ -23,8 +23,10 @@ _HEADER = {
 }
 
 
-def memorize_template() -> str:
-    return files("memalpha.memory").joinpath("prompts/memorize_system.txt").read_text("utf-8")
+# read once at import: a constant string, not state (rendered for every chunk of every rollout)
+MEMORIZE_TEMPLATE = (
+    files("memalpha.memory").joinpath("prompts/memorize_system.txt").read_text("utf-8")
+)
 
 
 def visible_entries(
@@ -63,7 +65,7 @@ def render_memorize_prompt(
     """The writer's full memorize-mode system prompt (without the tool block)."""
     instructions = "\n".join(_INSTRUCTION[c] for c in Component if memory.config.enabled(c))
     state = render_memory_state(memory, mode=mode, k=k, chunk=chunk)
-    return memorize_template().format(instructions=instructions, memory_state=state)
+    return MEMORIZE_TEMPLATE.format(instructions=instructions, memory_state=state)
 
 
 def fit_k(

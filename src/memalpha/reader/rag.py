@@ -18,6 +18,7 @@ from memalpha.llm import LLM, Message, SamplingParams
 from memalpha.memory import Component, Entry, Memory
 
 LISTS = (Component.SEMANTIC, Component.EPISODIC)
+QA_TEMPLATE = files("memalpha.reader").joinpath("prompts/qa_system.txt").read_text("utf-8")
 
 
 @dataclass(frozen=True, slots=True)
@@ -68,8 +69,7 @@ def qa_system_prompt(core: str, retrieved: dict[Component, list[Entry]]) -> str:
             or "(No memories stored)"
         )
 
-    template = files("memalpha.reader").joinpath("prompts/qa_system.txt").read_text("utf-8")
-    return template.format(
+    return QA_TEMPLATE.format(
         core_line="- Core Memory: Fundamental facts about the user (preferences, roles, goals, "
         "etc.)\n"
         if core
