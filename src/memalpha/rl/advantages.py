@@ -1,0 +1,59 @@
+"""GRPO advantages: each sample's score normalised within its group (MEMALPHA_SPEC §4.2).
+
+    A_j = (s_j − mean_g) / (std_g + eps)
+
+where g is the group of sample j and std is the unbiased (n − 1) standard deviation, as
+`torch.std` in verl's `compute_grpo_outcome_advantage`. Groups (`GroupBy`):
+  instance  all samples of all rollouts of one instance, every chunk index pooled (published)
+  step      samples of the rollouts of one instance at the same chunk index (issue #14's reading)
+Edge cases, decided: a group of one sample has no one to compare with and gets advantage 0
+(verl would give it its raw score); a group whose scores are all equal gets 0.
+"""
+
+from __future__ import annotations
+
+import math
+from collections import defaultdict
+from collections.abc import Hashable, Sequence
+from enum import StrEnum
+
+
+class GroupBy(StrEnum):
+    INSTANCE = "instance"
+    STEP = "step"
+
+
+def group_keys(
+    instance_ids: Sequence[Hashable], chunk_indices: Sequence[int], group_by: GroupBy
+) -> list[Hashable]:
+    """The group of each (trajectory, chunk) sample under a group definition."""
+    if group_by is GroupBy.INSTANCE:
+        return list(instance_ids)
+    return list(zip(instance_ids, chunk_indices, strict=True))
+
+
+def group_advantages(
+    scores: Sequence[float], groups: Sequence[Hashable], *, eps: float = 1e-6
+) -> list[float]:
+    """(score − group mean) / (group std + eps) for every sample (symbols as in the module doc).
+
+    Raises:
+        ValueError: `scores` and `groups` differ in length, or a score is not finite.
+    """
+    if len(scores) != len(groups):
+        raise ValueError(f"{len(scores)} scores but {len(groups)} group keys")
+    if not all(math.isfinite(s) for s in scores):
+        raise ValueError("every score must be finite; drop or fix unscorable samples first")
+    members: dict[Hashable, list[int]] = defaultdict(list)
+    for i, g in enumerate(groups):
+        members[g].append(i)
+    out = [0.0] * len(scores)
+    for idx in members.values():
+        if len(idx) < 2:
+            continue
+        values = [scores[i] for i in idx]
+        mean = sum(values) / len(values)
+        std = math.sqrt(sum((v - mean) ** 2 for v in values) / (len(values) - 1))
+        for i in idx:
+            out[i] = (scores[i] - mean) / (std + eps)
+    return out

@@ -1,0 +1,99 @@
+"""GRPO arithmetic pinned on hand-computed examples: both group definitions, edge cases, the
+clipped surrogate with dual clip, token-mean masking and the k3 KL term."""
+
+from __future__ import annotations
+
+import math
+
+import pytest
+import torch
+from hypothesis import given
+from hypothesis import strategies as st
+
+from memalpha.rl import GroupBy, clipped_surrogate, group_advantages, group_keys, k3_kl
+
+# one instance, two rollouts × two chunks: (chunk 0, chunk 1, chunk 0, chunk 1)
+IDS, CHUNKS, SCORES = ["i"] * 4, [0, 1, 0, 1], [1.0, 3.0, 2.0, 5.0]
+
+
+def test_instance_grouping_pools_every_chunk_index() -> None:
+    adv = group_advantages(SCORES, group_keys(IDS, CHUNKS, GroupBy.INSTANCE))
+    std = math.sqrt((1.75**2 + 0.25**2 + 0.75**2 + 2.25**2) / 3)  # unbiased, mean 2.75
+    assert adv == pytest.approx([(s - 2.75) / std for s in SCORES], rel=1e-5)
+
+
+def test_step_grouping_compares_rollouts_at_the_same_chunk() -> None:
+    adv = group_advantages(SCORES, group_keys(IDS, CHUNKS, GroupBy.STEP))
+    # chunk 0: [1, 2] → mean 1.5, std √0.5; chunk 1: [3, 5] → mean 4, std √2
+    assert adv == pytest.approx(
+        [-0.5 / math.sqrt(0.5), -1 / math.sqrt(2), 0.5 / math.sqrt(0.5), 1 / math.sqrt(2)], rel=1e-5
+    )
+
+
+def test_singleton_and_all_equal_groups_get_zero() -> None:
+    assert group_advantages([3.0, 7.0, 7.0], ["a", "b", "b"]) == [0.0, 0.0, 0.0]
+
+
+def test_bad_inputs_are_refused() -> None:
+    with pytest.raises(ValueError, match="group keys"):
+        group_advantages([1.0], ["a", "b"])
+    with pytest.raises(ValueError, match="finite"):
+        group_advantages([1.0, float("nan")], ["a", "a"])
+
+
+@given(st.lists(st.tuples(st.sampled_from("abc"), st.floats(-10, 10)), min_size=1, max_size=30))
+def test_advantages_sum_to_zero_in_every_group(pairs) -> None:
+    groups, scores = [g for g, _ in pairs], [s for _, s in pairs]
+    adv = group_advantages(scores, groups)
+    for g in set(groups):
+        assert (
+            abs(sum(a for a, k in zip(adv, groups, strict=True) if k == g))
+            < 1e-6 * len(pairs) + 1e-9
+        )
+
+
+def lp(*probs: float) -> torch.Tensor:
+    return torch.log(torch.tensor([list(probs)]))
+
+
+def test_clipped_surrogate_positive_advantage() -> None:
+    # ratios 1.5 and 0.5 (old logprob 0); A = +1 → per token max(−r, −clip(r)) = −1.2, −0.5
+    loss, stats = clipped_surrogate(
+        lp(1.5, 0.5), torch.zeros(1, 2), torch.tensor([1.0]), torch.ones(1, 2)
+    )
+    assert float(loss) == pytest.approx(-0.85)
+    assert stats["clip_fraction"] == pytest.approx(0.5)
+
+
+def test_clipped_surrogate_negative_advantage_and_dual_clip() -> None:
+    loss, _ = clipped_surrogate(
+        lp(1.5, 0.5), torch.zeros(1, 2), torch.tensor([-1.0]), torch.ones(1, 2)
+    )
+    assert float(loss) == pytest.approx((1.5 + 0.8) / 2)
+    big, _ = clipped_surrogate(lp(4.0), torch.zeros(1, 1), torch.tensor([-1.0]), torch.ones(1, 1))
+    assert float(big) == pytest.approx(3.0)  # dual clip caps −A·r at −A·c = 3
+    raw, _ = clipped_surrogate(
+        lp(4.0), torch.zeros(1, 1), torch.tensor([-1.0]), torch.ones(1, 1), dual_clip=None
+    )
+    assert float(raw) == pytest.approx(4.0)
+
+
+def test_token_mean_ignores_masked_tokens() -> None:
+    loss, _ = clipped_surrogate(
+        lp(1.5, 0.5), torch.zeros(1, 2), torch.tensor([1.0]), torch.tensor([[1.0, 0.0]])
+    )
+    assert float(loss) == pytest.approx(-1.2)
+
+
+def test_gradient_raises_the_probability_of_advantaged_tokens() -> None:
+    logits = torch.zeros(1, 1, requires_grad=True)
+    loss, _ = clipped_surrogate(logits, torch.zeros(1, 1), torch.tensor([1.0]), torch.ones(1, 1))
+    loss.backward()
+    assert float(logits.grad) < 0  # gradient descent increases the logprob
+
+
+def test_k3_kl_on_a_hand_computed_pair() -> None:
+    kl = k3_kl(lp(0.5), lp(0.25))  # log ratio = log 0.5: 0.5 + ln 2 − 1
+    assert float(kl) == pytest.approx(0.5 + math.log(2) - 1, rel=1e-5)
+    assert float(k3_kl(lp(0.3), lp(0.3))) == pytest.approx(0.0)
+    assert float(k3_kl(lp(0.9), lp(0.001))) >= 0
