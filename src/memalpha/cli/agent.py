@@ -8,7 +8,7 @@ from typing import Annotated
 import typer
 from rich.progress import Progress, TextColumn
 
-from memalpha.agent import MemoryAgent, RuleWriterLLM
+from memalpha.agent import ChunkStep, MemoryAgent, RuleWriterLLM
 from memalpha.cli.common import (
     ConfigOpt,
     SessionOpt,
@@ -108,16 +108,20 @@ def memorize(
     with SqliteStore(store) as db:
         db.create_session(session, exist_ok=True)
         memory = db.open_memory(session, cfg, counter)
-        ok = total = 0
+        calls = {"ok": 0, "all": 0}
         with Progress(
             *Progress.get_default_columns(), TextColumn("{task.fields[calls]}"), console=err
         ) as bar:
             task = bar.add_task("memorizing", total=len(chunks), calls="")
-            for t, chunk in enumerate(chunks):
-                (step,) = agent.step([memory], [chunk], t)
-                ok, total = ok + sum(step.successes), total + len(step.results)
-                bar.update(task, advance=1, calls=f"calls ok {ok}/{total}")
+
+            def advance(step: ChunkStep) -> None:
+                calls["ok"] += sum(step.successes)
+                calls["all"] += len(step.results)
+                bar.update(task, advance=1, calls=f"calls ok {calls['ok']}/{calls['all']}")
+
+            agent.memorize(memory, chunks, on_step=advance)
     llm.close()
+    ok, total = calls["ok"], calls["all"]
     out.print(
         f"memorized {len(chunks)} chunks into '{session}': {ok}/{total} calls succeeded; "
         f"memory {memory.total_tokens} tokens"

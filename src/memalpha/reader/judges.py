@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 import re
 from importlib.resources import files
+from types import MappingProxyType
 
 import yaml
 
@@ -14,10 +15,10 @@ from memalpha.llm import LLM, SamplingParams
 _JSON_BLOCK = re.compile(r"```json\s*(.*?)```", re.S)
 
 
-def _prompts() -> dict[str, str]:
-    return yaml.safe_load(
-        files("memalpha.reader").joinpath("prompts/judges.yaml").read_text("utf-8")
-    )
+# read once at import; read-only
+PROMPTS = MappingProxyType(
+    yaml.safe_load(files("memalpha.reader").joinpath("prompts/judges.yaml").read_text("utf-8"))
+)
 
 
 def parse_validity(reply: str) -> float:
@@ -54,7 +55,7 @@ class ContentJudge:
 
     def judge(self, writes: list[tuple[str, str]]) -> list[float]:
         """Scores for (memory_type, content) pairs; empty content or unknown type score 0."""
-        prompts = _prompts()
+        prompts = PROMPTS
         idx = [i for i, (kind, text) in enumerate(writes) if text.strip() and kind in prompts]
         messages = [
             [
@@ -84,7 +85,7 @@ class RubricJudge:
 
     def judge(self, items: list[tuple[str, str, str]]) -> list[float]:
         """Scores for (question, rubric, response) triples."""
-        template = _prompts()["rubric"]
+        template = PROMPTS["rubric"]
         messages = [
             [{"role": "user", "content": template.format(question=q, rubric=r, response=resp)}]
             for q, r, resp in items

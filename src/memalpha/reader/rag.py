@@ -11,6 +11,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass
 from importlib.resources import files
+from types import MappingProxyType
 
 import yaml
 
@@ -19,6 +20,12 @@ from memalpha.memory import Component, Entry, Memory
 
 LISTS = (Component.SEMANTIC, Component.EPISODIC)
 QA_TEMPLATE = files("memalpha.reader").joinpath("prompts/qa_system.txt").read_text("utf-8")
+# read once at import (looked up for every question); read-only
+QUERY_PROMPTS = MappingProxyType(
+    yaml.safe_load(
+        files("memalpha.reader").joinpath("prompts/query_prompts.yaml").read_text("utf-8")
+    )
+)
 
 
 @dataclass(frozen=True, slots=True)
@@ -42,13 +49,10 @@ class Answer:
 
 def query_prompt(data_source: str) -> str:
     """The published instruction prefix for a data source ('' when it has none)."""
-    table = yaml.safe_load(
-        files("memalpha.reader").joinpath("prompts/query_prompts.yaml").read_text("utf-8")
-    )
-    kind = table["sources"].get(data_source)
+    kind = QUERY_PROMPTS["sources"].get(data_source)
     if kind is None and data_source.startswith("icl_"):
         kind = "classification_with_examples"
-    return table[kind] if kind else ""
+    return QUERY_PROMPTS[kind] if kind else ""
 
 
 def retrieve(question: Question, k: int) -> dict[Component, list[Entry]]:
