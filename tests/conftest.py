@@ -44,3 +44,8 @@ def shared_data() -> Path:
     from memalpha.data import sample_dir
 
     return SHARED_DATA if SHARED_DATA.is_dir() else sample_dir()
+
+
+@pytest.fixture(scope="session")
+def repo_root() -> Path:
+    return Path(__file__).resolve().parents[1]

@@ -10,6 +10,7 @@ import pytest
 SRC = Path(__file__).resolve().parents[1] / "src" / "memalpha"
 # package -> memalpha packages it must never import
 FORBIDDEN = {
+    "rl": {"eval", "server", "cli"},
     "retrieval": {"memory", "llm", "agent", "reader", "rollout", "rl", "eval", "server", "cli"},
     "memory": {"llm", "agent", "reader", "rollout", "rl", "eval", "server", "cli", "data"},
     "data": {

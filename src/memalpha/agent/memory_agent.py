@@ -10,6 +10,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass
 from importlib.resources import files
+from typing import Any, Literal
 
 from memalpha.llm import LLM, FunctionCall, Generation, Message, SamplingParams, ToolCallFormat
 from memalpha.memory import (
@@ -19,7 +20,9 @@ from memalpha.memory import (
     ToolExecutor,
     ToolResult,
     ViewConfig,
+    fit_k,
     render_for_config,
+    render_memory_state,
 )
 
 
@@ -45,12 +48,32 @@ class Episode:
     steps: list[ChunkStep]
 
 
-USER_TEMPLATE = files("memalpha.agent").joinpath("prompts/memorize_user.txt").read_text("utf-8")
+def _prompt(name: str) -> str:
+    return files("memalpha.agent").joinpath(f"prompts/{name}").read_text("utf-8")
+
+
+USER_TEMPLATE = _prompt("memorize_user.txt")
+COMPACT_SYSTEM = _prompt("compact_system.txt")
+COMPACT_USER = _prompt("compact_user.txt")
+PromptStyle = Literal["published", "compact"]
 
 
 def memorize_user_prompt(chunk: str, max_new_tokens: int) -> str:
     """The published unified user prompt (the response limit shown is 80% of the budget)."""
     return USER_TEMPLATE.format(context=chunk, max_new_tokens=int(0.8 * max_new_tokens))
+
+
+def tool_signatures(functions: list[dict[str, Any]]) -> str:
+    """One line per tool: `name(arg: a|b, other)` and its description's first sentence."""
+    lines = []
+    for fn in functions:
+        params = fn["parameters"]["properties"]
+        args = ", ".join(
+            f"{name}: {'|'.join(spec['enum'])}" if "enum" in spec else name
+            for name, spec in params.items()
+        )
+        lines.append(f"- {fn['name']}({args}): {fn['description'].split('. ')[0].rstrip('.')}.")
+    return "\n".join(lines)
 
 
 def to_tool_call(call: FunctionCall) -> ToolCall:
@@ -67,6 +90,9 @@ class MemoryAgent:
         view: what the writer sees of its memory.
         sampling: how the policy samples.
         count: token counter for the view's prompt budget.
+        prompt: 'published' (the paper's prompts and full JSON tool schemas, ~1.2K tokens) or
+            'compact' (~0.2K tokens: the same memory view, one line per tool and an example
+            call), for small models on CPUs where prompt processing dominates the cost.
     """
 
     def __init__(
@@ -77,17 +103,47 @@ class MemoryAgent:
         view: ViewConfig,
         sampling: SamplingParams,
         count: Callable[[str], int],
+        prompt: PromptStyle = "published",
     ) -> None:
         self.llm, self.fmt, self.executor = llm, fmt, executor
         self.view, self.sampling, self.count = view, sampling, count
+        self.prompt = prompt
 
     def messages(self, memory: Memory, chunk: str) -> list[Message]:
+        if self.prompt == "compact":
+            return self._compact_messages(memory, chunk)
         system = render_for_config(memory, self.view, self.count, chunk)
         tools = self.fmt.system_block(self.executor.registry.functions())
         return [
             {"role": "system", "content": f"{system}\n\n{tools}"},
             {"role": "user", "content": memorize_user_prompt(chunk, self.sampling.max_new_tokens)},
         ]
+
+    def _compact_messages(self, memory: Memory, chunk: str) -> list[Message]:
+        functions = self.executor.registry.functions()
+        state, _ = fit_k(
+            lambda k: render_memory_state(memory, mode=self.view.mode, k=k, chunk=chunk),
+            self.count,
+            self.view.max_prompt_tokens,
+            self.view.k,
+        )
+        system = COMPACT_SYSTEM.format(
+            memory_state=state, tools=tool_signatures(functions), example=self._example(functions)
+        )
+        return [
+            {"role": "system", "content": system},
+            {"role": "user", "content": COMPACT_USER.format(context=chunk)},
+        ]
+
+    def _example(self, functions: list[dict[str, Any]]) -> str:
+        """An insert call in the policy's format, for a list memory the registry offers."""
+        for fn in functions:
+            if fn["name"] == "new_memory_insert":
+                kinds = fn["parameters"]["properties"]["memory_type"]["enum"]
+                kind = "semantic_memory" if "semantic_memory" in kinds else kinds[0]
+                args = {"memory_type": kind, "content": "<one fact>"}
+                return self.fmt.render([FunctionCall("new_memory_insert", args)])
+        return ""
 
     def step(self, memories: list[Memory], chunks: list[str], index: int) -> list[ChunkStep]:
         """One batched generation for many memories, each with its own chunk."""

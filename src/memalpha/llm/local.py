@@ -28,20 +28,31 @@ def cached_hf_folder(path: Path, gguf_file: str, cache_dir: Path) -> Path:
     if not source.is_file():
         raise ConfigError(f"no GGUF file at '{source}'")
     stat = source.stat()
-    key = hashlib.sha1(f"{source.resolve()}:{stat.st_size}:{stat.st_mtime_ns}".encode()).hexdigest()
+    key = hashlib.sha1(
+        f"v2:{source.resolve()}:{stat.st_size}:{stat.st_mtime_ns}".encode()
+    ).hexdigest()
     folder = cache_dir / f"{source.stem}-{key[:12]}"
     if (folder / "config.json").is_file():
         return folder
     log.info("converting %s to an HF folder in %s (once)", source, folder)
     tokenizer = AutoTokenizer.from_pretrained(path, gguf_file=gguf_file)
     model = AutoModelForCausalLM.from_pretrained(path, gguf_file=gguf_file)
-    model.hf_quantizer = None  # saved weights are plain float tensors
+    plain_weights(model)
     folder.parent.mkdir(parents=True, exist_ok=True)
     tmp = folder.with_name(folder.name + ".tmp")
     model.save_pretrained(tmp)
     tokenizer.save_pretrained(tmp)
     tmp.rename(folder)  # atomic: a killed conversion never leaves a half folder in use
     return folder
+
+
+def plain_weights(model) -> None:
+    """Mark a GGUF-loaded (de-quantised) model as an ordinary float model, so that it saves,
+    reloads and trains as one (otherwise transformers refuses to serialise it)."""
+    model.hf_quantizer = None
+    model.is_quantized = False
+    if hasattr(model.config, "quantization_config"):
+        del model.config.quantization_config
 
 
 class TransformersLLM:

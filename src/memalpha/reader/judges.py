@@ -91,3 +91,36 @@ class RubricJudge:
             for q, r, resp in items
         ]
         return [parse_yes_no(g.text) for g in self.llm.generate(messages, self.sampling)]
+
+
+_TEMPORAL = re.compile(
+    r"\d|\b(today|yesterday|tomorrow|morning|evening|night|week|month|year|ago|when|"
+    r"monday|tuesday|wednesday|thursday|friday|saturday|sunday)\b",
+    re.I,
+)
+
+
+class RuleJudge:
+    """An LLM-free stand-in for `ContentJudge` on machines without a judge model.
+
+    It encodes the checkable parts of the published judge prompts: core memory must not talk
+    about "core memory" or be a bare placeholder; episodic memory must carry temporal
+    information; any memory needs at least `min_words` words. It is an approximation; use
+    `ContentJudge` with a real model to reproduce the published r4.
+    """
+
+    def __init__(self, *, min_words: int = 3) -> None:
+        self.min_words = min_words
+
+    def judge(self, writes: list[tuple[str, str]]) -> list[float]:
+        return [self._one(kind, text) for kind, text in writes]
+
+    def _one(self, kind: str, text: str) -> float:
+        if len(text.split()) < self.min_words:
+            return 0.0
+        if kind == "core":
+            placeholder = text.rstrip().endswith(":") or "here we save" in text.lower()
+            return 0.0 if "core memory" in text.lower() or placeholder else 1.0
+        if kind == "episodic":
+            return 1.0 if _TEMPORAL.search(text) else 0.0
+        return 1.0 if kind == "semantic" else 0.0

@@ -1,0 +1,118 @@
+"""`memalpha sft`, `memalpha train` and `memalpha plot`: warm start, GRPO, curves."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
+
+from memalpha.cli.common import SetOpt, app, err, friendly, out
+from memalpha.config import load_config
+from memalpha.rl.config import SFTConfig, TrainConfig
+
+TrainConfigOpt = Annotated[
+    Path, typer.Option("--config", help="Run config YAML, e.g. configs/train/cpu-smollm2.yaml.")
+]
+OutOpt = Annotated[
+    Path | None, typer.Option("--out", help="Run directory (overrides out_dir in the config).")
+]
+
+
+def _progress() -> Progress:
+    return Progress(
+        TextColumn("[bold]{task.description}"),
+        BarColumn(),
+        TextColumn("{task.completed}/{task.total}"),
+        TimeElapsedColumn(),
+        TimeRemainingColumn(),
+        TextColumn("{task.fields[info]}"),
+        console=err,
+    )
+
+
+def _overrides(set_: list[str] | None, out_dir: Path | None) -> list[str]:
+    return (set_ or []) + ([f"out_dir={out_dir}"] if out_dir else [])
+
+
+@app.command("sft")
+@friendly
+def sft(config: TrainConfigOpt, out_dir: OutOpt = None, set_: SetOpt = None) -> None:
+    """Supervised warm start: fine-tune the policy on the rule-based writer's tool calls.
+
+    Example: memalpha sft --config configs/sft/cpu-smollm2.yaml
+    """
+    from memalpha.rl.sft import run_sft
+
+    cfg = load_config(SFTConfig, config, _overrides(set_, out_dir))
+    with _progress() as bar:
+        task = bar.add_task("sft", total=None, info="")
+
+        def show(e: dict[str, Any]) -> None:
+            if e["kind"] == "start":
+                bar.update(task, total=e["steps"], info=f"{e['examples']} examples")
+                if e["dropped"]:
+                    err.print(f"{e['dropped']} transcripts over max_new_tokens were dropped")
+            else:
+                bar.update(task, completed=e["step"], info=f"loss {e['loss']:.3f}")
+
+        folder = run_sft(cfg, show)
+    out.print(f"warm-started policy: {folder}")
+
+
+@app.command("train")
+@friendly
+def train(
+    config: TrainConfigOpt,
+    out_dir: OutOpt = None,
+    fresh: Annotated[
+        bool, typer.Option("--fresh", help="Start over, ignoring checkpoints in the run dir.")
+    ] = False,
+    set_: SetOpt = None,
+) -> None:
+    """GRPO-train the memory writer; resumes from the run's last checkpoint when killed.
+
+    Example: memalpha train --config configs/train/cpu-smollm2.yaml
+    """
+    from memalpha.rl.trainer import Trainer
+
+    cfg = load_config(TrainConfig, config, _overrides(set_, out_dir))
+    with _progress() as bar:
+        task = bar.add_task("train", total=cfg.schedule.steps, info="")
+
+        def show(e: dict[str, Any]) -> None:
+            if e["kind"] == "start":
+                bar.update(task, completed=e["step"])
+                if e["step"]:
+                    err.print(f"resuming after step {e['step']}")
+            elif e["kind"] == "train":
+                bar.update(
+                    task,
+                    completed=e["step"],
+                    info=f"reward {e['reward']:.3f} qa {e['r1_qa']:.3f} "
+                    f"calls ok {e['call_success']:.2f}",
+                )
+            elif e["kind"] == "val":
+                err.print(
+                    f"step {e['step']}: validation qa {e['r1_qa']:.3f}, "
+                    f"memory {e['memory_tokens']:.0f} tokens"
+                )
+
+        run_dir = Trainer(cfg, show, fresh=fresh).run()
+    out.print(f"run: {run_dir}  (curves: memalpha plot {run_dir})")
+
+
+@app.command("plot")
+@friendly
+def plot(
+    run_dir: Annotated[Path, typer.Argument(help="A training run directory.")],
+    png: Annotated[Path | None, typer.Option("--out", help="PNG path.")] = None,
+) -> None:
+    """Draw a run's reward terms, QA score, memory size and validation curves to a PNG.
+
+    Example: memalpha plot runs/grpo-smollm2
+    """
+    from memalpha.rl.plot import plot_run
+
+    out.print(f"wrote {plot_run(run_dir, png)}")

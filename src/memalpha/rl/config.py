@@ -1,0 +1,179 @@
+"""Configs of the local trainer and the supervised warm start. Defaults are the published
+hyper-parameters (MEMALPHA_SPEC §4.3) wherever one exists; `configs/train/*.yaml` override them."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict, Field, model_validator
+
+from memalpha.agent import PromptStyle
+from memalpha.data import BuildConfig
+from memalpha.llm import ModelConfig
+from memalpha.memory import MemoryConfig
+from memalpha.reward import RewardConfig
+from memalpha.rl.advantages import GroupBy
+from memalpha.rollout import RolloutConfig
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class DataConfig(_Strict):
+    """Instances to train and validate on: built from raw data and/or read from files."""
+
+    train: list[BuildConfig] = Field(default_factory=list)
+    val: list[BuildConfig] = Field(default_factory=list)
+    train_files: list[Path] = Field(default_factory=list, description=".jsonl/.parquet files.")
+    val_files: list[Path] = Field(default_factory=list)
+
+
+class ReaderConfig(_Strict):
+    """The fixed reader that turns final memories into r1."""
+
+    kind: Literal["extractive", "rag"] = Field(
+        "extractive", description="extractive: no LLM (CPU); rag: the published LLM reader."
+    )
+    model: ModelConfig | None = Field(None, description="The reader LLM (rag only).")
+    k: int = Field(20, ge=1, description="BM25 top-k per memory list; published 20.")
+    max_prompt_tokens: int = Field(30_000, ge=256)
+
+
+class JudgeConfig(_Strict):
+    """The content-validity judge behind r4."""
+
+    kind: Literal["rule", "llm", "none"] = Field(
+        "rule", description="rule: LLM-free approximation; llm: the published judge prompts."
+    )
+    model: ModelConfig | None = None
+
+
+class OptimConfig(_Strict):
+    """AdamW with linear warm-up then a constant rate (published `warmup_style: constant`)."""
+
+    lr: float = Field(1e-6, gt=0)
+    weight_decay: float = Field(0.01, ge=0)
+    betas: tuple[float, float] = (0.9, 0.999)
+    warmup_ratio: float = Field(0.05, ge=0, le=1, description="Share of steps spent warming up.")
+    grad_clip: float = Field(1.0, gt=0)
+
+
+class PPOConfig(_Strict):
+    """The policy update (SPEC §4.3)."""
+
+    group_by: GroupBy = GroupBy.INSTANCE
+    clip_low: float = Field(0.2, ge=0)
+    clip_high: float = Field(0.2, ge=0)
+    dual_clip: float | None = Field(3.0, gt=1, description="None disables the dual clip.")
+    kl_coef: float = Field(
+        0.001, ge=0, description="k3 KL to the frozen start policy; 0 loads no reference model."
+    )
+    mini_batches: int = Field(1, ge=1, description="Optimizer updates per rollout batch.")
+    mini_batch_size: int | None = Field(
+        None,
+        ge=1,
+        description="Samples per optimizer update instead of a fixed count (published: 32, "
+        "i.e. ~80 updates per step).",
+    )
+    micro_batch_size: int = Field(1, ge=1, description="Samples per forward/backward pass.")
+    epochs: int = Field(1, ge=1, description="Passes over each rollout batch; published 1.")
+    recompute_old_logprobs: bool = Field(
+        False,
+        description="Recompute the behaviour log-probs with a "
+        "forward pass instead of using the sampler's (forced when top_p < 1 or the backend gives "
+        "none).",
+    )
+    autocast_bf16: bool = Field(False, description="bf16 autocast for the update (GPU).")
+    gradient_checkpointing: bool = False
+
+
+class LoraConfig(_Strict):
+    """Optional LoRA adapters via peft (small machines); merged into exported policies."""
+
+    enabled: bool = False
+    r: int = Field(16, ge=1)
+    alpha: int = Field(32, ge=1)
+    dropout: float = Field(0.0, ge=0, lt=1)
+    target_modules: list[str] = Field(
+        default_factory=lambda: ["q_proj", "k_proj", "v_proj", "o_proj"]
+    )
+
+
+class ScheduleConfig(_Strict):
+    """When to validate and checkpoint."""
+
+    steps: int = Field(40, ge=1, description="Training steps (rollout batch + update each).")
+    val_every: int = Field(10, ge=1)
+    val_before_train: bool = True
+    save_every: int = Field(10, ge=1, description="Checkpoint period; validation steps save too.")
+    keep_last: int = Field(2, ge=1, description="Checkpoints kept besides the best one.")
+
+
+class TrainConfig(_Strict):
+    """Everything one `memalpha train` run needs."""
+
+    out_dir: Path = Path("runs/train")
+    seed: int = 0
+    policy: ModelConfig = Field(default_factory=ModelConfig)
+    format: Literal["hermes", "qwen"] = "hermes"
+    prompt: PromptStyle = Field(
+        "published", description="Writer prompts: published, or compact (~5x shorter, for CPUs)."
+    )
+    memory: MemoryConfig = Field(default_factory=MemoryConfig)
+    data: DataConfig = Field(default_factory=DataConfig)
+    rollout: RolloutConfig = Field(default_factory=RolloutConfig)
+    val_max_new_tokens: int | None = Field(
+        None, description="Writer budget at validation (greedy); None: the rollout budget."
+    )
+    reward: RewardConfig = Field(default_factory=RewardConfig)
+    reader: ReaderConfig = Field(default_factory=ReaderConfig)
+    judge: JudgeConfig = Field(default_factory=JudgeConfig)
+    optim: OptimConfig = Field(default_factory=OptimConfig)
+    ppo: PPOConfig = Field(default_factory=PPOConfig)
+    lora: LoraConfig = Field(default_factory=LoraConfig)
+    schedule: ScheduleConfig = Field(default_factory=ScheduleConfig)
+
+    @model_validator(mode="after")
+    def _check(self) -> TrainConfig:
+        if self.policy.backend != "transformers":
+            raise ValueError(
+                "the local trainer updates weights in-process: policy.backend must be "
+                "'transformers' (served rollouts train through the verl integration)"
+            )
+        if self.reader.kind == "rag" and self.reader.model is None:
+            raise ValueError("reader.kind 'rag' needs reader.model")
+        if self.judge.kind == "llm" and self.judge.model is None:
+            raise ValueError("judge.kind 'llm' needs judge.model")
+        return self
+
+
+class SFTConfig(_Strict):
+    """The supervised warm start on teacher transcripts."""
+
+    out_dir: Path = Path("runs/sft")
+    seed: int = 0
+    policy: ModelConfig = Field(default_factory=ModelConfig)
+    format: Literal["hermes", "qwen"] = "hermes"
+    prompt: PromptStyle = Field(
+        "published", description="Writer prompts: published, or compact (~5x shorter, for CPUs)."
+    )
+    memory: MemoryConfig = Field(default_factory=MemoryConfig)
+    data: DataConfig = Field(default_factory=DataConfig)
+    transcripts: Path | None = Field(
+        None,
+        description="Recorded episodes (JSONL of {messages, response}) "
+        "instead of the rule-based teacher.",
+    )
+    examples: int = Field(96, ge=1, description="Training examples (chunk transcripts) to use.")
+    epochs: int = Field(1, ge=1)
+    batch_size: int = Field(4, ge=1, description="Examples per optimizer step.")
+    micro_batch_size: int = Field(1, ge=1)
+    max_new_tokens: int = Field(
+        1024, ge=1, description="Writer budget: longer teacher responses are dropped, not cut."
+    )
+    optim: OptimConfig = Field(
+        default_factory=lambda: OptimConfig(lr=1e-4, warmup_ratio=0.1, weight_decay=0.0)
+    )
+    lora: LoraConfig = Field(default_factory=LoraConfig)

@@ -1,0 +1,57 @@
+"""`memalpha plot RUN_DIR`: training curves as one PNG (reward terms, QA, memory size,
+validation), drawn from metrics.jsonl so it works on a live, finished or resumed run."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from memalpha.errors import DataError
+from memalpha.rl.trainer import read_metrics
+
+PANELS = [  # (title, train keys, val keys)
+    ("reward terms (train)", ["reward", "r1_qa", "r2_calls", "r3_compression", "r4_validity"], []),
+    ("QA score r1", ["r1_qa"], ["r1_qa"]),
+    ("memory size (tokens)", ["memory_tokens"], ["memory_tokens"]),
+    ("tool calls", ["call_success", "truncated"], ["call_success"]),
+    ("update", ["kl", "clip_fraction", "groups_with_variance"], []),
+    ("seconds per step", ["time_generation", "time_update"], []),
+]
+
+
+def plot_run(run_dir: Path, out: Path | None = None) -> Path:
+    """Draw the curves of a run to `out` (default RUN_DIR/curves.png).
+
+    Raises:
+        DataError: the directory has no metrics.jsonl records.
+    """
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    records = read_metrics(run_dir)
+    if not records:
+        raise DataError(f"{run_dir} has no {Path('metrics.jsonl')} records to plot")
+    train = [r for r in records if r["kind"] == "train"]
+    val = [r for r in records if r["kind"] == "val"]
+    fig, axes = plt.subplots(2, 3, figsize=(15, 8))
+    for ax, (title, tkeys, vkeys) in zip(axes.flat, PANELS, strict=True):
+        for key in tkeys:
+            pts = [(r["step"], r[key]) for r in train if key in r]
+            if pts:
+                ax.plot(*zip(*pts, strict=True), label=f"train {key}", lw=1.2)
+        for key in vkeys:
+            pts = [(r["step"], r[key]) for r in val if key in r]
+            if pts:
+                ax.plot(*zip(*pts, strict=True), "o--", label=f"val {key}", lw=1.5)
+        ax.set_title(title)
+        ax.set_xlabel("step")
+        ax.grid(alpha=0.3)
+        if ax.lines:
+            ax.legend(fontsize=7)
+    fig.suptitle(str(run_dir))
+    fig.tight_layout()
+    out = out or Path(run_dir) / "curves.png"
+    fig.savefig(out, dpi=110)
+    plt.close(fig)
+    return out

@@ -1,0 +1,145 @@
+"""The trainable policy: the local transformers backend whose weights the trainer updates in
+place, so rollouts are always on-policy, plus the one function that scores responses.
+
+Prompts are tokenised exactly as the backend tokenised them for generation (chat template, no
+added special tokens); responses are the sampled ids themselves, EOS included, never
+re-tokenised text (DESIGN §4).
+"""
+
+from __future__ import annotations
+
+import copy
+from pathlib import Path
+
+import torch
+
+from memalpha.llm import Message, ModelConfig, resolve_folder
+from memalpha.llm.local import TransformersLLM, plain_weights
+from memalpha.rl.config import LoraConfig
+
+
+class Policy:
+    """A `TransformersLLM` (for rollouts) whose model is trained (optionally through LoRA)."""
+
+    def __init__(
+        self, cfg: ModelConfig, lora: LoraConfig | None = None, folder: Path | None = None
+    ):
+        self.cfg = cfg
+        self.llm = TransformersLLM(
+            folder or resolve_folder(cfg),
+            device=cfg.device,
+            dtype=cfg.dtype,
+            batch_size=cfg.batch_size,
+            chat_template_kwargs=cfg.chat_template_kwargs,
+            name=cfg.model,
+        )
+        plain_weights(self.llm.model)  # caches converted before quantizer-free saving
+        self.lora = lora if lora is not None and lora.enabled else None
+        if self.lora is not None:
+            from peft import LoraConfig as PeftLora
+            from peft import get_peft_model
+
+            self.llm.model = get_peft_model(
+                self.llm.model,
+                PeftLora(
+                    r=self.lora.r,
+                    lora_alpha=self.lora.alpha,
+                    lora_dropout=self.lora.dropout,
+                    target_modules=list(self.lora.target_modules),
+                ),
+            )
+
+    @property
+    def model(self) -> torch.nn.Module:
+        return self.llm.model
+
+    @property
+    def tokenizer(self):
+        return self.llm.tokenizer
+
+    @property
+    def device(self) -> str:
+        return self.llm.device
+
+    def prompt_ids(self, messages: list[Message]) -> list[int]:
+        """The ids the backend fed the model for this prompt."""
+        return self.tokenizer(self.llm.render(messages), add_special_tokens=False)["input_ids"]
+
+    def reference(self) -> torch.nn.Module | None:
+        """A frozen copy of the *starting* weights for the KL term, loaded from the configured
+        model (so a resumed run keeps the same reference). None under LoRA: the model with its
+        adapters disabled is the reference."""
+        if self.lora is not None:
+            return None
+        from transformers import AutoModelForCausalLM
+
+        ref = AutoModelForCausalLM.from_pretrained(
+            resolve_folder(self.cfg), dtype=getattr(torch, self.cfg.dtype)
+        )
+        ref.to(self.device).eval()
+        for p in ref.parameters():
+            p.requires_grad_(False)
+        return ref
+
+    def save(self, folder: Path) -> None:
+        """An HF folder any backend can load (LoRA adapters merged into a copy)."""
+        model = self.model
+        if self.lora is not None:
+            model = copy.deepcopy(model).merge_and_unload()
+        model.save_pretrained(folder)
+        self.tokenizer.save_pretrained(folder)
+
+    def save_adapter(self, folder: Path) -> None:
+        self.model.save_pretrained(folder)
+
+    def load_adapter(self, folder: Path) -> None:
+        from peft import set_peft_model_state_dict
+        from safetensors.torch import load_file
+
+        set_peft_model_state_dict(self.model, load_file(folder / "adapter_model.safetensors"))
+
+    def close(self) -> None:
+        self.llm.close()
+
+
+def pad_batch(
+    prompts: list[list[int]], responses: list[list[int]], pad_id: int, device: str
+) -> dict[str, torch.Tensor]:
+    """[pad…prompt | response…pad]: every response starts at the same column P, so only the
+    last R+1 positions need logits."""
+    P = max(len(p) for p in prompts)
+    R = max(len(r) for r in responses)
+    B = len(prompts)
+    ids = torch.full((B, P + R), pad_id, dtype=torch.long)
+    attn = torch.zeros((B, P + R), dtype=torch.long)
+    mask = torch.zeros((B, R), dtype=torch.float32)
+    for b, (p, r) in enumerate(zip(prompts, responses, strict=True)):
+        ids[b, P - len(p) : P] = torch.tensor(p)
+        ids[b, P : P + len(r)] = torch.tensor(r)
+        attn[b, P - len(p) : P + len(r)] = 1
+        mask[b, : len(r)] = 1
+    position_ids = (attn.cumsum(-1) - 1).clamp(min=0)  # as generate() computes them
+    return {
+        "input_ids": ids.to(device),
+        "attention_mask": attn.to(device),
+        "position_ids": position_ids.to(device),
+        "response_mask": mask.to(device),
+    }
+
+
+def response_logprobs(
+    model: torch.nn.Module, batch: dict[str, torch.Tensor], temperature: float = 1.0
+) -> torch.Tensor:
+    """(B, R) log-probabilities of the response tokens under `model` at `temperature`."""
+    R = batch["response_mask"].shape[1]
+    logits = model(
+        input_ids=batch["input_ids"],
+        attention_mask=batch["attention_mask"],
+        position_ids=batch["position_ids"],
+        logits_to_keep=R + 1,
+    ).logits[:, :R]  # (B, R, V): position P−1+j predicts response token j
+    logits = logits.float()
+    if temperature > 0 and temperature != 1.0:
+        logits = logits / temperature
+    targets = batch["input_ids"][:, -R:]  # (B, R)
+    return logits.log_softmax(-1).gather(-1, targets.unsqueeze(-1)).squeeze(-1)

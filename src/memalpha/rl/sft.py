@@ -1,0 +1,119 @@
+"""Supervised warm start: teach a policy that never calls tools (SmolLM2) to write valid tool
+calls, from the rule-based writer's transcripts or from recorded episodes.
+
+A transcript is one chunk's prompt (the exact messages the agent would send, including the
+memory the teacher had built so far) and the teacher's response. The target is the response's
+tokens plus EOS, so the policy learns to stop. Responses over the writer budget are dropped,
+not cut: a cut target would teach the policy to run out of budget.
+"""
+
+from __future__ import annotations
+
+import json
+import random
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+from memalpha.agent import RuleWriterLLM
+from memalpha.errors import ConfigError, DataError
+from memalpha.llm import FORMATS, Message, SamplingParams
+from memalpha.memory import Memory
+from memalpha.rl.config import SFTConfig
+from memalpha.rl.parts import load_instances, make_agent, make_optimizer, seed_everything
+from memalpha.rl.policy import Policy
+from memalpha.rl.update import chunks, sft_step
+from memalpha.tokens import TokenCounter, make_token_counter
+
+Transcript = tuple[list[Message], str]
+
+
+def teacher_transcripts(cfg: SFTConfig, counter: TokenCounter) -> list[Transcript]:
+    """Run the rule-based writer over the training instances and record every chunk."""
+    instances = load_instances(cfg.data.train, cfg.data.train_files, counter)
+    if not instances:
+        raise ConfigError("data.train and data.train_files give no instances to learn from")
+    sampling = SamplingParams(max_new_tokens=cfg.max_new_tokens)
+    teacher = RuleWriterLLM(FORMATS[cfg.format])
+    agent = make_agent(teacher, cfg.format, cfg.memory, sampling, counter, cfg.prompt)
+    memories = [Memory(cfg.memory, counter) for _ in instances]
+    episodes = agent.memorize_many(memories, [i.chunks for i in instances])
+    return [(s.messages, s.generation.text) for e in episodes for s in e.steps]
+
+
+def write_transcripts(path: Path, transcripts: list[Transcript]) -> None:
+    with path.open("w", encoding="utf-8") as f:
+        for messages, response in transcripts:
+            f.write(json.dumps({"messages": messages, "response": response}) + "\n")
+
+
+def read_transcripts(path: Path) -> list[Transcript]:
+    """JSONL of {"messages": [...], "response": str}.
+
+    Raises:
+        DataError: the file is missing or a line is not such a record.
+    """
+    if not path.is_file():
+        raise DataError(f"no transcripts file at {path}")
+    out = []
+    for n, line in enumerate(path.read_text("utf-8").splitlines(), 1):
+        if not line.strip():
+            continue
+        try:
+            record = json.loads(line)
+            messages, response = record["messages"], record["response"]
+        except (json.JSONDecodeError, KeyError, TypeError) as exc:
+            raise DataError(f"{path}:{n}: not a {{messages, response}} record ({exc})") from None
+        if not isinstance(response, str) or not isinstance(messages, list):
+            raise DataError(f"{path}:{n}: messages must be a list and response a string")
+        out.append((messages, response))
+    return out
+
+
+def run_sft(cfg: SFTConfig, on_event: Callable[[dict[str, Any]], None] | None = None) -> Path:
+    """Fine-tune `cfg.policy` on transcripts; returns the HF folder of the result."""
+    on_event = on_event or (lambda e: None)
+    seed_everything(cfg.seed)
+    counter = make_token_counter(cfg.memory.tokenizer)
+    transcripts = (
+        read_transcripts(cfg.transcripts) if cfg.transcripts else teacher_transcripts(cfg, counter)
+    )
+    policy = Policy(cfg.policy, cfg.lora)
+    eos = policy.tokenizer.eos_token_id
+    examples, dropped = [], 0
+    for messages, response in transcripts:
+        target = policy.tokenizer(response, add_special_tokens=False)["input_ids"] + [eos]
+        if len(target) > cfg.max_new_tokens:
+            dropped += 1
+            continue
+        examples.append((policy.prompt_ids(messages), target))
+    if not examples:
+        raise DataError(
+            f"all {len(transcripts)} transcripts exceed max_new_tokens={cfg.max_new_tokens}"
+        )
+    random.Random(cfg.seed).shuffle(examples)
+    examples = examples[: cfg.examples]
+    steps = cfg.epochs * -(-len(examples) // cfg.batch_size)
+    optimizer, scheduler = make_optimizer(policy.model, cfg.optim, steps)
+    cfg.out_dir.mkdir(parents=True, exist_ok=True)
+    log = (cfg.out_dir / "metrics.jsonl").open("w", encoding="utf-8")
+    on_event({"kind": "start", "steps": steps, "examples": len(examples), "dropped": dropped})
+    step = 0
+    for epoch in range(cfg.epochs):
+        order = examples[:]
+        random.Random(cfg.seed + epoch).shuffle(order)
+        for batch in chunks(order, cfg.batch_size):
+            step += 1
+            stats = sft_step(policy, optimizer, batch, cfg.micro_batch_size, cfg.optim.grad_clip)
+            scheduler.step()
+            record = {"step": step, "kind": "sft", "epoch": epoch, **stats}
+            log.write(json.dumps(record) + "\n")
+            log.flush()
+            on_event(record)
+    log.close()
+    folder = cfg.out_dir / "policy"
+    policy.save(folder)
+    policy.close()
+    summary = {"examples": len(examples), "dropped": dropped, "steps": step, "policy": str(folder)}
+    (cfg.out_dir / "sft.json").write_text(json.dumps(summary, indent=2), "utf-8")
+    return folder

@@ -1,0 +1,182 @@
+"""One GRPO policy update over a rollout batch, and one supervised step, with mini-batches
+(optimizer updates) split into micro-batches (gradient accumulation).
+
+Token-mean is taken over a whole mini-batch: each micro-batch's mean is weighted by its share
+of the mini-batch's response tokens, so accumulation gives the same gradient as one big batch.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import random
+from collections.abc import Iterator
+from dataclasses import dataclass
+
+import torch
+
+from memalpha.rl.config import PPOConfig
+from memalpha.rl.loss import clipped_surrogate, k3_kl, token_mean
+from memalpha.rl.policy import Policy, pad_batch, response_logprobs
+
+
+@dataclass(frozen=True, slots=True)
+class TokenSample:
+    """A sample ready for the update: ids, behaviour log-probs and its advantage."""
+
+    prompt_ids: list[int]
+    response_ids: list[int]
+    old_logprobs: list[float] | None
+    advantage: float
+
+
+def chunks(items: list, size: int) -> Iterator[list]:
+    for i in range(0, len(items), size):
+        yield items[i : i + size]
+
+
+def _autocast(policy: Policy, enabled: bool):
+    if not enabled:
+        return contextlib.nullcontext()
+    return torch.autocast(device_type=policy.device.split(":")[0], dtype=torch.bfloat16)
+
+
+def _ref_context(policy: Policy, ref: torch.nn.Module | None):
+    """The reference forward: the frozen copy, or the LoRA model with adapters disabled."""
+    if ref is not None:
+        return ref, contextlib.nullcontext()
+    return policy.model, policy.model.disable_adapter()
+
+
+def _padded(values: list[list[float]], width: int, device: str) -> torch.Tensor:
+    out = torch.zeros((len(values), width), dtype=torch.float32)
+    for b, v in enumerate(values):
+        out[b, : len(v)] = torch.tensor(v, dtype=torch.float32)
+    return out.to(device)
+
+
+@torch.no_grad()
+def recompute_old_logprobs(
+    policy: Policy, samples: list[TokenSample], micro: int, temperature: float
+) -> list[TokenSample]:
+    """Behaviour log-probs from a forward pass of the current (pre-update) weights."""
+    policy.model.eval()
+    out = []
+    for part in chunks(samples, micro):
+        batch = pad_batch(
+            [s.prompt_ids for s in part],
+            [s.response_ids for s in part],
+            policy.tokenizer.pad_token_id,
+            policy.device,
+        )
+        lp = response_logprobs(policy.model, batch, temperature)
+        for b, s in enumerate(part):
+            out.append(
+                TokenSample(
+                    s.prompt_ids, s.response_ids, lp[b, : len(s.response_ids)].tolist(), s.advantage
+                )
+            )
+    return out
+
+
+def grpo_update(
+    policy: Policy,
+    ref: torch.nn.Module | None,
+    optimizer: torch.optim.Optimizer,
+    samples: list[TokenSample],
+    cfg: PPOConfig,
+    grad_clip: float,
+    temperature: float,
+    rng: random.Random,
+) -> dict[str, float]:
+    """PPO-clip epochs over the samples; returns token-weighted means of the loss statistics.
+
+    Samples with an empty response or zero advantage carry no gradient in the surrogate but
+    are kept (they still count in token-mean, as in verl) unless the response is empty.
+    """
+    samples = [s for s in samples if s.response_ids]
+    if not samples:
+        return {}
+    use_ref = cfg.kl_coef > 0
+    totals: dict[str, float] = {}
+    tokens_seen = 0
+    policy.model.train()
+    for _ in range(cfg.epochs):
+        order = samples[:]
+        rng.shuffle(order)
+        size = cfg.mini_batch_size or -(-len(order) // cfg.mini_batches)
+        for mini in chunks(order, size):
+            mini_tokens = sum(len(s.response_ids) for s in mini)
+            optimizer.zero_grad(set_to_none=True)
+            for part in chunks(mini, cfg.micro_batch_size):
+                batch = pad_batch(
+                    [s.prompt_ids for s in part],
+                    [s.response_ids for s in part],
+                    policy.tokenizer.pad_token_id,
+                    policy.device,
+                )
+                mask = batch["response_mask"]
+                width = mask.shape[1]
+                with _autocast(policy, cfg.autocast_bf16):
+                    lp = response_logprobs(policy.model, batch, temperature)
+                old = _padded([s.old_logprobs for s in part], width, policy.device)
+                adv = torch.tensor([s.advantage for s in part], device=policy.device)
+                pg, stats = clipped_surrogate(
+                    lp,
+                    old,
+                    adv,
+                    mask,
+                    clip_low=cfg.clip_low,
+                    clip_high=cfg.clip_high,
+                    dual_clip=cfg.dual_clip,
+                )
+                loss = pg
+                if use_ref:
+                    model, ctx = _ref_context(policy, ref)
+                    with torch.no_grad(), ctx, _autocast(policy, cfg.autocast_bf16):
+                        ref_lp = response_logprobs(model, batch, temperature)
+                    kl = token_mean(k3_kl(lp, ref_lp), mask)
+                    loss = loss + cfg.kl_coef * kl
+                    stats["kl"] = float(kl.detach())
+                n = float(mask.sum())
+                (loss * (n / mini_tokens)).backward()
+                stats["pg_loss"] = float(pg.detach())
+                stats["entropy_proxy"] = float(-token_mean(lp.detach(), mask))
+                for k, v in stats.items():
+                    totals[k] = totals.get(k, 0.0) + v * n
+                tokens_seen += int(n)
+            norm = torch.nn.utils.clip_grad_norm_(
+                [p for p in policy.model.parameters() if p.requires_grad], grad_clip
+            )
+            totals["grad_norm"] = totals.get("grad_norm", 0.0) + float(norm) * mini_tokens
+            optimizer.step()
+    policy.model.eval()
+    return {k: v / max(1, tokens_seen) for k, v in totals.items()}
+
+
+def sft_step(
+    policy: Policy,
+    optimizer: torch.optim.Optimizer,
+    examples: list[tuple[list[int], list[int]]],
+    micro_batch_size: int,
+    grad_clip: float,
+) -> dict[str, float]:
+    """One optimizer step of token-mean cross-entropy on (prompt ids, target ids) pairs."""
+    policy.model.train()
+    optimizer.zero_grad(set_to_none=True)
+    total = sum(len(t) for _, t in examples)
+    loss_sum = 0.0
+    for part in chunks(examples, micro_batch_size):
+        batch = pad_batch(
+            [p for p, _ in part], [t for _, t in part], policy.tokenizer.pad_token_id, policy.device
+        )
+        mask = batch["response_mask"]
+        nll = -token_mean(response_logprobs(policy.model, batch), mask)
+        n = float(mask.sum())
+        (nll * (n / total)).backward()
+        loss_sum += float(nll.detach()) * n
+    norm = torch.nn.utils.clip_grad_norm_(
+        [p for p in policy.model.parameters() if p.requires_grad], grad_clip
+    )
+    optimizer.step()
+    policy.model.eval()
+    return {"loss": loss_sum / max(1, total), "grad_norm": float(norm)}

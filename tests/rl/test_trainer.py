@@ -1,0 +1,181 @@
+"""The whole GRPO loop on a tiny random model: learning, exact resume after SIGKILL, KL and
+LoRA paths, checkpoints, plots, and the log-probs the update relies on."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+
+import pytest
+import torch
+import yaml
+from tiny import tiny_config
+
+from memalpha.config import load_config
+from memalpha.errors import ConfigError
+from memalpha.llm import SamplingParams
+from memalpha.llm.local import TransformersLLM
+from memalpha.rl.checkpoint import list_checkpoints, read_state
+from memalpha.rl.config import SFTConfig, TrainConfig
+from memalpha.rl.plot import plot_run
+from memalpha.rl.policy import pad_batch, response_logprobs
+from memalpha.rl.sft import run_sft, write_transcripts
+from memalpha.rl.trainer import Trainer, read_metrics
+
+
+def _train(tiny_model, tiny_data, out_dir, **overrides):
+    cfg = TrainConfig.model_validate(tiny_config(tiny_model, tiny_data, out_dir, **overrides))
+    Trainer(cfg).run()
+    return read_metrics(out_dir)
+
+
+def test_reward_rises_on_the_tiny_task(tiny_model, tiny_data, tmp_path):
+    records = _train(tiny_model, tiny_data, tmp_path / "run", **{"schedule.steps": 10})
+    train = [r for r in records if r["kind"] == "train"]
+    assert [r["step"] for r in train] == list(range(1, 11))
+    first, last = train[:2], train[-4:]
+    mean = lambda rs, k: sum(r[k] for r in rs) / len(rs)  # noqa: E731
+    assert mean(last, "reward") > mean(first, "reward") + 0.4
+    assert mean(last, "r1_qa") >= 0.75  # the policy learned to store "alpha"
+    val = [r for r in records if r["kind"] == "val"]
+    assert val[0]["step"] == 0 and val[-1]["r1_qa"] > val[0]["r1_qa"]
+
+
+def test_checkpoints_keep_last_and_best(tiny_model, tiny_data, tmp_path):
+    run = tmp_path / "run"
+    _train(tiny_model, tiny_data, run, **{"schedule.steps": 6, "schedule.keep_last": 1})
+    kept = [p.name for p in list_checkpoints(run)]
+    state = read_state(list_checkpoints(run)[-1])
+    best = f"step_{state['best_step']:06d}"
+    assert kept[-1] == "step_000006"
+    assert set(kept) <= {best, "step_000006"} and len(kept) == len(
+        {best, "step_000006"} - {"step_000000"}
+    )
+    # a checkpoint's policy is an ordinary HF folder any backend loads
+    llm = TransformersLLM(list_checkpoints(run)[-1] / "policy")
+    (gen,) = llm.generate([[{"role": "user", "content": "hi"}]], SamplingParams(max_new_tokens=2))
+    assert gen.token_ids
+
+
+def test_kill_and_resume_repeats_the_uninterrupted_run(tiny_model, tiny_data, tmp_path):
+    """SIGKILL a CLI run right after its first checkpoint; the resumed run must then produce
+    exactly the metrics of a run that was never interrupted."""
+    over = {"schedule.steps": 8, "schedule.save_every": 2, "schedule.val_every": 4}
+    cfg_a = tiny_config(tiny_model, tiny_data, tmp_path / "a", **over)
+    cfg_b = tiny_config(tiny_model, tiny_data, tmp_path / "b", **over)
+    Trainer(TrainConfig.model_validate(cfg_a)).run()
+    path = tmp_path / "b.yaml"
+    path.write_text(yaml.safe_dump(cfg_b))
+    cmd = [sys.executable, "-m", "memalpha.cli", "train", "--config", str(path)]
+    env = {**os.environ, "PYTHONWARNINGS": "ignore"}
+    proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, env=env)
+    first = tmp_path / "b" / "checkpoints" / "step_000002"
+    deadline = time.time() + 120
+    while not first.is_dir() and proc.poll() is None and time.time() < deadline:
+        time.sleep(0.02)
+    proc.send_signal(signal.SIGKILL)
+    assert proc.wait() == -signal.SIGKILL, "the run ended before it could be killed"
+    killed_at = max(r["step"] for r in read_metrics(tmp_path / "b"))
+    assert killed_at < 8
+    done = subprocess.run(cmd, capture_output=True, text=True, env=env, timeout=300)
+    assert done.returncode == 0, done.stderr
+    assert "resuming after step" in done.stderr
+
+    def comparable(records):
+        return [{k: v for k, v in r.items() if not k.startswith("time_")} for r in records]
+
+    assert comparable(read_metrics(tmp_path / "b")) == comparable(read_metrics(tmp_path / "a"))
+
+
+def test_kl_to_reference_and_lora(tiny_model, tiny_data, tmp_path):
+    records = _train(
+        tiny_model,
+        tiny_data,
+        tmp_path / "run",
+        **{
+            "schedule.steps": 2,
+            "ppo.kl_coef": 0.1,
+            "lora": {"enabled": True, "r": 4, "alpha": 8, "target_modules": ["q_proj", "v_proj"]},
+        },
+    )
+    train = [r for r in records if r["kind"] == "train"]
+    assert train[0]["kl"] == pytest.approx(0.0, abs=1e-6)  # first update: policy == reference
+    assert train[1]["kl"] > 0  # after one update the adapters moved the policy away
+    ckpt = list_checkpoints(tmp_path / "run")[-1]
+    assert (ckpt / "adapter" / "adapter_config.json").is_file()
+    assert not (ckpt / "policy" / "adapter_config.json").exists()  # merged for any backend
+
+
+def test_changed_config_refuses_to_resume(tiny_model, tiny_data, tmp_path):
+    _train(tiny_model, tiny_data, tmp_path / "run", **{"schedule.steps": 2})
+    cfg = TrainConfig.model_validate(
+        tiny_config(tiny_model, tiny_data, tmp_path / "run", **{"optim.lr": 0.5})
+    )
+    with pytest.raises(ConfigError, match="different config"):
+        Trainer(cfg).run()
+
+
+def test_update_scores_the_exact_sampled_tokens(tiny_model):
+    """The trainer's log-probs of the sampled ids equal the sampler's, for prompts of different
+    lengths in one batch (left padding, position ids, EOS kept)."""
+    llm = TransformersLLM(tiny_model)
+    prompts = [[{"role": "user", "content": "a " * n}] for n in (1, 7, 3)]
+    gens = llm.generate(
+        prompts, SamplingParams(temperature=1.0, max_new_tokens=6, seed=3, logprobs=True)
+    )
+    ids = [llm.tokenizer(llm.render(p), add_special_tokens=False)["input_ids"] for p in prompts]
+    batch = pad_batch(ids, [list(g.token_ids) for g in gens], llm.tokenizer.pad_token_id, "cpu")
+    with torch.no_grad():
+        lp = response_logprobs(llm.model, batch)
+    for b, g in enumerate(gens):
+        assert lp[b, : len(g.token_ids)].tolist() == pytest.approx(list(g.logprobs), abs=1e-4)
+
+
+def test_sft_teaches_the_transcripts(tiny_model, tmp_path):
+    transcripts = tmp_path / "t.jsonl"
+    write_transcripts(transcripts, [([{"role": "user", "content": "go"}], "yes yes yes")] * 8)
+    cfg = SFTConfig(
+        out_dir=tmp_path / "sft",
+        policy={"model": str(tiny_model)},
+        transcripts=transcripts,
+        examples=8,
+        epochs=6,
+        batch_size=4,
+        optim={"lr": 0.05, "warmup_ratio": 0.0},
+    )
+    folder = run_sft(cfg)
+    losses = [json.loads(line)["loss"] for line in (tmp_path / "sft" / "metrics.jsonl").open()]
+    assert losses[-1] < losses[0] / 4
+    llm = TransformersLLM(folder)
+    (gen,) = llm.generate([[{"role": "user", "content": "go"}]], SamplingParams(max_new_tokens=4))
+    assert gen.text.startswith("yesyesyes")  # word-level tokens joined by the Fuse decoder
+
+
+def test_plot_draws_a_png(tiny_model, tiny_data, tmp_path):
+    _train(tiny_model, tiny_data, tmp_path / "run", **{"schedule.steps": 2})
+    png = plot_run(tmp_path / "run")
+    assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+
+
+@pytest.mark.parametrize("name", ["cpu-smollm2", "paper-qwen3-4b", "tiny-ablation-check"])
+def test_shipped_train_configs_load(name, repo_root):
+    path = repo_root / "configs" / "train" / f"{name}.yaml"
+    if name == "tiny-ablation-check":
+        grid = yaml.safe_load((repo_root / "configs" / "train" / "ablations.yaml").read_text())
+        for run in grid["runs"].values():
+            load_config(
+                TrainConfig,
+                repo_root / "configs/train/paper-qwen3-4b.yaml",
+                [f"{k}={v}" for k, v in run.items()],
+            )
+        return
+    load_config(TrainConfig, path)
+
+
+def test_local_trainer_refuses_a_served_policy():
+    with pytest.raises(ConfigError, match="policy.backend"):
+        load_config(TrainConfig, None, ["policy.backend=openai", "policy.base_url=http://x"])
