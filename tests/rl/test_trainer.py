@@ -179,3 +179,13 @@ def test_shipped_train_configs_load(name, repo_root):
 def test_local_trainer_refuses_a_served_policy():
     with pytest.raises(ConfigError, match="policy.backend"):
         load_config(TrainConfig, None, ["policy.backend=openai", "policy.base_url=http://x"])
+
+
+def test_train_layers_updates_only_the_top_layers(tiny_model, tiny_data, tmp_path):
+    from safetensors.torch import load_file
+
+    _train(tiny_model, tiny_data, tmp_path / "run", **{"schedule.steps": 2, "train_layers": 1})
+    before = load_file(tiny_model / "model.safetensors")
+    after = load_file(list_checkpoints(tmp_path / "run")[-1] / "policy" / "model.safetensors")
+    changed = {k for k in before if not torch.equal(before[k], after[k])}
+    assert changed and all(k.startswith(("model.layers.1.", "model.norm")) for k in changed)

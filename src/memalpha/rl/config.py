@@ -133,6 +133,12 @@ class TrainConfig(_Strict):
     optim: OptimConfig = Field(default_factory=OptimConfig)
     ppo: PPOConfig = Field(default_factory=PPOConfig)
     lora: LoraConfig = Field(default_factory=LoraConfig)
+    train_layers: int | None = Field(
+        None,
+        ge=1,
+        description="Train only the top N transformer layers (and the final norm); backward "
+        "then stops there, ~1.8x cheaper updates on CPUs with N = a third of the layers.",
+    )
     schedule: ScheduleConfig = Field(default_factory=ScheduleConfig)
 
     @model_validator(mode="after")

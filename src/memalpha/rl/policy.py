@@ -13,6 +13,7 @@ from pathlib import Path
 
 import torch
 
+from memalpha.errors import ConfigError
 from memalpha.llm import Message, ModelConfig, resolve_folder
 from memalpha.llm.local import TransformersLLM, plain_weights
 from memalpha.rl.config import LoraConfig
@@ -48,6 +49,23 @@ class Policy:
                     target_modules=list(self.lora.target_modules),
                 ),
             )
+
+    def freeze_below(self, top_layers: int) -> None:
+        """Train only the top `top_layers` decoder layers and the final norm.
+
+        Raises:
+            ConfigError: the model has no `model.layers` stack (not a decoder-only LM).
+        """
+        base = getattr(self.model, "model", None)
+        layers = getattr(base, "layers", None)
+        if layers is None:
+            raise ConfigError(f"{self.cfg.model}: train_layers needs a decoder with model.layers")
+        for p in self.model.parameters():
+            p.requires_grad_(False)
+        for module in [*layers[-top_layers:], getattr(base, "norm", None)]:
+            if module is not None:
+                for p in module.parameters():
+                    p.requires_grad_(True)
 
     @property
     def model(self) -> torch.nn.Module:

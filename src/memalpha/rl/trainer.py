@@ -141,6 +141,10 @@ class Trainer:
         if resume is not None and policy.lora is not None:
             policy = Policy(cfg.policy, cfg.lora)
             policy.load_adapter(resume / "adapter")
+        if cfg.train_layers is not None:
+            if policy.lora is not None:
+                raise ConfigError("train_layers and lora.enabled exclude each other")
+            policy.freeze_below(cfg.train_layers)
         if cfg.ppo.gradient_checkpointing:
             policy.model.gradient_checkpointing_enable()
         ref = policy.reference() if cfg.ppo.kl_coef > 0 else None

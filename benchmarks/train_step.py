@@ -1,0 +1,69 @@
+"""Seconds per GRPO step and their split (generation, reader, judge, update), measured by
+running the real trainer for a few steps of a config in a scratch run directory.
+
+    python benchmarks/train_step.py [--config configs/train/cpu-smollm2.yaml] [--steps 3]
+        [--set policy.device=cuda --set policy.dtype=float32 --set ppo.autocast_bf16=true]
+"""
+
+from __future__ import annotations
+
+import argparse
+import statistics
+import tempfile
+from pathlib import Path
+
+from rich.console import Console
+from rich.table import Table
+
+from memalpha.config import load_config
+from memalpha.rl.config import TrainConfig
+from memalpha.rl.trainer import Trainer, read_metrics
+from report import save
+
+PHASES = ["time_generation", "time_reader", "time_judge", "time_update"]
+
+
+def main() -> None:
+    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p.add_argument("--config", type=Path, default=Path("configs/train/cpu-smollm2.yaml"))
+    p.add_argument("--steps", type=int, default=3)
+    p.add_argument("--set", dest="overrides", action="append", default=[])
+    p.add_argument("--out", type=Path, default=Path("benchmarks/results/train_step.json"))
+    args = p.parse_args()
+    with tempfile.TemporaryDirectory() as tmp:
+        overrides = args.overrides + [
+            f"out_dir={tmp}",
+            f"schedule.steps={args.steps}",
+            "schedule.val_before_train=false",
+            f"schedule.val_every={args.steps + 1}",
+            f"schedule.save_every={args.steps + 1}",
+        ]
+        cfg = load_config(TrainConfig, args.config, overrides)
+        # the last step validates and checkpoints; its phases are timed like the others
+        Trainer(cfg).run()
+        train = [r for r in read_metrics(Path(tmp)) if r["kind"] == "train"]
+    rows = []
+    for r in train:
+        total = sum(r[k] for k in PHASES)
+        rows.append(
+            {
+                "step": r["step"],
+                "samples": r["samples"],
+                "total_s": total,
+                "response_tokens": r["response_tokens"],
+                **{k.removeprefix("time_") + "_s": r[k] for k in PHASES},
+            }
+        )
+    table = Table(title=f"GRPO step time ({args.config.name}, {cfg.policy.model})")
+    for col in rows[0]:
+        table.add_column(col, justify="right")
+    for row in rows:
+        table.add_row(*(f"{v:.2f}" if isinstance(v, float) else str(v) for v in row.values()))
+    Console().print(table)
+    summary = {"median_step_s": statistics.median(r["total_s"] for r in rows)}
+    Console().print(summary)
+    save(args.out, {"steps": rows, **summary, "device": cfg.policy.device}, args)
+
+
+if __name__ == "__main__":
+    main()
