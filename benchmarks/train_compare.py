@@ -62,7 +62,7 @@ def main() -> None:
             agent, instances, 1, cfg.memory, counter, reader, judge, cfg.reward
         )
         policy.close()
-        per_instance = [sum(t.qa_scores) / len(t.qa_scores) for t in trajectories]
+        per_instance = [t.r1 for t in trajectories]
         low, high = bootstrap(per_instance)
         s = summarize(trajectories)
         rows.append(

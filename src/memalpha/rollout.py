@@ -20,7 +20,7 @@ from memalpha.data import Instance
 from memalpha.llm import Message
 from memalpha.memory import Memory, MemoryConfig, ToolResult, parse_component
 from memalpha.reader import Answer, Question, query_prompt
-from memalpha.reward import RewardConfig, RewardTerms, trajectory_rewards
+from memalpha.reward import RewardConfig, RewardTerms, qa_reward, trajectory_rewards
 from memalpha.tokens import TokenCounter
 
 JUDGED_TOOLS = {"new_memory_insert": "content", "memory_update": "new_content"}
@@ -60,6 +60,10 @@ class Trajectory:
     qa_scores: list[float] = field(default_factory=list)
     judge_scores: list[list[float]] = field(default_factory=list)  # per chunk, per call
     terms: list[RewardTerms] = field(default_factory=list)  # per chunk
+
+    @property
+    def r1(self) -> float:
+        return qa_reward(self.qa_scores)
 
 
 @dataclass(frozen=True, slots=True)
@@ -197,7 +201,7 @@ def summarize(trajectories: list[Trajectory]) -> dict[str, float]:
     n, m = max(1, len(samples)), max(1, len(trajectories))
     return {
         "reward": sum(s.total for s in samples) / n,
-        "r1_qa": sum(sum(t.qa_scores) / max(1, len(t.qa_scores)) for t in trajectories) / m,
+        "r1_qa": sum(t.r1 for t in trajectories) / m,
         "r2_calls": sum(s.r2 for s in samples) / n,
         "r3_compression": sum(s.r3 for s in samples) / n,
         "r4_validity": sum(s.r4 for s in samples) / n,
@@ -213,9 +217,7 @@ def by_source(trajectories: list[Trajectory]) -> dict[str, float]:
     """Mean QA score (r1) per data source."""
     groups: dict[str, list[float]] = {}
     for t in trajectories:
-        groups.setdefault(t.instance.data_source, []).append(
-            sum(t.qa_scores) / max(1, len(t.qa_scores))
-        )
+        groups.setdefault(t.instance.data_source, []).append(t.r1)
     return {src: sum(v) / len(v) for src, v in sorted(groups.items())}
 
 

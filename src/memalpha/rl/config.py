@@ -111,10 +111,9 @@ class ScheduleConfig(_Strict):
     keep_last: int = Field(2, ge=1, description="Checkpoints kept besides the best one.")
 
 
-class TrainConfig(_Strict):
-    """Everything one `memalpha train` run needs."""
+class _WriterRun(_Strict):
+    """What the warm start and the trainer share: the policy, how it writes, on what data."""
 
-    out_dir: Path = Path("runs/train")
     seed: int = 0
     policy: ModelConfig = Field(default_factory=ModelConfig)
     format: Literal["hermes", "qwen"] = "hermes"
@@ -123,6 +122,13 @@ class TrainConfig(_Strict):
     )
     memory: MemoryConfig = Field(default_factory=MemoryConfig)
     data: DataConfig = Field(default_factory=DataConfig)
+    lora: LoraConfig = Field(default_factory=LoraConfig)
+
+
+class TrainConfig(_WriterRun):
+    """Everything one `memalpha train` run needs."""
+
+    out_dir: Path = Path("runs/train")
     rollout: RolloutConfig = Field(default_factory=RolloutConfig)
     val_max_new_tokens: int | None = Field(
         None, description="Writer budget at validation (greedy); None: the rollout budget."
@@ -132,7 +138,6 @@ class TrainConfig(_Strict):
     judge: JudgeConfig = Field(default_factory=JudgeConfig)
     optim: OptimConfig = Field(default_factory=OptimConfig)
     ppo: PPOConfig = Field(default_factory=PPOConfig)
-    lora: LoraConfig = Field(default_factory=LoraConfig)
     train_layers: int | None = Field(
         None,
         ge=1,
@@ -155,18 +160,10 @@ class TrainConfig(_Strict):
         return self
 
 
-class SFTConfig(_Strict):
+class SFTConfig(_WriterRun):
     """The supervised warm start on teacher transcripts."""
 
     out_dir: Path = Path("runs/sft")
-    seed: int = 0
-    policy: ModelConfig = Field(default_factory=ModelConfig)
-    format: Literal["hermes", "qwen"] = "hermes"
-    prompt: PromptStyle = Field(
-        "published", description="Writer prompts: published, or compact (~5x shorter, for CPUs)."
-    )
-    memory: MemoryConfig = Field(default_factory=MemoryConfig)
-    data: DataConfig = Field(default_factory=DataConfig)
     transcripts: Path | None = Field(
         None,
         description="Recorded episodes (JSONL of {messages, response}) "
@@ -182,4 +179,3 @@ class SFTConfig(_Strict):
     optim: OptimConfig = Field(
         default_factory=lambda: OptimConfig(lr=1e-4, warmup_ratio=0.1, weight_decay=0.0)
     )
-    lora: LoraConfig = Field(default_factory=LoraConfig)

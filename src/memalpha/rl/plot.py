@@ -6,7 +6,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from memalpha.errors import DataError
-from memalpha.rl.trainer import read_metrics
+from memalpha.rl.trainer import METRICS, read_metrics
 
 PANELS = [  # (title, train keys, val keys)
     ("reward terms (train)", ["reward", "r1_qa", "r2_calls", "r3_compression", "r4_validity"], []),
@@ -31,7 +31,7 @@ def plot_run(run_dir: Path, out: Path | None = None) -> Path:
 
     records = read_metrics(run_dir)
     if not records:
-        raise DataError(f"{run_dir} has no {Path('metrics.jsonl')} records to plot")
+        raise DataError(f"{run_dir} has no {METRICS} records to plot")
     train = [r for r in records if r["kind"] == "train"]
     val = [r for r in records if r["kind"] == "val"]
     fig, axes = plt.subplots(2, 3, figsize=(15, 8))

@@ -83,6 +83,12 @@ class Policy:
         """The ids the backend fed the model for this prompt."""
         return self.tokenizer(self.llm.render(messages), add_special_tokens=False)["input_ids"]
 
+    def batch(
+        self, prompts: list[list[int]], responses: list[list[int]]
+    ) -> dict[str, torch.Tensor]:
+        """`pad_batch` with this policy's pad token, on its device."""
+        return pad_batch(prompts, responses, self.tokenizer.pad_token_id, self.device)
+
     def reference(self) -> torch.nn.Module | None:
         """A frozen copy of the *starting* weights for the KL term, loaded from the configured
         model (so a resumed run keeps the same reference). None under LoRA: the model with its

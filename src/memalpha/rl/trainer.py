@@ -137,9 +137,12 @@ class Trainer:
         val = load_instances(cfg.data.val, cfg.data.val_files, self.counter)
         if not train:
             raise ConfigError("data.train and data.train_files give no training instances")
-        policy = Policy(cfg.policy, cfg.lora, folder=resume / "policy" if resume else None)
-        if resume is not None and policy.lora is not None:
-            policy = Policy(cfg.policy, cfg.lora)
+        lora_resume = resume is not None and cfg.lora.enabled
+        # full fine-tuning resumes from the saved weights; LoRA from the base + saved adapters
+        policy = Policy(
+            cfg.policy, cfg.lora, folder=resume / "policy" if resume and not lora_resume else None
+        )
+        if lora_resume:
             policy.load_adapter(resume / "adapter")
         if cfg.train_layers is not None:
             if policy.lora is not None:

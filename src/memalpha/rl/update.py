@@ -16,7 +16,7 @@ import torch
 
 from memalpha.rl.config import PPOConfig
 from memalpha.rl.loss import clipped_surrogate, k3_kl, token_mean
-from memalpha.rl.policy import Policy, pad_batch, response_logprobs
+from memalpha.rl.policy import Policy, response_logprobs
 
 
 @dataclass(frozen=True, slots=True)
@@ -62,11 +62,9 @@ def recompute_old_logprobs(
     policy.model.eval()
     out = []
     for part in chunks(samples, micro):
-        batch = pad_batch(
+        batch = policy.batch(
             [s.prompt_ids for s in part],
             [s.response_ids for s in part],
-            policy.tokenizer.pad_token_id,
-            policy.device,
         )
         lp = response_logprobs(policy.model, batch, temperature)
         for b, s in enumerate(part):
@@ -108,11 +106,9 @@ def grpo_update(
             mini_tokens = sum(len(s.response_ids) for s in mini)
             optimizer.zero_grad(set_to_none=True)
             for part in chunks(mini, cfg.micro_batch_size):
-                batch = pad_batch(
+                batch = policy.batch(
                     [s.prompt_ids for s in part],
                     [s.response_ids for s in part],
-                    policy.tokenizer.pad_token_id,
-                    policy.device,
                 )
                 mask = batch["response_mask"]
                 width = mask.shape[1]
@@ -166,9 +162,7 @@ def sft_step(
     total = sum(len(t) for _, t in examples)
     loss_sum = 0.0
     for part in chunks(examples, micro_batch_size):
-        batch = pad_batch(
-            [p for p, _ in part], [t for _, t in part], policy.tokenizer.pad_token_id, policy.device
-        )
+        batch = policy.batch([p for p, _ in part], [t for _, t in part])
         mask = batch["response_mask"]
         nll = -token_mean(response_logprobs(policy.model, batch), mask)
         n = float(mask.sum())
