@@ -84,7 +84,8 @@ class MemoryAgent:
     """Turns chunks into memory tool calls with an LLM.
 
     Args:
-        llm: the policy (any `LLM` backend, or the rule writer).
+        llm: the policy (any `LLM` backend, or the rule writer); None when generations come
+            from elsewhere (verl's rollout servers) and are handed to `execute`.
         fmt: the tool-call text format the policy writes (qwen ✿ or hermes).
         executor: runs calls against memories (its registry lists the offered tools).
         view: what the writer sees of its memory.
@@ -97,7 +98,7 @@ class MemoryAgent:
 
     def __init__(
         self,
-        llm: LLM,
+        llm: LLM | None,
         fmt: ToolCallFormat,
         executor: ToolExecutor,
         view: ViewConfig,
@@ -147,16 +148,20 @@ class MemoryAgent:
 
     def step(self, memories: list[Memory], chunks: list[str], index: int) -> list[ChunkStep]:
         """One batched generation for many memories, each with its own chunk."""
+        if self.llm is None:
+            raise TypeError("this agent has no LLM: hand generations to `execute` instead")
         prompts = [self.messages(m, c) for m, c in zip(memories, chunks, strict=True)]
         generations = self.llm.generate(prompts, self.sampling)
         return [
-            self._execute(m, p, g, index)
+            self.execute(m, p, g, index)
             for m, p, g in zip(memories, prompts, generations, strict=True)
         ]
 
-    def _execute(
+    def execute(
         self, memory: Memory, prompt: list[Message], gen: Generation, index: int
     ) -> ChunkStep:
+        """Parse one generation and run its calls in order (also used by the verl agent loop,
+        whose generations come from verl's rollout servers)."""
         results = []
         for call in self.fmt.parse(gen.text).calls:
             if call.error:  # unusable call text: a failed call, as the executor would report it

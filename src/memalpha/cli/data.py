@@ -131,3 +131,31 @@ def data_show(
             f"{q.evidence_chunks or '-'}",
             highlight=False,
         )
+
+
+@data_app.command("verl")
+@friendly
+def data_verl(
+    config: Annotated[Path, typer.Option(help="A memalpha train config (its data section).")],
+    out_dir: Annotated[Path, typer.Option(help="Folder for train.parquet and val.parquet.")],
+    set_: SetOpt = None,
+) -> None:
+    """Write a train config's training and validation instances as verl datasets.
+
+    Example: memalpha data verl --config configs/train/cpu-smollm2.yaml --out-dir data/verl
+    """
+    from memalpha.rl.config import TrainConfig
+    from memalpha.rl.parts import load_instances
+    from memalpha.rl.verl import write_verl_parquet
+
+    cfg = load_config(TrainConfig, config, set_ or [])
+    counter = make_token_counter(cfg.memory.tokenizer)
+    for name, specs, files in (
+        ("train", cfg.data.train, cfg.data.train_files),
+        ("val", cfg.data.val, cfg.data.val_files),
+    ):
+        with err.status(f"building the {name} instances…"):
+            n = write_verl_parquet(
+                load_instances(specs, files, counter), out_dir / f"{name}.parquet"
+            )
+        err.print(f"wrote {n} {name} rows to {out_dir / f'{name}.parquet'}")

@@ -104,19 +104,33 @@ class TransformersLLM:
         )
 
     def generate(self, prompts: list[list[Message]], sampling: SamplingParams) -> list[Generation]:
+        texts = [self.render(p) for p in prompts]
+        ids = [self.tokenizer(t, add_special_tokens=False)["input_ids"] for t in texts]
+        return self.generate_ids(ids, sampling)
+
+    def generate_ids(
+        self, prompt_ids: list[list[int]], sampling: SamplingParams
+    ) -> list[Generation]:
+        """Token ids in, generations out: what a token-level rollout server (verl's) is asked."""
         if self.model is None:
             raise BackendError(f"{self.name}: backend is closed")
         if sampling.seed is not None:
             torch.manual_seed(sampling.seed)
         out: list[Generation] = []
-        for i in range(0, len(prompts), self.batch_size):
-            out += self._batch([self.render(p) for p in prompts[i : i + self.batch_size]], sampling)
+        for i in range(0, len(prompt_ids), self.batch_size):
+            out += self._batch(prompt_ids[i : i + self.batch_size], sampling)
         return out
 
     @torch.no_grad()
-    def _batch(self, texts: list[str], sampling: SamplingParams) -> list[Generation]:
-        enc = self.tokenizer(texts, return_tensors="pt", padding=True, add_special_tokens=False)
-        enc = enc.to(self.device)
+    def _batch(self, prompt_ids: list[list[int]], sampling: SamplingParams) -> list[Generation]:
+        pad, width = self.tokenizer.pad_token_id, max(len(p) for p in prompt_ids)
+        enc = {  # left padding, as the tokenizer is configured
+            "input_ids": torch.tensor([[pad] * (width - len(p)) + p for p in prompt_ids]),
+            "attention_mask": torch.tensor(
+                [[0] * (width - len(p)) + [1] * len(p) for p in prompt_ids]
+            ),
+        }
+        enc = {k: v.to(self.device) for k, v in enc.items()}
         greedy = sampling.temperature == 0
         result = self.model.generate(
             **enc,
@@ -125,7 +139,7 @@ class TransformersLLM:
             temperature=None if greedy else sampling.temperature,
             top_p=None if greedy else sampling.top_p,
             top_k=None,
-            pad_token_id=self.tokenizer.pad_token_id,
+            pad_token_id=pad,
             return_dict_in_generate=True,
             output_scores=sampling.logprobs,
         )

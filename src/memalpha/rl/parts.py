@@ -48,7 +48,7 @@ def make_judge(cfg: JudgeConfig) -> tuple[Judge | None, LLM | None]:
 
 
 def make_agent(
-    llm: LLM,
+    llm: LLM | None,
     fmt: str,
     memory: MemoryConfig,
     sampling: SamplingParams,

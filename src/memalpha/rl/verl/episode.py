@@ -1,0 +1,166 @@
+"""One memalpha episode driven by an external, asynchronous token generator (verl's rollout
+servers), and the record of it that travels to the reward function.
+
+The local trainer advances many episodes in lock-step with one batched generation per chunk
+index; in verl every trajectory is its own coroutine and the rollout servers batch concurrent
+requests. Both build prompts and execute calls with the same `MemoryAgent`, so a memory written
+under verl is the memory the local trainer would have written from the same generations.
+
+Sample mapping. The published trainer makes one sample per (trajectory, chunk): the chunk's
+prompt (which holds the memory as it was then) and its generation. verl's agent-loop worker
+returns exactly one row per dataset row, and its trainer joins that row with the input batch
+row by row, so one trajectory cannot become K rows without forking verl. Each trajectory
+therefore trains on one of its chunks (`pick_chunk`): the sample is exact — the prompt and
+the sampled ids of that chunk, as published — and its reward is that chunk's terms. Over many
+trajectories every chunk index is trained on; each trajectory weighs the same instead of in
+proportion to its number of chunks, and (K−1)/K of the generated tokens are not trained on.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import random
+from collections.abc import Awaitable, Callable
+from pathlib import Path
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from memalpha.agent import ChunkStep, Episode, MemoryAgent
+from memalpha.config import load_config
+from memalpha.data import Instance
+from memalpha.llm import Generation, Message, SamplingParams
+from memalpha.memory import (
+    CallStatus,
+    Memory,
+    ToolCall,
+    ToolResult,
+    snapshot_from_dict,
+    snapshot_to_dict,
+)
+from memalpha.rl.config import TrainConfig
+from memalpha.rl.parts import make_agent
+from memalpha.rollout import Trajectory
+from memalpha.tokens import TokenCounter, make_token_counter
+
+TrainChunk = Literal["random", "last"]
+Generate = Callable[[list[Message]], Awaitable[tuple[list[int], Generation]]]
+"""messages → (the prompt's token ids, the generation) — one request to a rollout server."""
+
+
+class CallRecord(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    name: str
+    arguments: dict[str, Any] | str
+    status: CallStatus
+
+
+class ChunkRecord(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    calls: list[CallRecord]
+    memory_tokens: int = Field(ge=0)
+
+
+class EpisodeRecord(BaseModel):
+    """What the reward needs of an episode besides its instance: the final memory and, per
+    chunk, what every call was and whether it succeeded (r2, r4). JSON-able, so it can ride in
+    verl's `extra_fields` from the agent-loop worker to the reward workers."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    memory: dict[str, Any]
+    chunks: list[ChunkRecord] = Field(min_length=1)
+    train_chunk: int = Field(ge=0)
+
+
+class Writer:
+    """The memory writer of one memalpha config, for episodes whose generations come from
+    elsewhere. Built once per process (configs are read from disk, counters are costly).
+
+    Args:
+        cfg: the same `TrainConfig` the local trainer reads (format, prompt, memory, budget).
+    """
+
+    def __init__(self, cfg: TrainConfig) -> None:
+        self.cfg = cfg
+        self.counter: TokenCounter = make_token_counter(cfg.memory.tokenizer)
+        sampling = SamplingParams(max_new_tokens=cfg.rollout.max_new_tokens)
+        # no LLM: generations are handed to `MemoryAgent.execute` one at a time
+        self.agent: MemoryAgent = make_agent(
+            None, cfg.format, cfg.memory, sampling, self.counter, cfg.prompt
+        )
+
+    @classmethod
+    def from_path(cls, path: str | Path) -> Writer:
+        return cls(load_config(TrainConfig, Path(path)))
+
+    @property
+    def max_new_tokens(self) -> int:
+        return self.cfg.rollout.max_new_tokens
+
+    async def run(
+        self, instance: Instance, generate: Generate
+    ) -> tuple[Trajectory, list[list[int]]]:
+        """Memorize `instance` chunk by chunk: the trajectory and each chunk's prompt ids."""
+        memory = Memory(self.cfg.memory, self.counter)
+        steps: list[ChunkStep] = []
+        prompts: list[list[int]] = []
+        for index, chunk in enumerate(instance.chunks):
+            messages = self.agent.messages(memory, chunk)
+            prompt_ids, generation = await generate(messages)
+            steps.append(self.agent.execute(memory, messages, generation, index))
+            prompts.append(list(prompt_ids))
+        return Trajectory(instance, memory, Episode(steps)), prompts
+
+
+def pick_chunk(trajectory: Trajectory, mode: TrainChunk = "random") -> int:
+    """The chunk a trajectory trains on under verl (see the module docstring).
+
+    `random` draws uniformly with a seed taken from the trajectory's own generations, so the G
+    rollouts of an instance draw independently and a replayed trajectory draws the same chunk.
+    """
+    steps = trajectory.episode.steps
+    if mode == "last":
+        return len(steps) - 1
+    seed = hashlib.sha256(
+        "\x00".join([trajectory.instance.id, *(s.generation.text for s in steps)]).encode()
+    ).digest()
+    return random.Random(seed).randrange(len(steps))
+
+
+def to_record(trajectory: Trajectory, train_chunk: int) -> EpisodeRecord:
+    return EpisodeRecord(
+        memory=snapshot_to_dict(trajectory.memory.snapshot()),
+        chunks=[
+            ChunkRecord(
+                calls=[
+                    CallRecord(name=r.call.name, arguments=r.call.arguments, status=r.status)
+                    for r in step.results
+                ],
+                memory_tokens=step.memory_tokens,
+            )
+            for step in trajectory.episode.steps
+        ],
+        train_chunk=train_chunk,
+    )
+
+
+def from_record(
+    record: EpisodeRecord, instance: Instance, cfg: TrainConfig, counter: TokenCounter
+) -> Trajectory:
+    """The trajectory as far as the reward sees it (no prompts or generation texts)."""
+    memory = Memory(cfg.memory, counter)
+    memory.restore(snapshot_from_dict(record.memory, source="episode record"))
+    steps = [
+        ChunkStep(
+            index,
+            [],
+            Generation(""),
+            [ToolResult(ToolCall(c.name, c.arguments), c.status) for c in chunk.calls],
+            chunk.memory_tokens,
+        )
+        for index, chunk in enumerate(record.chunks)
+    ]
+    return Trajectory(instance, memory, Episode(steps))
