@@ -117,6 +117,18 @@ def test_changed_config_refuses_to_resume(tiny_model, tiny_data, tmp_path):
     )
     with pytest.raises(ConfigError, match="different config"):
         Trainer(cfg).run()
+    # --fresh starts over: the old run's records, step-0 validation included, are gone
+    Trainer(cfg, fresh=True).run()
+    records = read_metrics(tmp_path / "run")
+    assert [(r["step"], r["kind"]) for r in records] == [
+        (0, "val"),
+        (1, "train"),
+        (2, "train"),
+        (2, "val"),
+        (3, "train"),
+        (4, "train"),
+        (4, "val"),
+    ]
 
 
 def test_update_scores_the_exact_sampled_tokens(tiny_model):

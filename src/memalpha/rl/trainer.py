@@ -160,7 +160,8 @@ class Trainer:
             start = state.pop("step")
         reader, reader_llm = make_reader(cfg.reader, self.counter)
         judge, judge_llm = make_judge(cfg.judge)
-        log = MetricsLog(self.run_dir, keep_until=start)
+        # a fresh start keeps nothing, not even an earlier run's step-0 validation
+        log = MetricsLog(self.run_dir, keep_until=start if resume is not None else -1)
         self.on_event({"kind": "start", "step": start, "steps": cfg.schedule.steps})
         try:
             if start == 0 and cfg.schedule.val_before_train and val:
