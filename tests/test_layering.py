@@ -11,6 +11,7 @@ SRC = Path(__file__).resolve().parents[1] / "src" / "memalpha"
 # package -> memalpha packages it must never import
 FORBIDDEN = {
     "rl": {"eval", "server", "cli"},
+    "server": {"eval", "cli"},
     "retrieval": {"memory", "llm", "agent", "reader", "rollout", "rl", "eval", "server", "cli"},
     "memory": {"llm", "agent", "reader", "rollout", "rl", "eval", "server", "cli", "data"},
     "data": {

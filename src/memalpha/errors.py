@@ -41,6 +41,14 @@ class SessionNotFoundError(StoreError):
         self.session = session
 
 
+class SessionExistsError(StoreError):
+    """A session was to be created (or imported without replace) under a name in use."""
+
+    def __init__(self, session: str, *, path: str | None = None) -> None:
+        super().__init__(f"session '{session}' already exists", path=path)
+        self.session = session
+
+
 class MemoryOperationError(MemalphaError):
     """A memory operation was refused; the memory is unchanged."""
 

@@ -4,18 +4,13 @@ OpenAI-compatible server for tests, benchmarks and small local deployments (need
 
 from __future__ import annotations
 
-import os
 import shutil
-import socket
-import subprocess
-import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
-import httpx
-
 from memalpha.errors import BackendUnavailable
+from memalpha.http_process import http_process
 
 
 @contextmanager
@@ -29,28 +24,10 @@ def transformers_server(
     """
     if shutil.which("transformers") is None:
         raise BackendUnavailable("the `transformers` CLI is not installed")
-    with socket.socket() as s:
-        s.bind((host, 0))
-        port = s.getsockname()[1]
-    proc = subprocess.Popen(
-        ["transformers", "serve", str(folder), "--host", host, "--port", str(port)],
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-        env={**os.environ, "HF_HUB_OFFLINE": "1"},
-    )
-    base = f"http://{host}:{port}"
-    try:
-        deadline = time.monotonic() + startup_s
-        while True:
-            try:
-                if httpx.get(f"{base}/health", timeout=1).status_code == 200:
-                    break
-            except httpx.HTTPError:
-                pass
-            if proc.poll() is not None or time.monotonic() > deadline:
-                raise BackendUnavailable(f"transformers serve for {folder} did not start")
-            time.sleep(0.5)
+    with http_process(
+        lambda port: ["transformers", "serve", str(folder), "--host", host, "--port", str(port)],
+        host=host,
+        startup_s=startup_s,
+        env={"HF_HUB_OFFLINE": "1"},
+    ) as base:
         yield f"{base}/v1"
-    finally:
-        proc.kill()
-        proc.wait()

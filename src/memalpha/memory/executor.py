@@ -36,6 +36,7 @@ class ToolResult:
     component: Component | None = None
     entry_id: str | None = None
     message: str = ""
+    error: str | None = None  # the refusing exception's class name, e.g. 'UnknownEntryError'
 
     @property
     def ok(self) -> bool:
@@ -72,10 +73,15 @@ class ToolExecutor:
                 message = "deleted"
         except DuplicateEntryError as exc:
             return ToolResult(
-                call, CallStatus.SKIPPED, Component(exc.component), exc.existing_id, str(exc)
+                call,
+                CallStatus.SKIPPED,
+                Component(exc.component),
+                exc.existing_id,
+                str(exc),
+                type(exc).__name__,
             )
         except (ToolCallError, MemoryOperationError) as exc:
-            return ToolResult(call, CallStatus.ERROR, message=str(exc))
+            return ToolResult(call, CallStatus.ERROR, message=str(exc), error=type(exc).__name__)
         return ToolResult(call, CallStatus.OK, component, entry.id, message)
 
     def execute_all(self, memory: Memory, calls: list[ToolCall]) -> list[ToolResult]:

@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Literal
 
-from memalpha.errors import SessionNotFoundError, StoreError
+from memalpha.errors import SessionExistsError, SessionNotFoundError, StoreError
 from memalpha.memory.config import LIST_COMPONENTS, Component, MemoryConfig
 from memalpha.memory.model import Change, Entry, Memory, MemorySnapshot
 from memalpha.tokens import TokenCounter
@@ -152,7 +152,7 @@ class SqliteStore:
             if self.has_session(name):
                 if exist_ok:
                     return
-                raise StoreError(f"session '{name}' already exists", path=str(self.path))
+                raise SessionExistsError(name, path=str(self.path))
             self.conn.execute(
                 "INSERT INTO sessions (name, created_at, updated_at) VALUES (?, ?, ?)",
                 (name, now, now),
@@ -219,10 +219,7 @@ class SqliteStore:
         with self.atomic():
             if self.has_session(name):
                 if not replace:
-                    raise StoreError(
-                        f"session '{name}' already exists; pass replace to overwrite it",
-                        path=str(self.path),
-                    )
+                    raise SessionExistsError(name, path=str(self.path))
                 self.conn.execute("DELETE FROM sessions WHERE name = ?", (name,))
             self.create_session(name)
             self.conn.execute(

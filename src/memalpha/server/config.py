@@ -1,0 +1,91 @@
+"""What `memalpha serve` reads: where memories live, who may call, how big a request may be,
+which writer and reader run behind the endpoints."""
+
+from __future__ import annotations
+
+import ipaddress
+from pathlib import Path
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict, Field, model_validator
+
+from memalpha.errors import ConfigError
+from memalpha.llm import ModelConfig
+from memalpha.memory import MemoryConfig
+from memalpha.rl.config import JudgeConfig, ReaderConfig
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class LimitsConfig(_Strict):
+    """Per-request caps; a request over any of them is refused whole (nothing is written)."""
+
+    max_body_bytes: int = Field(2_000_000, ge=1024)
+    max_chunks: int = Field(16, ge=1, description="Chunks per memorize request.")
+    max_chunk_chars: int = Field(20_000, ge=1)
+    max_content_chars: int = Field(4_000, ge=1, description="One entry's content.")
+    max_questions: int = Field(64, ge=1, description="Questions per ask / batch-QA request.")
+    max_question_chars: int = Field(2_000, ge=1)
+    max_session_chars: int = Field(128, ge=1, description="Length of a session name.")
+
+
+class WriterConfig(_Strict):
+    """The policy that turns chunks into memory calls."""
+
+    kind: Literal["rule", "llm"] = Field("rule", description="rule: no LLM; llm: `model`.")
+    model: ModelConfig | None = None
+    format: Literal["hermes", "qwen"] = "hermes"
+    prompt: Literal["published", "compact"] = "published"
+    max_new_tokens: int = Field(2048, ge=1)
+    temperature: float = Field(0.0, ge=0)
+    batch_window_ms: float = Field(
+        10.0, ge=0, description="How long a generation waits for others to share its batch."
+    )
+    max_batch: int = Field(16, ge=1, description="Generations per batched backend call.")
+
+    @model_validator(mode="after")
+    def _model_for_llm(self) -> WriterConfig:
+        if self.kind == "llm" and self.model is None:
+            raise ValueError("writer.kind 'llm' needs writer.model")
+        return self
+
+
+class ServerConfig(_Strict):
+    host: str = "127.0.0.1"
+    port: int = Field(8750, ge=0, le=65535)
+    store: Path = Path("memalpha.db")
+    api_keys: list[str] = Field(
+        default_factory=list,
+        description="Accepted keys (Authorization: Bearer KEY); also $MEMALPHA_API_KEYS, "
+        "comma-separated. None allowed only on a loopback host.",
+    )
+    backend_timeout_s: float = Field(120.0, gt=0, description="Per memorize/ask model call.")
+    limits: LimitsConfig = Field(default_factory=LimitsConfig)
+    memory: MemoryConfig = Field(default_factory=MemoryConfig)
+    writer: WriterConfig = Field(default_factory=WriterConfig)
+    reader: ReaderConfig = Field(default_factory=ReaderConfig)
+    judge: JudgeConfig = Field(default_factory=JudgeConfig)
+
+
+def is_loopback(host: str) -> bool:
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
+
+
+def check_exposure(cfg: ServerConfig, keys: list[str]) -> None:
+    """Refuse to serve memories without keys anywhere but on the loopback interface.
+
+    Raises:
+        ConfigError.
+    """
+    if not keys and not is_loopback(cfg.host):
+        raise ConfigError(
+            f"refusing to serve on {cfg.host} without API keys: set api_keys in the config "
+            "or $MEMALPHA_API_KEYS, or bind to 127.0.0.1"
+        )

@@ -1,0 +1,218 @@
+"""The memory service behind the HTTP layer: sessions in one SQLite store, a writer, a reader.
+
+Concurrency. Requests run in worker threads. Each session has a lock, so its writes are
+serialised in arrival order; different sessions proceed in parallel and meet only in the
+generation batcher (where that is the point) and in the store lock, held for single SQLite
+transactions. A memory stays in RAM between requests; every change reaches SQLite (its own
+transaction, through the memory's journal) before the memory in RAM changes and before the
+request is acknowledged, so an acknowledged write survives a crash of the process.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from typing import Any, TypeVar
+
+from memalpha.agent import MemoryAgent, RuleWriterLLM
+from memalpha.errors import ConfigError, SessionNotFoundError
+from memalpha.llm import FORMATS, LLM, SamplingParams, make_llm
+from memalpha.memory import (
+    Change,
+    Memory,
+    SqliteStore,
+    ToolCall,
+    ToolExecutor,
+    ToolRegistry,
+    ToolResult,
+    snapshot_from_dict,
+    snapshot_to_dict,
+)
+from memalpha.reader import Answer, Question, query_prompt
+from memalpha.rl.parts import make_judge, make_reader
+from memalpha.server.batching import BatchingLLM
+from memalpha.server.config import ServerConfig
+from memalpha.tokens import make_token_counter
+
+T = TypeVar("T")
+
+
+@dataclass(frozen=True, slots=True)
+class ChunkOutcome:
+    """What one memorized chunk did: the calls as executed and the changes committed."""
+
+    calls: list[ToolResult]
+    changes: list[Change]
+
+
+class MemoryService:
+    """Sessions, memorize, ask, entry CRUD, export/import, batch QA and judging."""
+
+    def __init__(self, cfg: ServerConfig, *, writer_llm: LLM | None = None) -> None:
+        self.cfg = cfg
+        self.counter = make_token_counter(cfg.memory.tokenizer)
+        self.store = SqliteStore(cfg.store)
+        self._store_lock = threading.RLock()
+        self._locks: dict[str, threading.Lock] = {}
+        self._locks_guard = threading.Lock()
+        self._memories: dict[str, Memory] = {}
+        self.executor = ToolExecutor(ToolRegistry(cfg.memory.disabled))
+        w = cfg.writer
+        fmt = FORMATS[w.format]
+        if writer_llm is None:
+            if w.kind == "rule":
+                writer_llm = RuleWriterLLM(fmt)
+            else:
+                assert w.model is not None  # checked by WriterConfig
+                writer_llm = make_llm(w.model)
+        # the rule writer needs no batching; a model gets one batched call per window
+        self.writer_llm: LLM = (
+            writer_llm
+            if isinstance(writer_llm, RuleWriterLLM)
+            else BatchingLLM(writer_llm, w.batch_window_ms, w.max_batch, cfg.backend_timeout_s)
+        )
+        self.agent = MemoryAgent(
+            self.writer_llm,
+            fmt,
+            self.executor,
+            cfg.memory.view,
+            SamplingParams(temperature=w.temperature, max_new_tokens=w.max_new_tokens),
+            self.counter.count,
+            w.prompt,
+        )
+        self.reader, self._reader_llm = make_reader(cfg.reader, self.counter)
+        self.judge, self._judge_llm = make_judge(cfg.judge)
+
+    def close(self) -> None:
+        for llm in (self.writer_llm, self._reader_llm, self._judge_llm):
+            if llm is not None:
+                llm.close()
+        with self._store_lock:
+            self.store.close()
+
+    # ------------------------------------------------------------- plumbing
+
+    def _locked_store(self, fn: Callable[..., T], *args: Any, **kwargs: Any) -> T:
+        with self._store_lock:
+            return fn(*args, **kwargs)
+
+    @contextmanager
+    def _session(self, name: str) -> Iterator[Memory]:
+        """The session's memory, its lock held: one writer at a time per session."""
+        with self._locks_guard:
+            lock = self._locks.setdefault(name, threading.Lock())
+        with lock:
+            memory = self._memories.get(name)
+            if memory is None:
+                memory = self._locked_store(
+                    self.store.open_memory, name, self.cfg.memory, self.counter
+                )
+                memory.journal = lambda change: self._locked_store(self.store.apply, name, change)
+                self._memories[name] = memory
+            yield memory
+
+    @contextmanager
+    def _recording(self, memory: Memory) -> Iterator[list[Change]]:
+        """Collect the changes committed inside the block (the journal sees each one)."""
+        changes: list[Change] = []
+        journal = memory.journal
+
+        def record(change: Change) -> None:
+            journal(change)
+            changes.append(change)
+
+        memory.journal = record
+        try:
+            yield changes
+        finally:
+            memory.journal = journal
+
+    # ------------------------------------------------------------- sessions
+
+    def create_session(self, name: str) -> None:
+        """Raises: SessionExistsError."""
+        self._locked_store(self.store.create_session, name)
+
+    def sessions(self) -> list[dict[str, Any]]:
+        return [
+            {
+                "name": s.name,
+                "semantic": s.semantic,
+                "episodic": s.episodic,
+                "core_chars": s.core_chars,
+                "updated_at": s.updated_at,
+            }
+            for s in self._locked_store(self.store.sessions)
+        ]
+
+    def delete_session(self, name: str) -> None:
+        with self._session(name):
+            self._locked_store(self.store.delete_session, name)
+            self._memories.pop(name, None)
+
+    def require(self, name: str) -> None:
+        with self._store_lock:
+            if not self.store.has_session(name):
+                raise SessionNotFoundError(name)
+
+    # ------------------------------------------------------------- memory work
+
+    def memorize(self, name: str, chunks: list[str]) -> list[ChunkOutcome]:
+        """Run the writer over the chunks in order; each chunk's calls are durable when it
+        returns."""
+        self.require(name)
+        out = []
+        with self._session(name) as memory:
+            for index, chunk in enumerate(chunks):
+                with self._recording(memory) as changes:
+                    (step,) = self.agent.step([memory], [chunk], index)
+                out.append(ChunkOutcome(step.results, changes))
+        return out
+
+    def ask(self, name: str, questions: list[str], data_source: str = "") -> list[Answer]:
+        self.require(name)
+        with self._session(name) as memory:
+            prefix = query_prompt(data_source)
+            return self.reader.answer([Question(memory, q, prefix) for q in questions])
+
+    def execute(self, name: str, call: ToolCall) -> tuple[ToolResult, list[Change]]:
+        """One memory call through the same executor the writer's calls go through."""
+        self.require(name)
+        with self._session(name) as memory, self._recording(memory) as changes:
+            result = self.executor.execute(memory, call)
+        return result, changes
+
+    def snapshot(self, name: str) -> dict[str, Any]:
+        self.require(name)
+        with self._session(name) as memory:
+            return {
+                **snapshot_to_dict(memory.snapshot()),
+                "tokens": memory.total_tokens,
+            }
+
+    def import_memory(self, name: str, data: Any, *, replace: bool) -> None:
+        """Raises: DataError (malformed memory), SessionExistsError (and not `replace`)."""
+        snapshot = snapshot_from_dict(data, source=f"import into '{name}'")
+        with self._locks_guard:
+            lock = self._locks.setdefault(name, threading.Lock())
+        with lock:
+            self._locked_store(self.store.write, name, snapshot, replace=replace)
+            self._memories.pop(name, None)
+
+    # ------------------------------------------------------------- reward endpoints
+
+    def answer_batch(self, items: list[tuple[dict[str, Any], str, str]]) -> list[Answer]:
+        """Questions over given memories (the training reward's r1 on a separate service)."""
+        questions = []
+        for data, text, source in items:
+            memory = Memory(self.cfg.memory, self.counter)
+            memory.restore(snapshot_from_dict(data, source="batch QA memory"))
+            questions.append(Question(memory, text, query_prompt(source)))
+        return self.reader.answer(questions)
+
+    def judge_batch(self, writes: list[tuple[str, str]]) -> list[float]:
+        if self.judge is None:
+            raise ConfigError("this server has no content judge (judge.kind: none)")
+        return self.judge.judge(writes)
