@@ -1,16 +1,12 @@
-"""Fixtures of the tiny-model GRPO tests (the model and task are described in tiny.py)."""
+"""Fixtures of the tiny-model GRPO tests (the model and task are described in tests/tiny.py;
+the `tiny_model` fixture lives in tests/conftest.py)."""
 
 from __future__ import annotations
 
 import pytest
-from tiny import build_tiny_model, code_word_instance
+from tiny import code_word_instance
 
 from memalpha.data import write_instances
-
-
-@pytest.fixture(scope="session")
-def tiny_model(tmp_path_factory):
-    return build_tiny_model(tmp_path_factory.mktemp("tiny-model"))
 
 
 @pytest.fixture(scope="session")

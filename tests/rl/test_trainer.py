@@ -110,6 +110,26 @@ def test_kl_to_reference_and_lora(tiny_model, tiny_data, tmp_path):
     assert not (ckpt / "policy" / "adapter_config.json").exists()  # merged for any backend
 
 
+def test_lora_run_resumes_exactly(tiny_model, tiny_data, tmp_path):
+    """Under LoRA a resume reloads the base weights plus the saved adapters (and the optimizer
+    over the adapters only); its next steps must repeat the uninterrupted run's."""
+    over = {
+        "schedule.save_every": 2,
+        "schedule.val_every": 2,
+        "ppo.kl_coef": 0.1,
+        "lora": {"enabled": True, "r": 4, "alpha": 8, "target_modules": ["q_proj", "v_proj"]},
+    }
+    whole = _train(tiny_model, tiny_data, tmp_path / "a", **over, **{"schedule.steps": 4})
+    _train(tiny_model, tiny_data, tmp_path / "b", **over, **{"schedule.steps": 2})
+    resumed = _train(tiny_model, tiny_data, tmp_path / "b", **over, **{"schedule.steps": 4})
+
+    def comparable(records):
+        return [{k: v for k, v in r.items() if not k.startswith("time_")} for r in records]
+
+    assert [r["step"] for r in resumed if r["kind"] == "train"] == [1, 2, 3, 4]
+    assert comparable(resumed) == comparable(whole)
+
+
 def test_changed_config_refuses_to_resume(tiny_model, tiny_data, tmp_path):
     _train(tiny_model, tiny_data, tmp_path / "run", **{"schedule.steps": 2})
     cfg = TrainConfig.model_validate(

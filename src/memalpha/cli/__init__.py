@@ -3,7 +3,7 @@
 Each module registers its commands on the one `app`; importing them here builds the CLI.
 """
 
-from memalpha.cli import agent, data, memory, serve, train  # noqa: F401  (registers the commands)
+from memalpha.cli import agent, data, evaluate, memory, serve, train  # noqa: F401  (registers the commands)
 from memalpha.cli.common import app
 
 __all__ = ["app"]

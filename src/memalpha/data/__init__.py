@@ -2,7 +2,7 @@
 the chunker, builders from raw public data, synthetic generators, and splits."""
 
 from memalpha.data.builders import BUILDERS, BuildConfig, build, sample_dir
-from memalpha.data.chunking import chunk_text, pack, split_sentences
+from memalpha.data.chunking import chunk_text, last_tokens, pack, split_sentences
 from memalpha.data.instance import QA, Competency, Instance
 from memalpha.data.io import read_instances, write_instances
 from memalpha.data.sources import SOURCES, source_info
@@ -19,6 +19,7 @@ __all__ = [
     "build",
     "check_disjoint",
     "chunk_text",
+    "last_tokens",
     "pack",
     "read_instances",
     "sample_dir",

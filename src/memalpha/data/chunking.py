@@ -110,3 +110,12 @@ def _longest_prefix(size: int, fits) -> int:
 def chunk_text(text: str, max_tokens: int, counter: TokenCounter) -> list[str]:
     """Sentence-pack a long text (the MemoryAgentBench chunking rule)."""
     return pack(split_sentences(text), max_tokens, counter)
+
+
+def last_tokens(text: str, max_tokens: int, counter: TokenCounter) -> str:
+    """The longest suffix of `text` within `max_tokens` (long-context truncation keeps the end,
+    as published)."""
+    if counter.count(text) <= max_tokens:
+        return text
+    keep = _longest_prefix(len(text), lambda n: counter.count(text[len(text) - n :]) <= max_tokens)
+    return text[len(text) - keep :]

@@ -38,7 +38,12 @@ class Question:
 
     @property
     def user_message(self) -> str:
-        return f"{self.query_prompt}\n\n{self.text}" if self.query_prompt else self.text
+        return user_message(self.query_prompt, self.text)
+
+
+def user_message(query_prompt: str, question: str) -> str:
+    """The reader's user turn: the source's instruction prefix, then the question."""
+    return f"{query_prompt}\n\n{question}" if query_prompt else question
 
 
 @dataclass(frozen=True, slots=True)

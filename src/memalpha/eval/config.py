@@ -1,0 +1,79 @@
+"""What `memalpha eval` reads: datasets, methods, the one reader every method is answered by,
+how to fan out, and (for length generalisation) the input-length scales."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict, Field, model_validator
+
+from memalpha.data import BuildConfig
+from memalpha.llm import ModelConfig
+from memalpha.memory import MemoryConfig
+from memalpha.rl.config import ReaderConfig
+
+MethodKind = Literal["memalpha", "rule-writer", "long-context", "rag-topk", "memagent", "mem1"]
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class MethodConfig(_Strict):
+    """One memory method. Fields other than `name`/`kind` apply to the kinds named."""
+
+    name: str = Field(min_length=1, description="Row label in reports; unique per config.")
+    kind: MethodKind
+    # memalpha
+    policy: ModelConfig | None = Field(None, description="memalpha: the writer policy.")
+    format: Literal["hermes", "qwen"] = "hermes"
+    prompt: Literal["published", "compact"] = "published"
+    max_new_tokens: int = Field(2048, ge=1, description="memalpha: writer budget per chunk.")
+    # memalpha, rule-writer
+    memory: MemoryConfig = Field(default_factory=MemoryConfig)
+    # long-context
+    window_tokens: int = Field(
+        30_000, ge=16, description="long-context: the input is cut to its last N tokens."
+    )
+    # rag-topk
+    k: int = Field(2, ge=1, description="rag-topk: raw chunks retrieved per question (BM25).")
+    # memagent, mem1
+    model: ModelConfig | None = Field(
+        None, description="memagent/mem1: the memory LLM (None: the reader's model)."
+    )
+    memory_tokens: int = Field(
+        256, ge=16, description="memagent: memory size; mem1: summary size (tokens)."
+    )
+
+    @model_validator(mode="after")
+    def _needs(self) -> MethodConfig:
+        if self.kind == "memalpha" and self.policy is None:
+            raise ValueError(f"method '{self.name}': kind memalpha needs a policy")
+        return self
+
+
+class EvalConfig(_Strict):
+    out_dir: Path = Path("runs/eval")
+    datasets: list[BuildConfig] = Field(default_factory=list)
+    files: list[Path] = Field(default_factory=list, description="Instance files (.jsonl/.parquet).")
+    methods: list[MethodConfig] = Field(min_length=1)
+    reader: ReaderConfig = Field(default_factory=ReaderConfig)
+    reader_max_new_tokens: int = Field(64, ge=1, description="LLM reader answer budget.")
+    scales: list[int] = Field(
+        default_factory=lambda: [1],
+        description="Length generalisation: every dataset is built at max_tokens × each scale.",
+    )
+    workers: int = Field(1, ge=1, description="Processes over instances (1: in this process).")
+    ray_address: str | None = Field(
+        None, description="Fan out over a Ray cluster instead ('auto', 'ray://HOST:PORT')."
+    )
+
+    @model_validator(mode="after")
+    def _unique(self) -> EvalConfig:
+        names = [m.name for m in self.methods]
+        if len(set(names)) != len(names):
+            raise ValueError(f"method names must be unique, got {names}")
+        if not self.datasets and not self.files:
+            raise ValueError("give datasets (built) or files (instance files) to evaluate on")
+        return self

@@ -1,0 +1,149 @@
+"""The memory methods compared by `memalpha eval`, behind one interface: `recall(instance)`
+memorizes the chunks and returns what the reader will see — a three-part `Memory` (memalpha,
+the rule writer) or a text context per question (long context, BM25 RAG over raw chunks,
+MemAgent's overwrite memory, MEM1's running summary) — and its size in tokens.
+
+Every method is answered by the same reader (`memalpha.eval.reader`) with the same sampling and
+scored with the same metric, so differences are the methods' own (MEMALPHA_SPEC §6 lists the
+published baselines and their inconsistencies, which this does not repeat).
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable
+from dataclasses import dataclass
+from importlib.resources import files
+
+from memalpha.agent import MemoryAgent, RuleWriterLLM
+from memalpha.data import Instance, last_tokens
+from memalpha.errors import ConfigError
+from memalpha.eval.config import MethodConfig
+from memalpha.llm import FORMATS, LLM, SamplingParams, make_llm
+from memalpha.memory import Memory, ToolExecutor, ToolRegistry
+from memalpha.retrieval import IncrementalBM25
+from memalpha.tokens import TokenCounter
+
+TASK = (
+    "I will provide you with sequential information chunks. Memorize what may be needed to "
+    "answer questions about them later."
+)
+_THINK = re.compile(r"<think>(.*?)(?:</think>|$)", re.S)
+
+
+def _prompt(name: str) -> str:
+    return files("memalpha.eval").joinpath(f"prompts/{name}").read_text("utf-8")
+
+
+@dataclass(slots=True)
+class Recall:
+    """What a method kept of one instance."""
+
+    memory_tokens: int
+    memory: Memory | None = None  # memory methods
+    context: Callable[[str], str] | None = None  # text methods: question → context shown
+
+
+class Method:
+    """Base: `recall` one instance; `close` frees models."""
+
+    def __init__(self, cfg: MethodConfig, counter: TokenCounter) -> None:
+        self.cfg, self.counter = cfg, counter
+        self.llm: LLM | None = None
+
+    def recall(self, instance: Instance) -> Recall:
+        raise NotImplementedError
+
+    def close(self) -> None:
+        if self.llm is not None:
+            self.llm.close()
+
+
+class WriterMethod(Method):
+    """memalpha (an LLM policy) or the rule-based writer: the memory agent, greedy."""
+
+    def __init__(self, cfg: MethodConfig, counter: TokenCounter) -> None:
+        super().__init__(cfg, counter)
+        fmt = FORMATS[cfg.format]
+        if cfg.kind == "memalpha":
+            assert cfg.policy is not None  # checked by MethodConfig
+            self.llm = make_llm(cfg.policy)
+        self.agent = MemoryAgent(
+            self.llm or RuleWriterLLM(fmt),
+            fmt,
+            ToolExecutor(ToolRegistry(cfg.memory.disabled)),
+            cfg.memory.view,
+            SamplingParams(temperature=0.0, max_new_tokens=cfg.max_new_tokens),
+            counter.count,
+            cfg.prompt,
+        )
+
+    def recall(self, instance: Instance) -> Recall:
+        memory = Memory(self.cfg.memory, self.counter)
+        self.agent.memorize(memory, instance.chunks)
+        return Recall(memory.total_tokens, memory=memory)
+
+
+class LongContext(Method):
+    """All chunks, cut to the last `window_tokens` (the beginning is lost, as published)."""
+
+    def recall(self, instance: Instance) -> Recall:
+        text = last_tokens("\n\n".join(instance.chunks), self.cfg.window_tokens, self.counter)
+        return Recall(self.counter.count(text), context=lambda _q: text)
+
+
+class RagTopK(Method):
+    """BM25 over the raw chunks; the top-k chunks (in input order) are the context."""
+
+    def recall(self, instance: Instance) -> Recall:
+        index = IncrementalBM25()
+        index.add_many(enumerate(instance.chunks))
+
+        def context(question: str) -> str:
+            keys = sorted(h.key for h in index.search(question, self.cfg.k))
+            return "\n\n".join(instance.chunks[k] for k in keys)
+
+        return Recall(sum(self.counter.count_many(instance.chunks)), context=context)
+
+
+class Recurrent(Method):
+    """MemAgent (overwrite a fixed-size memory per chunk) and MEM1 (rewrite one running
+    summary, kept from its last <think> block). The memory is built without the questions."""
+
+    def __init__(self, cfg: MethodConfig, counter: TokenCounter, shared: LLM | None) -> None:
+        super().__init__(cfg, counter)
+        if cfg.model is not None:
+            self.llm = make_llm(cfg.model)  # its own: closed with the method
+        elif shared is None:
+            raise ConfigError(
+                f"method '{cfg.name}' ({cfg.kind}) needs a model: set its `model` or use an "
+                "LLM reader (reader.kind: rag) whose model it can share"
+            )
+        self.model: LLM = self.llm or shared  # type: ignore[assignment]
+        self.template = _prompt("memagent.txt" if cfg.kind == "memagent" else "mem1.txt")
+        self.sampling = SamplingParams(temperature=0.0, max_new_tokens=cfg.memory_tokens)
+
+    def recall(self, instance: Instance) -> Recall:
+        memory = "No previous memory"
+        for chunk in instance.chunks:
+            prompt = self.template.format(problem=TASK, memory=memory, chunk=chunk)
+            (gen,) = self.model.generate([[{"role": "user", "content": prompt}]], self.sampling)
+            memory = self._parse(gen.text) or memory
+        return Recall(self.counter.count(memory), context=lambda _q: memory)
+
+    def _parse(self, text: str) -> str:
+        if self.cfg.kind == "mem1":
+            blocks = _THINK.findall(text)
+            text = blocks[-1] if blocks else text
+        return text.strip()
+
+
+def make_method(cfg: MethodConfig, counter: TokenCounter, reader_llm: LLM | None) -> Method:
+    """The method of `cfg`; memagent/mem1 without a model of their own share the reader's."""
+    if cfg.kind in ("memalpha", "rule-writer"):
+        return WriterMethod(cfg, counter)
+    if cfg.kind == "long-context":
+        return LongContext(cfg, counter)
+    if cfg.kind == "rag-topk":
+        return RagTopK(cfg, counter)
+    return Recurrent(cfg, counter, reader_llm)

@@ -1,0 +1,237 @@
+"""`memalpha eval`: methods × instances (× length scales), one job per (method, scale,
+instance), each job's per-question rows appended to `predictions.jsonl` as one fsynced block.
+
+Resume: a job whose rows are all in the file is not run again; a torn last line (a kill during
+a write) is cut off. Parallelism: a process pool over jobs (each process builds the reader and
+the methods once), or Ray tasks when `ray_address` is set. Determinism: greedy generation
+everywhere, and the summary is computed from rows sorted by key, so the order in which jobs
+finish changes nothing in it.
+"""
+
+from __future__ import annotations
+
+import json
+import multiprocessing
+import os
+from collections.abc import Callable, Iterator
+from concurrent.futures import ProcessPoolExecutor, as_completed
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from memalpha import metrics
+from memalpha.data import Instance, build, read_instances
+from memalpha.errors import ConfigError
+from memalpha.eval.config import EvalConfig
+from memalpha.eval.methods import Method, make_method
+from memalpha.eval.reader import EvalReader
+from memalpha.tokens import TokenCounter, make_token_counter
+
+PREDICTIONS = "predictions.jsonl"
+CONFIG = "config.yaml"
+Row = dict[str, Any]
+
+
+@dataclass(frozen=True, slots=True)
+class Job:
+    method: str
+    scale: int
+    instance: Instance
+
+    @property
+    def key(self) -> tuple[str, int, str]:
+        return self.method, self.scale, self.instance.id
+
+
+def load_jobs(cfg: EvalConfig, counter: TokenCounter) -> list[Job]:
+    """Every (method, scale, instance); instance files are taken as they are (scale 1)."""
+    jobs = []
+    for scale in cfg.scales:
+        instances = [
+            inst
+            for spec in cfg.datasets
+            for inst in build(
+                spec.model_copy(update={"max_tokens": spec.max_tokens * scale}), counter
+            )
+        ]
+        if scale == 1:
+            instances += [i for path in cfg.files for i in read_instances(path, counter=counter)]
+        jobs += [Job(m.name, scale, inst) for m in cfg.methods for inst in instances]
+    return jobs
+
+
+class Worker:
+    """The reader and the methods of one config, built once per process."""
+
+    def __init__(self, cfg: EvalConfig) -> None:
+        self.cfg = cfg
+        self.counter = make_token_counter()
+        self.reader = EvalReader(cfg.reader, self.counter, cfg.reader_max_new_tokens)
+        self.methods: dict[str, Method] = {}
+
+    def close(self) -> None:
+        for m in self.methods.values():
+            m.close()
+        self.reader.close()
+
+    def run(self, job: Job) -> list[Row]:
+        method = self.methods.get(job.method)
+        if method is None:
+            mcfg = next(m for m in self.cfg.methods if m.name == job.method)
+            method = self.methods[job.method] = make_method(mcfg, self.counter, self.reader.llm)
+        inst = job.instance
+        recall = method.recall(inst)
+        predictions = self.reader.answer(
+            recall, [qa.question for qa in inst.questions], inst.data_source
+        )
+        input_tokens = sum(self.counter.count_many(inst.chunks))
+        return [
+            {
+                "method": job.method,
+                "kind": method.cfg.kind,
+                "scale": job.scale,
+                "instance_id": inst.id,
+                "data_source": inst.data_source,
+                "competency": inst.competency.value,
+                "question_id": qa.id,
+                "question": qa.question,
+                "gold": qa.answers,
+                "prediction": pred,
+                "score": metrics.score(inst.metric, pred, qa.answers),
+                "memory_tokens": recall.memory_tokens,
+                "input_tokens": input_tokens,
+                "questions": len(inst.questions),
+            }
+            for qa, pred in zip(inst.questions, predictions, strict=True)
+        ]
+
+
+_WORKER: Worker | None = None
+
+
+def _init_worker(cfg_json: str) -> None:
+    global _WORKER
+    _WORKER = Worker(EvalConfig.model_validate_json(cfg_json))
+
+
+def _run_job(job: Job) -> list[Row]:
+    assert _WORKER is not None
+    return _WORKER.run(job)
+
+
+def read_rows(path: Path) -> list[Row]:
+    """The complete rows of a predictions file; a torn last line is cut from the file."""
+    if not path.is_file():
+        return []
+    data = path.read_bytes()
+    good = data[: data.rfind(b"\n") + 1]
+    if len(good) != len(data):
+        with path.open("r+b") as f:
+            f.truncate(len(good))
+    return [json.loads(line) for line in good.decode("utf-8").splitlines() if line.strip()]
+
+
+def done_keys(rows: list[Row]) -> set[tuple[str, int, str]]:
+    """Jobs all of whose questions have a row (a job cut short by a kill is redone)."""
+    seen: dict[tuple[str, int, str], set[str]] = {}
+    need: dict[tuple[str, int, str], int] = {}
+    for r in rows:
+        key = (r["method"], r["scale"], r["instance_id"])
+        seen.setdefault(key, set()).add(r["question_id"])
+        need[key] = r["questions"]
+    return {k for k, ids in seen.items() if len(ids) >= need[k]}
+
+
+def _prepare(cfg: EvalConfig, fresh: bool) -> Path:
+    out = cfg.out_dir
+    out.mkdir(parents=True, exist_ok=True)
+    saved = out / CONFIG
+    current = cfg.model_dump(mode="json")
+    current.pop("workers"), current.pop("ray_address")  # may change on resume
+    if fresh:
+        (out / PREDICTIONS).unlink(missing_ok=True)
+    elif saved.is_file() and (out / PREDICTIONS).is_file():
+        before = yaml.safe_load(saved.read_text("utf-8"))
+        before.pop("workers", None), before.pop("ray_address", None)
+        if before != current:
+            raise ConfigError(
+                f"{out} holds an evaluation with a different config; "
+                "use another out_dir or --fresh to start over"
+            )
+    saved.write_text(yaml.safe_dump(cfg.model_dump(mode="json"), sort_keys=False), "utf-8")
+    return out / PREDICTIONS
+
+
+def _results(cfg: EvalConfig, jobs: list[Job]) -> Iterator[list[Row]]:
+    if cfg.ray_address:
+        yield from _ray_results(cfg, jobs)
+    elif cfg.workers == 1:
+        worker = Worker(cfg)
+        try:
+            for job in jobs:
+                yield worker.run(job)
+        finally:
+            worker.close()
+    else:
+        # spawn, not fork: a forked copy of a process whose torch thread pools are running
+        # can deadlock
+        with ProcessPoolExecutor(
+            cfg.workers,
+            mp_context=multiprocessing.get_context("spawn"),
+            initializer=_init_worker,
+            initargs=(cfg.model_dump_json(),),
+        ) as pool:
+            for future in as_completed([pool.submit(_run_job, j) for j in jobs]):
+                yield future.result()
+
+
+def _ray_results(cfg: EvalConfig, jobs: list[Job]) -> Iterator[list[Row]]:
+    try:
+        import ray
+    except ImportError:
+        raise ConfigError("ray_address is set but ray is not installed (pip install ray)") from None
+    ray.init(address=cfg.ray_address, ignore_reinit_error=True, log_to_driver=False)
+
+    @ray.remote
+    class RayWorker:
+        def __init__(self, cfg_json: str) -> None:
+            self.worker = Worker(EvalConfig.model_validate_json(cfg_json))
+
+        def run(self, job: Job) -> list[Row]:
+            return self.worker.run(job)
+
+    actors = [RayWorker.remote(cfg.model_dump_json()) for _ in range(cfg.workers)]
+    pending = [actors[i % len(actors)].run.remote(j) for i, j in enumerate(jobs)]
+    while pending:
+        ready, pending = ray.wait(pending, num_returns=1)
+        yield ray.get(ready[0])
+
+
+def run_eval(
+    cfg: EvalConfig,
+    *,
+    fresh: bool = False,
+    on_progress: Callable[[int, int], None] | None = None,
+) -> Path:
+    """Run what is not done yet; write the summary; returns the run directory."""
+    from memalpha.eval.summary import write_summary
+
+    path = _prepare(cfg, fresh)
+    counter = make_token_counter()
+    jobs = load_jobs(cfg, counter)
+    done = done_keys(read_rows(path))
+    todo = [j for j in jobs if j.key not in done]
+    report = on_progress or (lambda done, total: None)
+    report(len(jobs) - len(todo), len(jobs))
+    with path.open("a", encoding="utf-8") as f:
+        for n, rows in enumerate(_results(cfg, todo), 1):
+            f.write("".join(json.dumps(r, sort_keys=True) + "\n" for r in rows))
+            f.flush()
+            os.fsync(f.fileno())
+            report(len(jobs) - len(todo) + n, len(jobs))
+    keys = {j.key for j in jobs}
+    rows = [r for r in read_rows(path) if (r["method"], r["scale"], r["instance_id"]) in keys]
+    write_summary(cfg.out_dir, rows)
+    return cfg.out_dir

@@ -1,0 +1,154 @@
+"""Aggregation and reports of an evaluation run: summary.json, summary.md, scores.png and,
+with several length scales, length.png; `compare_runs` puts runs side by side.
+
+How the overall mean is computed (stated in every report): a question scores by its source's
+metric; an instance's score is the mean over its questions; a source's score is the mean over
+its instances; a competency's score is the mean over its sources; the overall score is the
+unweighted mean over competencies. Memory size is the mean over instances of the tokens the
+method kept (the memory, the kept context window, or the indexed chunks for RAG).
+"""
+
+from __future__ import annotations
+
+import json
+from collections import defaultdict
+from pathlib import Path
+from statistics import mean
+from typing import Any
+
+AGGREGATION = (
+    "instance = mean over its questions; source = mean over instances; competency = mean over "
+    "its sources; overall = unweighted mean over competencies"
+)
+SUMMARY = "summary.json"
+
+
+def summarize(rows: list[dict[str, Any]]) -> dict[str, Any]:
+    """Scores per (method, scale): by source, by competency, overall; memory and input tokens."""
+    latest: dict[tuple, dict[str, Any]] = {}
+    for r in rows:  # a job redone after a kill: its last rows count
+        latest[(r["method"], r["scale"], r["instance_id"], r["question_id"])] = r
+    instances: dict[tuple, list[dict[str, Any]]] = defaultdict(list)
+    for key in sorted(latest):
+        instances[key[:3]].append(latest[key])
+    cells: dict[str, dict[str, Any]] = {}
+    for (method, scale, _), qs in instances.items():
+        cell = cells.setdefault(method, {}).setdefault(
+            str(scale), {"_src": defaultdict(list), "_comp": {}, "_mem": [], "_inp": []}
+        )
+        cell["_src"][qs[0]["data_source"]].append(mean(q["score"] for q in qs))
+        cell["_comp"][qs[0]["data_source"]] = qs[0]["competency"]
+        cell["_mem"].append(qs[0]["memory_tokens"])
+        cell["_inp"].append(qs[0]["input_tokens"])
+    out: dict[str, Any] = {"aggregation": AGGREGATION, "methods": {}}
+    for method, by_scale in sorted(cells.items()):
+        out["methods"][method] = {}
+        for scale, c in sorted(by_scale.items(), key=lambda kv: int(kv[0])):
+            sources = {s: mean(v) for s, v in sorted(c["_src"].items())}
+            comps: dict[str, list[float]] = defaultdict(list)
+            for s, v in sources.items():
+                comps[c["_comp"][s]].append(v)
+            competencies = {k: mean(v) for k, v in sorted(comps.items())}
+            out["methods"][method][scale] = {
+                "sources": sources,
+                "competencies": competencies,
+                "overall": mean(competencies.values()),
+                "memory_tokens": mean(c["_mem"]),
+                "input_tokens": mean(c["_inp"]),
+                "instances": len(c["_mem"]),
+            }
+    return out
+
+
+def markdown(summary: dict[str, Any], scale: str = "1") -> str:
+    methods = {m: s[scale] for m, s in summary["methods"].items() if scale in s}
+    if not methods:
+        return ""
+    comps = sorted({c for s in methods.values() for c in s["competencies"]})
+    sources = sorted({c for s in methods.values() for c in s["sources"]})
+    head = ["method", *comps, "overall", *sources, "memory tokens"]
+    lines = ["| " + " | ".join(head) + " |", "|" + "---|" + "---:|" * (len(head) - 1)]
+    for name, s in methods.items():
+        vals = [s["competencies"].get(c) for c in comps] + [s["overall"]]
+        vals += [s["sources"].get(x) for x in sources]
+        cells = ["–" if v is None else f"{v:.3f}" for v in vals]
+        lines.append(f"| {name} | " + " | ".join(cells) + f" | {s['memory_tokens']:,.0f} |")
+    return "\n".join(lines) + f"\n\n{summary['aggregation'].capitalize()}.\n"
+
+
+def write_summary(run_dir: Path, rows: list[dict[str, Any]]) -> dict[str, Any]:
+    summary = summarize(rows)
+    (run_dir / SUMMARY).write_text(json.dumps(summary, indent=1, sort_keys=True) + "\n", "utf-8")
+    scales = sorted({int(k) for s in summary["methods"].values() for k in s})
+    md = [f"# Evaluation: {run_dir.name}\n"]
+    for scale in scales:
+        md += [f"## Input length ×{scale}\n", markdown(summary, str(scale))]
+    (run_dir / "summary.md").write_text("\n".join(md), "utf-8")
+    _bar_chart(summary, run_dir / "scores.png", str(scales[0]) if scales else "1")
+    if len(scales) > 1:
+        _length_plot(summary, run_dir / "length.png")
+    return summary
+
+
+def _bar_chart(summary: dict[str, Any], path: Path, scale: str) -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    methods = {m: s[scale] for m, s in summary["methods"].items() if scale in s}
+    groups = sorted({c for s in methods.values() for c in s["competencies"]}) + ["overall"]
+    fig, ax = plt.subplots(figsize=(max(6, 1.6 * len(groups)), 4))
+    width = 0.8 / max(1, len(methods))
+    for i, (name, s) in enumerate(methods.items()):
+        values = [s["competencies"].get(g, 0.0) for g in groups[:-1]] + [s["overall"]]
+        ax.bar([g + i * width for g in range(len(groups))], values, width, label=name)
+    ax.set_xticks([g + width * (len(methods) - 1) / 2 for g in range(len(groups))], groups)
+    ax.set_ylabel("score")
+    ax.set_ylim(0, 1)
+    ax.legend(fontsize=8)
+    ax.set_title("score by competency (same reader, same metric)")
+    fig.tight_layout()
+    fig.savefig(path, dpi=120)
+    plt.close(fig)
+
+
+def _length_plot(summary: dict[str, Any], path: Path) -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, ax = plt.subplots(figsize=(6, 4))
+    for name, by_scale in summary["methods"].items():
+        points = sorted((s["input_tokens"], s["overall"]) for s in by_scale.values())
+        ax.plot([p[0] for p in points], [p[1] for p in points], marker="o", label=name)
+    ax.set_xscale("log")
+    ax.set_xlabel("input tokens per instance")
+    ax.set_ylabel("overall score")
+    ax.set_ylim(0, 1)
+    ax.legend(fontsize=8)
+    ax.set_title("length generalisation")
+    fig.tight_layout()
+    fig.savefig(path, dpi=120)
+    plt.close(fig)
+
+
+def compare_runs(run_dirs: list[Path]) -> str:
+    """Markdown: every method of every run at its first scale, side by side.
+
+    Raises:
+        DataError: a directory holds no summary.
+    """
+    from memalpha.errors import DataError
+
+    merged: dict[str, Any] = {"aggregation": AGGREGATION, "methods": {}}
+    for d in run_dirs:
+        path = Path(d) / SUMMARY
+        if not path.is_file():
+            raise DataError(f"{d} has no {SUMMARY}; run `memalpha eval` there first")
+        data = json.loads(path.read_text("utf-8"))
+        for method, by_scale in data["methods"].items():
+            first = min(by_scale, key=int)
+            merged["methods"][f"{Path(d).name}/{method}"] = {"1": by_scale[first]}
+    return markdown(merged)

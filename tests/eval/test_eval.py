@@ -1,0 +1,166 @@
+"""`memalpha eval` end to end on real instances (SQuAD, TREC, the novel, the conflict builder)
+with all six methods. The LLM parts (memalpha writer, MemAgent, MEM1) run the tiny random
+model of tests/tiny.py — a real local transformers model, fast enough for the default suite;
+SmolLM2 numbers are in benchmarks/RESULTS.md."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+import yaml
+from typer.testing import CliRunner
+
+from memalpha.cli import app
+from memalpha.data import BuildConfig, Competency, build
+from memalpha.eval import EvalConfig, read_rows, run_eval
+from memalpha.eval.config import MethodConfig
+from memalpha.eval.methods import LongContext, RagTopK
+
+
+def config(tmp_path, shared_data, tiny_model, name="run", **extra) -> EvalConfig:
+    small = {
+        "split": "test",
+        "instances": 1,
+        "max_tokens": 160,
+        "chunk_tokens": 64,
+        "questions": 3,
+        "data_dir": str(shared_data),
+    }
+    model = {"model": str(tiny_model), "batch_size": 8}
+    return EvalConfig.model_validate(
+        {
+            "out_dir": str(tmp_path / name),
+            "datasets": [
+                {"source": "squad", **small},
+                {"source": "trec_coarse", **small},
+                {"source": "book", **small, "max_tokens": 800, "chunk_tokens": 200},
+                {"source": "conflict", **small, "max_tokens": 400, "chunk_tokens": 128, "facts": 4},
+            ],
+            "methods": [
+                {
+                    "name": "memalpha-tiny",
+                    "kind": "memalpha",
+                    "policy": model,
+                    "prompt": "compact",
+                    "max_new_tokens": 8,
+                },
+                {"name": "rule", "kind": "rule-writer"},
+                {"name": "long", "kind": "long-context", "window_tokens": 80},
+                {"name": "rag", "kind": "rag-topk", "k": 1},
+                {"name": "memagent", "kind": "memagent", "model": model, "memory_tokens": 16},
+                {"name": "mem1", "kind": "mem1", "model": model, "memory_tokens": 16},
+            ],
+            "reader": {"kind": "extractive"},
+            **extra,
+        }
+    )
+
+
+def test_six_methods_one_reader_one_report(tmp_path, shared_data, tiny_model):
+    cfg = config(tmp_path, shared_data, tiny_model)
+    run_dir = run_eval(cfg)
+    rows = read_rows(run_dir / "predictions.jsonl")
+    assert {r["method"] for r in rows} == {m.name for m in cfg.methods}
+    assert len({r["instance_id"] for r in rows}) == 4
+    assert all({"question", "gold", "prediction", "score", "memory_tokens"} <= set(r) for r in rows)
+    summary = json.loads((run_dir / "summary.json").read_text())
+    assert set(summary["methods"]) == {m.name for m in cfg.methods}
+    rule = summary["methods"]["rule"]["1"]
+    assert set(rule["competencies"]) == {c.value for c in Competency}
+    assert rule["overall"] == pytest.approx(sum(rule["competencies"].values()) / 4)
+    assert summary["methods"]["long"]["1"]["memory_tokens"] <= 80
+    assert rule["overall"] > 0  # the rule writer's memory answers some questions
+    md = (run_dir / "summary.md").read_text()
+    assert "| rule |" in md and "unweighted mean over competencies" in md
+    assert (run_dir / "scores.png").stat().st_size > 0
+
+
+def test_rerun_gives_byte_identical_scores_also_with_processes(tmp_path, shared_data, tiny_model):
+    a = run_eval(config(tmp_path, shared_data, tiny_model, "a"))
+    b = run_eval(config(tmp_path, shared_data, tiny_model, "b", workers=2))
+    assert (a / "summary.json").read_bytes() == (b / "summary.json").read_bytes()
+
+
+def test_killed_run_resumes_without_redoing_finished_jobs(tmp_path, shared_data, tiny_model):
+    cfg = config(tmp_path, shared_data, tiny_model)
+    run_eval(cfg)
+    path = cfg.out_dir / "predictions.jsonl"
+    full = path.read_bytes()
+    lines = full.splitlines(keepends=True)
+    first = json.loads(lines[0])
+    block = first["questions"]
+    # as a kill leaves it: the first job's rows whole, the next job's first row torn
+    path.write_bytes(b"".join(lines[:block]) + lines[block][: len(lines[block]) // 2])
+    progress = []
+    run_eval(cfg, on_progress=lambda done, total: progress.append((done, total)))
+    assert progress[0] == (1, 24)  # one job was done, 23 were left
+    rows = read_rows(path)
+    keys = [(r["method"], r["instance_id"], r["question_id"]) for r in rows]
+    assert len(keys) == len(set(keys)) == len(full.splitlines())
+    assert json.loads((cfg.out_dir / "summary.json").read_text())["methods"]
+
+
+def test_changed_config_refuses_to_resume(tmp_path, shared_data, tiny_model):
+    from memalpha.errors import ConfigError
+
+    cfg = config(tmp_path, shared_data, tiny_model)
+    run_eval(cfg.model_copy(update={"methods": cfg.methods[1:4]}))
+    with pytest.raises(ConfigError, match="different config"):
+        run_eval(cfg)
+
+
+def test_long_context_keeps_the_end_and_rag_finds_the_chunk(counter, shared_data):
+    (inst,) = build(
+        BuildConfig(
+            source="squad",
+            split="test",
+            instances=1,
+            max_tokens=600,
+            chunk_tokens=64,
+            questions=6,
+            data_dir=shared_data,
+        ),
+        counter,
+    )
+    long = LongContext(MethodConfig(name="l", kind="long-context", window_tokens=50), counter)
+    text = long.recall(inst).context("")
+    assert inst.chunks[-1].endswith(text[-40:]) and counter.count(text) <= 50
+    rag = RagTopK(MethodConfig(name="r", kind="rag-topk", k=1), counter)
+    recall = rag.recall(inst)
+    assert recall.memory_tokens == sum(counter.count_many(inst.chunks))
+    contexts = [recall.context(qa.question) for qa in inst.questions]
+    assert all(c in inst.chunks for c in contexts)  # k=1: one raw chunk
+    found = [
+        any(a in c for a in qa.answers) for c, qa in zip(contexts, inst.questions, strict=True)
+    ]
+    assert sum(found) >= len(found) / 2  # BM25 finds the answer's chunk for most questions
+
+
+def test_cli_eval_and_report(tmp_path, shared_data, tiny_model):
+    cfg = config(tmp_path, shared_data, tiny_model)
+    cfg = cfg.model_copy(update={"methods": cfg.methods[1:4]})
+    path = tmp_path / "eval.yaml"
+    path.write_text(yaml.safe_dump(cfg.model_dump(mode="json")))
+    runner = CliRunner()
+    result = runner.invoke(app, ["eval", "--config", str(path)])
+    assert result.exit_code == 0, result.output
+    assert "| rule |" in result.stdout
+    result = runner.invoke(app, ["report", str(cfg.out_dir), str(cfg.out_dir)])
+    assert result.exit_code == 0 and "run/rule" in result.stdout
+    bad = runner.invoke(app, ["report", str(tmp_path / "nothing")])
+    assert bad.exit_code == 1 and "summary.json" in " ".join(bad.output.split())
+
+
+@pytest.mark.parametrize("name", ["cpu-smollm2", "length"])
+def test_shipped_eval_configs_load_and_cover_the_competencies(name, repo_root, counter):
+    from memalpha.config import load_config
+    from memalpha.eval.runner import load_jobs
+
+    cfg = load_config(EvalConfig, repo_root / "configs" / "eval" / f"{name}.yaml")
+    jobs = load_jobs(cfg, counter)
+    assert jobs and {j.scale for j in jobs} == set(cfg.scales)
+    if name == "cpu-smollm2":
+        kinds = {m.kind for m in cfg.methods}
+        assert kinds == {"memalpha", "rule-writer", "long-context", "rag-topk", "memagent", "mem1"}
+        assert {j.instance.competency for j in jobs} == set(Competency)
