@@ -4,7 +4,8 @@ and lost writes: after the run the server is killed (SIGKILL) and restarted on t
 and every session must hold exactly the entries its memorize responses acknowledged.
 
     python benchmarks/server_load.py --clients 32 --seconds 60                 # rule writer
-    python benchmarks/server_load.py --clients 4 --seconds 60 --writer smollm2  # SmolLM2 writer
+    python benchmarks/server_load.py --clients 4 --seconds 60 --writer llm \
+        --model runs/grpo-smollm2/checkpoints/step_000015/policy          # a trained SmolLM2
 """
 
 from __future__ import annotations
@@ -99,7 +100,12 @@ def main() -> None:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--clients", type=int, default=32)
     p.add_argument("--seconds", type=float, default=60)
-    p.add_argument("--writer", choices=["rule", "smollm2"], default="rule")
+    p.add_argument("--writer", choices=["rule", "llm"], default="rule")
+    p.add_argument(
+        "--model",
+        default="smollm2-135m-instruct",
+        help="The LLM writer (a registry name or an HF folder, e.g. a trained policy).",
+    )
     p.add_argument("--out", type=Path, default=None)
     args = p.parse_args()
     out = args.out or Path(f"benchmarks/results/server_load_{args.writer}.json")
@@ -108,15 +114,15 @@ def main() -> None:
             "--set",
             "writer.kind=llm",
             "--set",
-            "writer.model.model=smollm2-135m-instruct",
+            f"writer.model.model={args.model}",
             "--set",
-            "writer.max_new_tokens=128",
+            "writer.max_new_tokens=192",
             "--set",
             "writer.prompt=compact",
             "--set",
             "backend_timeout_s=600",
         ]
-        if args.writer == "smollm2"
+        if args.writer == "llm"
         else []
     )
     with tempfile.TemporaryDirectory() as tmp:
@@ -128,7 +134,7 @@ def main() -> None:
             lost = lost_writes(url, stats["acked"])
     ops = len(stats["memorize"]) + len(stats["ask"])
     row = {
-        "writer": args.writer,
+        "writer": args.writer if args.writer == "rule" else args.model,
         "clients": args.clients,
         "seconds": round(stats["elapsed"], 1),
         "ops_per_s": ops / stats["elapsed"],

@@ -4,6 +4,7 @@ optimizer and the per-step seeding that makes a resumed run repeat an uninterrup
 from __future__ import annotations
 
 import random
+from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
@@ -30,20 +31,25 @@ def load_instances(
     return out
 
 
-def make_reader(cfg: ReaderConfig, counter: TokenCounter) -> tuple[Reader, LLM | None]:
-    """The reader and the LLM it holds (to close), if any."""
+def make_reader(
+    cfg: ReaderConfig, counter: TokenCounter, wrap: Callable[[LLM], LLM] = lambda llm: llm
+) -> tuple[Reader, LLM | None]:
+    """The reader and the LLM it holds (to close), if any; `wrap` goes around that LLM (the
+    server batches concurrent requests with it)."""
     if cfg.kind == "extractive":
         return ExtractiveReader(k=cfg.k), None
-    llm = make_llm(cfg.model)
+    llm = wrap(make_llm(cfg.model))
     return RagReader(llm, counter.count, k=cfg.k, max_prompt_tokens=cfg.max_prompt_tokens), llm
 
 
-def make_judge(cfg: JudgeConfig) -> tuple[Judge | None, LLM | None]:
+def make_judge(
+    cfg: JudgeConfig, wrap: Callable[[LLM], LLM] = lambda llm: llm
+) -> tuple[Judge | None, LLM | None]:
     if cfg.kind == "none":
         return None, None
     if cfg.kind == "rule":
         return RuleJudge(), None
-    llm = make_llm(cfg.model)
+    llm = wrap(make_llm(cfg.model))
     return ContentJudge(llm), llm
 
 

@@ -138,6 +138,7 @@ class Trainer:
         if not train:
             raise ConfigError("data.train and data.train_files give no training instances")
         lora_resume = resume is not None and cfg.lora.enabled
+        seed_everything(cfg.seed)  # LoRA's initial adapters are random: same seed, same run
         # full fine-tuning resumes from the saved weights; LoRA from the base + saved adapters
         policy = Policy(
             cfg.policy, cfg.lora, folder=resume / "policy" if resume and not lora_resume else None

@@ -82,8 +82,13 @@ class MemoryService:
             self.counter.count,
             w.prompt,
         )
-        self.reader, self._reader_llm = make_reader(cfg.reader, self.counter)
-        self.judge, self._judge_llm = make_judge(cfg.judge)
+
+        # reader and judge models, like the writer's, serve all sessions through one batcher
+        def batched(llm: LLM) -> LLM:
+            return BatchingLLM(llm, w.batch_window_ms, w.max_batch, cfg.backend_timeout_s)
+
+        self.reader, self._reader_llm = make_reader(cfg.reader, self.counter, batched)
+        self.judge, self._judge_llm = make_judge(cfg.judge, batched)
 
     def close(self) -> None:
         for llm in (self.writer_llm, self._reader_llm, self._judge_llm):
