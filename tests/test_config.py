@@ -55,3 +55,15 @@ def test_default_counter_counts_real_tokens() -> None:
     counter = make_token_counter()
     assert counter.count("hello world") == 2
     assert counter.count_many(["hello world", ""]) == [2, 0]
+
+
+def test_overrides_index_lists() -> None:
+    from memalpha.config import apply_overrides
+
+    data = {"methods": [{"name": "a", "policy": {"model": "x"}}, {"name": "b"}]}
+    apply_overrides(data, ["methods.0.policy.model=y", "methods.1.name=c"])
+    assert data == {"methods": [{"name": "a", "policy": {"model": "y"}}, {"name": "c"}]}
+    with pytest.raises(ConfigError, match="not an index of a 2-item list"):
+        apply_overrides(data, ["methods.5.name=z"])
+    with pytest.raises(ConfigError, match="not an index"):
+        apply_overrides(data, ["methods.first.name=z"])

@@ -7,7 +7,7 @@ applies overrides and turns validation failures into one `ConfigError` that name
 from __future__ import annotations
 
 from pathlib import Path
-from typing import TypeVar
+from typing import Any, TypeVar
 
 import yaml
 from pydantic import BaseModel, ValidationError
@@ -18,23 +18,36 @@ M = TypeVar("M", bound=BaseModel)
 
 
 def apply_overrides(data: dict, overrides: list[str]) -> dict:
-    """Set `a.b.c=value` pairs in a nested dict; values are parsed as YAML scalars.
+    """Set `a.b.c=value` pairs in a nested dict; values are parsed as YAML scalars. A number
+    indexes a list: `methods.0.policy.model=…`.
 
     Raises:
-        ConfigError: an override is not of the form key=value.
+        ConfigError: an override is not of the form key=value, or its path does not exist.
     """
     for item in overrides:
         key, sep, raw = item.partition("=")
         if not sep or not key.strip():
             raise ConfigError(f"override '{item}' is not of the form key.path=value")
-        node = data
+        node: Any = data
         *parents, leaf = key.strip().split(".")
         for part in parents:
-            node = node.setdefault(part, {})
-            if not isinstance(node, dict):
+            node = _index(node, part, item) if isinstance(node, list) else node.setdefault(part, {})
+            if not isinstance(node, dict | list):
                 raise ConfigError(f"override '{item}': '{part}' is not a section")
-        node[leaf] = yaml.safe_load(raw)
+        if isinstance(node, list):
+            _index(node, leaf, item)
+            node[int(leaf)] = yaml.safe_load(raw)
+        else:
+            node[leaf] = yaml.safe_load(raw)
     return data
+
+
+def _index(items: list, part: str, item: str) -> Any:
+    if not part.isdigit() or int(part) >= len(items):
+        raise ConfigError(
+            f"override '{item}': '{part}' is not an index of a {len(items)}-item list"
+        )
+    return items[int(part)]
 
 
 def load_config(model: type[M], path: str | Path | None = None, overrides: list[str] = ()) -> M:
