@@ -4,9 +4,9 @@ the `tiny_model` fixture lives in tests/conftest.py)."""
 from __future__ import annotations
 
 import pytest
-from tiny import code_word_instance
 
 from memalpha.data import write_instances
+from tiny import code_word_instance
 
 
 @pytest.fixture(scope="session")

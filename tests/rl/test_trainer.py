@@ -13,7 +13,6 @@ import time
 import pytest
 import torch
 import yaml
-from tiny import tiny_config
 
 from memalpha.config import load_config
 from memalpha.errors import ConfigError
@@ -25,6 +24,7 @@ from memalpha.rl.plot import plot_run
 from memalpha.rl.policy import pad_batch, response_logprobs
 from memalpha.rl.sft import run_sft, write_transcripts
 from memalpha.rl.trainer import Trainer, read_metrics
+from tiny import tiny_config
 
 
 def _train(tiny_model, tiny_data, out_dir, **overrides):
