@@ -73,6 +73,7 @@ def main() -> None:
                 "qa_low": low,
                 "qa_high": high,
                 **{f"qa/{k}": v for k, v in by_source(trajectories).items()},
+                "reward": s["reward"],
                 "call_success": s["call_success"],
                 "memory_tokens": s["memory_tokens"],
                 "per_instance": per_instance,
@@ -85,7 +86,34 @@ def main() -> None:
     for r in rows:
         table.add_row(*(f"{r[c]:.3f}" if isinstance(r[c], float) else str(r[c]) for c in cols))
     Console().print(table)
-    save(args.out, {"rows": rows, "instances": len(instances)}, args)
+    diffs = paired_differences(rows)
+    table = Table(title="paired QA differences (same instances), 95% bootstrap interval")
+    for c in ("policy", "minus", "diff", "low", "high"):
+        table.add_column(c, justify="right")
+    for d in diffs:
+        table.add_row(d["policy"], d["minus"], *(f"{d[c]:+.3f}" for c in ("diff", "low", "high")))
+    Console().print(table)
+    save(args.out, {"rows": rows, "paired": diffs, "instances": len(instances)}, args)
+
+
+def paired_differences(rows: list[dict]) -> list[dict]:
+    """Every later policy minus every earlier one, instance by instance: the instances are
+    shared, so the paired interval is much tighter than comparing two marginal intervals."""
+    out = []
+    for i, a in enumerate(rows):
+        for b in rows[:i]:
+            d = [x - y for x, y in zip(a["per_instance"], b["per_instance"], strict=True)]
+            low, high = bootstrap(d)
+            out.append(
+                {
+                    "policy": a["policy"],
+                    "minus": b["policy"],
+                    "diff": sum(d) / len(d),
+                    "low": low,
+                    "high": high,
+                }
+            )
+    return out
 
 
 if __name__ == "__main__":
