@@ -164,3 +164,20 @@ def test_shipped_eval_configs_load_and_cover_the_competencies(name, repo_root, c
         kinds = {m.kind for m in cfg.methods}
         assert kinds == {"memalpha", "rule-writer", "long-context", "rag-topk", "memagent", "mem1"}
         assert {j.instance.competency for j in jobs} == set(Competency)
+
+
+def test_ray_fan_out_gives_the_same_scores(tmp_path, shared_data, tiny_model):
+    """`ray_address` runs the jobs as Ray actors (a local Ray instance here)."""
+    pytest.importorskip("ray")
+    import ray
+
+    cfg = config(tmp_path, shared_data, tiny_model, "local")
+    methods = {"methods": cfg.methods[:4]}  # rule, long, rag + the tiny memalpha writer
+    a = run_eval(cfg.model_copy(update=methods))
+    b = run_eval(
+        config(tmp_path, shared_data, tiny_model, "ray", ray_address="local", workers=2).model_copy(
+            update=methods
+        )
+    )
+    ray.shutdown()
+    assert (a / "summary.json").read_bytes() == (b / "summary.json").read_bytes()
