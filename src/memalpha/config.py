@@ -76,3 +76,45 @@ def load_config(model: type[M], path: str | Path | None = None, overrides: list[
             f"{'.'.join(str(p) for p in e['loc']) or '<root>'}: {e['msg']}" for e in exc.errors()
         )
         raise ConfigError(f"invalid {model.__name__}: {problems}", path=where) from None
+
+
+RUN_CONFIG = "config.yaml"
+
+
+def check_resumable(run_dir: Path, cfg: BaseModel, volatile: tuple[str, ...]) -> None:
+    """Refuse to continue the run in `run_dir` with a config that differs from the one it was
+    started with in anything but the `volatile` keys (dotted paths, e.g. 'schedule.steps').
+    A run directory without a saved config passes.
+
+    Raises:
+        ConfigError: the configs differ, or the saved one is unreadable.
+    """
+    saved = Path(run_dir) / RUN_CONFIG
+    if not saved.is_file():
+        return
+    try:
+        before = type(cfg).model_validate(yaml.safe_load(saved.read_text("utf-8")))
+    except (yaml.YAMLError, ValidationError) as exc:
+        raise ConfigError(f"unreadable run config: {exc}", path=str(saved)) from None
+    if _without(before, volatile) != _without(cfg, volatile):
+        raise ConfigError(
+            f"{run_dir} holds a run with a different config; "
+            "use another out_dir or --fresh to start over"
+        )
+
+
+def save_run_config(run_dir: Path, cfg: BaseModel) -> None:
+    (Path(run_dir) / RUN_CONFIG).write_text(
+        yaml.safe_dump(cfg.model_dump(mode="json"), sort_keys=False), "utf-8"
+    )
+
+
+def _without(cfg: BaseModel, keys: tuple[str, ...]) -> dict:
+    data = cfg.model_dump(mode="json")
+    for key in keys:
+        *parents, leaf = key.split(".")
+        node = data
+        for part in parents:
+            node = node[part]
+        node.pop(leaf)
+    return data

@@ -15,13 +15,14 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from importlib.resources import files
 
-from memalpha.agent import MemoryAgent, RuleWriterLLM
+from memalpha.agent import RuleWriterLLM
 from memalpha.data import Instance, last_tokens
 from memalpha.errors import ConfigError
 from memalpha.eval.config import MethodConfig
 from memalpha.llm import FORMATS, LLM, SamplingParams, make_llm
-from memalpha.memory import Memory, ToolExecutor, ToolRegistry
+from memalpha.memory import Memory
 from memalpha.retrieval import IncrementalBM25
+from memalpha.rl.parts import make_agent
 from memalpha.tokens import TokenCounter
 
 TASK = (
@@ -64,17 +65,15 @@ class WriterMethod(Method):
 
     def __init__(self, cfg: MethodConfig, counter: TokenCounter) -> None:
         super().__init__(cfg, counter)
-        fmt = FORMATS[cfg.format]
         if cfg.kind == "memalpha":
             assert cfg.policy is not None  # checked by MethodConfig
             self.llm = make_llm(cfg.policy)
-        self.agent = MemoryAgent(
-            self.llm or RuleWriterLLM(fmt),
-            fmt,
-            ToolExecutor(ToolRegistry(cfg.memory.disabled)),
-            cfg.memory.view,
+        self.agent = make_agent(
+            self.llm or RuleWriterLLM(FORMATS[cfg.format]),
+            cfg.format,
+            cfg.memory,
             SamplingParams(temperature=0.0, max_new_tokens=cfg.max_new_tokens),
-            counter.count,
+            counter,
             cfg.prompt,
         )
 

@@ -14,11 +14,12 @@ from importlib.resources import files
 
 from memalpha.data import last_tokens, split_sentences
 from memalpha.eval.methods import Recall
-from memalpha.llm import LLM, SamplingParams, make_llm
+from memalpha.llm import SamplingParams
 from memalpha.memory import Component, Memory, MemoryConfig
-from memalpha.reader import Answer, ExtractiveReader, Question, RagReader, query_prompt
+from memalpha.reader import Answer, Question, query_prompt
 from memalpha.reader.rag import user_message
 from memalpha.rl.config import ReaderConfig
+from memalpha.rl.parts import make_reader
 from memalpha.tokens import TokenCounter
 
 CONTEXT_QA = files("memalpha.eval").joinpath("prompts/context_qa.txt").read_text("utf-8")
@@ -28,20 +29,8 @@ _SENTENCES = MemoryConfig()  # a text context as a memory for the extractive rea
 class EvalReader:
     def __init__(self, cfg: ReaderConfig, counter: TokenCounter, max_new_tokens: int) -> None:
         self.cfg, self.counter = cfg, counter
-        self.llm: LLM | None = None
-        if cfg.kind == "extractive":
-            self.memory_reader = ExtractiveReader(k=cfg.k)
-        else:
-            assert cfg.model is not None
-            self.llm = make_llm(cfg.model)
-            self.sampling = SamplingParams(temperature=0.0, max_new_tokens=max_new_tokens)
-            self.memory_reader = RagReader(
-                self.llm,
-                counter.count,
-                k=cfg.k,
-                max_prompt_tokens=cfg.max_prompt_tokens,
-                sampling=self.sampling,
-            )
+        self.sampling = SamplingParams(temperature=0.0, max_new_tokens=max_new_tokens)
+        self.memory_reader, self.llm = make_reader(cfg, counter, sampling=self.sampling)
 
     def close(self) -> None:
         if self.llm is not None:

@@ -19,9 +19,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-import yaml
-
 from memalpha import metrics
+from memalpha.config import check_resumable, save_run_config
 from memalpha.data import Instance, build, read_instances
 from memalpha.errors import ConfigError
 from memalpha.eval.config import EvalConfig
@@ -30,7 +29,6 @@ from memalpha.eval.reader import EvalReader
 from memalpha.tokens import TokenCounter, make_token_counter
 
 PREDICTIONS = "predictions.jsonl"
-CONFIG = "config.yaml"
 Row = dict[str, Any]
 
 
@@ -147,20 +145,11 @@ def done_keys(rows: list[Row]) -> set[tuple[str, int, str]]:
 def _prepare(cfg: EvalConfig, fresh: bool) -> Path:
     out = cfg.out_dir
     out.mkdir(parents=True, exist_ok=True)
-    saved = out / CONFIG
-    current = cfg.model_dump(mode="json")
-    current.pop("workers"), current.pop("ray_address")  # may change on resume
     if fresh:
         (out / PREDICTIONS).unlink(missing_ok=True)
-    elif saved.is_file() and (out / PREDICTIONS).is_file():
-        before = yaml.safe_load(saved.read_text("utf-8"))
-        before.pop("workers", None), before.pop("ray_address", None)
-        if before != current:
-            raise ConfigError(
-                f"{out} holds an evaluation with a different config; "
-                "use another out_dir or --fresh to start over"
-            )
-    saved.write_text(yaml.safe_dump(cfg.model_dump(mode="json"), sort_keys=False), "utf-8")
+    elif (out / PREDICTIONS).is_file():
+        check_resumable(out, cfg, ("workers", "ray_address"))  # fan-out may change on resume
+    save_run_config(out, cfg)
     return out / PREDICTIONS
 
 

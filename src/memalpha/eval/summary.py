@@ -105,12 +105,7 @@ def _bar_chart(summary: dict[str, Any], path: Path, scale: str) -> None:
         ax.bar([g + i * width for g in range(len(groups))], values, width, label=name)
     ax.set_xticks([g + width * (len(methods) - 1) / 2 for g in range(len(groups))], groups)
     ax.set_ylabel("score")
-    ax.set_ylim(0, 1)
-    ax.legend(fontsize=8)
-    ax.set_title("score by competency (same reader, same metric)")
-    fig.tight_layout()
-    fig.savefig(path, dpi=120)
-    plt.close(fig)
+    _save(fig, ax, "score by competency (same reader, same metric)", path)
 
 
 def _length_plot(summary: dict[str, Any], path: Path) -> None:
@@ -128,9 +123,16 @@ def _length_plot(summary: dict[str, Any], path: Path) -> None:
     ax.xaxis.set_minor_formatter(NullFormatter())  # decades only: minor labels collide
     ax.set_xlabel("input tokens per instance")
     ax.set_ylabel("overall score")
+    _save(fig, ax, "length generalisation", path)
+
+
+def _save(fig, ax, title: str, path: Path) -> None:
+    """Scores in [0, 1], a legend, the title; write the PNG and free the figure."""
+    import matplotlib.pyplot as plt
+
     ax.set_ylim(0, 1)
     ax.legend(fontsize=8)
-    ax.set_title("length generalisation")
+    ax.set_title(title)
     fig.tight_layout()
     fig.savefig(path, dpi=120)
     plt.close(fig)

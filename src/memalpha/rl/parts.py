@@ -32,14 +32,20 @@ def load_instances(
 
 
 def make_reader(
-    cfg: ReaderConfig, counter: TokenCounter, wrap: Callable[[LLM], LLM] = lambda llm: llm
+    cfg: ReaderConfig,
+    counter: TokenCounter,
+    wrap: Callable[[LLM], LLM] = lambda llm: llm,
+    sampling: SamplingParams | None = None,
 ) -> tuple[Reader, LLM | None]:
     """The reader and the LLM it holds (to close), if any; `wrap` goes around that LLM (the
-    server batches concurrent requests with it)."""
+    server batches concurrent requests with it); `sampling` replaces the reader's default."""
     if cfg.kind == "extractive":
         return ExtractiveReader(k=cfg.k), None
     llm = wrap(make_llm(cfg.model))
-    return RagReader(llm, counter.count, k=cfg.k, max_prompt_tokens=cfg.max_prompt_tokens), llm
+    reader = RagReader(
+        llm, counter.count, k=cfg.k, max_prompt_tokens=cfg.max_prompt_tokens, sampling=sampling
+    )
+    return reader, llm
 
 
 def make_judge(

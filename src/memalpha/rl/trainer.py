@@ -17,8 +17,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-import yaml
-
+from memalpha.config import check_resumable, save_run_config
 from memalpha.errors import ConfigError
 from memalpha.llm import SamplingParams
 from memalpha.rl.advantages import group_advantages, group_keys
@@ -47,15 +46,7 @@ from memalpha.tokens import make_token_counter
 
 Event = dict[str, Any]
 METRICS = "metrics.jsonl"
-CONFIG = "config.yaml"
-
-
-def _comparable(cfg: TrainConfig) -> dict:
-    """The config minus what may change between a run and its resumption."""
-    data = cfg.model_dump(mode="json")
-    data["schedule"].pop("steps")
-    data.pop("out_dir")
-    return data
+RESUMABLE_CHANGES = ("schedule.steps", "out_dir")  # may change between a run and its resumption
 
 
 class MetricsLog:
@@ -117,16 +108,10 @@ class Trainer:
     def _prepare_dir(self) -> Path | None:
         """Check the run directory against the config; the checkpoint to resume, if any."""
         self.run_dir.mkdir(parents=True, exist_ok=True)
-        saved = self.run_dir / CONFIG
         ckpts = [] if self.fresh else list_checkpoints(self.run_dir)
-        if ckpts and saved.is_file():
-            before = TrainConfig.model_validate(yaml.safe_load(saved.read_text("utf-8")))
-            if _comparable(before) != _comparable(self.cfg):
-                raise ConfigError(
-                    f"{self.run_dir} holds a run with a different config; "
-                    "use another out_dir or --fresh to start over"
-                )
-        saved.write_text(yaml.safe_dump(self.cfg.model_dump(mode="json"), sort_keys=False))
+        if ckpts:
+            check_resumable(self.run_dir, self.cfg, RESUMABLE_CHANGES)
+        save_run_config(self.run_dir, self.cfg)
         return ckpts[-1] if ckpts else None
 
     def run(self) -> Path:

@@ -16,7 +16,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any, TypeVar
 
-from memalpha.agent import MemoryAgent, RuleWriterLLM
+from memalpha.agent import RuleWriterLLM
 from memalpha.errors import ConfigError, SessionNotFoundError
 from memalpha.llm import FORMATS, LLM, SamplingParams, make_llm
 from memalpha.memory import (
@@ -24,14 +24,12 @@ from memalpha.memory import (
     Memory,
     SqliteStore,
     ToolCall,
-    ToolExecutor,
-    ToolRegistry,
     ToolResult,
     snapshot_from_dict,
     snapshot_to_dict,
 )
 from memalpha.reader import Answer, Question, query_prompt
-from memalpha.rl.parts import make_judge, make_reader
+from memalpha.rl.parts import make_agent, make_judge, make_reader
 from memalpha.server.batching import BatchingLLM
 from memalpha.server.config import ServerConfig
 from memalpha.tokens import make_token_counter
@@ -58,35 +56,27 @@ class MemoryService:
         self._locks: dict[str, threading.Lock] = {}
         self._locks_guard = threading.Lock()
         self._memories: dict[str, Memory] = {}
-        self.executor = ToolExecutor(ToolRegistry(cfg.memory.disabled))
         w = cfg.writer
-        fmt = FORMATS[w.format]
-        if writer_llm is None:
-            if w.kind == "rule":
-                writer_llm = RuleWriterLLM(fmt)
-            else:
-                assert w.model is not None  # checked by WriterConfig
-                writer_llm = make_llm(w.model)
-        # the rule writer needs no batching; a model gets one batched call per window
-        self.writer_llm: LLM = (
-            writer_llm
-            if isinstance(writer_llm, RuleWriterLLM)
-            else BatchingLLM(writer_llm, w.batch_window_ms, w.max_batch, cfg.backend_timeout_s)
-        )
-        self.agent = MemoryAgent(
-            self.writer_llm,
-            fmt,
-            self.executor,
-            cfg.memory.view,
-            SamplingParams(temperature=w.temperature, max_new_tokens=w.max_new_tokens),
-            self.counter.count,
-            w.prompt,
-        )
 
-        # reader and judge models, like the writer's, serve all sessions through one batcher
+        # every model (writer, reader, judge) serves all sessions through one batcher
         def batched(llm: LLM) -> LLM:
             return BatchingLLM(llm, w.batch_window_ms, w.max_batch, cfg.backend_timeout_s)
 
+        if writer_llm is None:
+            if w.kind == "rule":
+                writer_llm = RuleWriterLLM(FORMATS[w.format])
+            else:
+                assert w.model is not None  # checked by WriterConfig
+                writer_llm = make_llm(w.model)
+        # the rule writer needs no batching
+        self.writer_llm: LLM = (
+            writer_llm if isinstance(writer_llm, RuleWriterLLM) else batched(writer_llm)
+        )
+        sampling = SamplingParams(temperature=w.temperature, max_new_tokens=w.max_new_tokens)
+        self.agent = make_agent(
+            self.writer_llm, w.format, cfg.memory, sampling, self.counter, w.prompt
+        )
+        self.executor = self.agent.executor  # CRUD calls go through the writer's executor
         self.reader, self._reader_llm = make_reader(cfg.reader, self.counter, batched)
         self.judge, self._judge_llm = make_judge(cfg.judge, batched)
 
@@ -103,12 +93,14 @@ class MemoryService:
         with self._store_lock:
             return fn(*args, **kwargs)
 
+    def _lock(self, name: str) -> threading.Lock:
+        with self._locks_guard:
+            return self._locks.setdefault(name, threading.Lock())
+
     @contextmanager
     def _session(self, name: str) -> Iterator[Memory]:
         """The session's memory, its lock held: one writer at a time per session."""
-        with self._locks_guard:
-            lock = self._locks.setdefault(name, threading.Lock())
-        with lock:
+        with self._lock(name):
             memory = self._memories.get(name)
             if memory is None:
                 memory = self._locked_store(
@@ -200,9 +192,7 @@ class MemoryService:
     def import_memory(self, name: str, data: Any, *, replace: bool) -> None:
         """Raises: DataError (malformed memory), SessionExistsError (and not `replace`)."""
         snapshot = snapshot_from_dict(data, source=f"import into '{name}'")
-        with self._locks_guard:
-            lock = self._locks.setdefault(name, threading.Lock())
-        with lock:
+        with self._lock(name):
             self._locked_store(self.store.write, name, snapshot, replace=replace)
             self._memories.pop(name, None)
 
