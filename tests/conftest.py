@@ -58,3 +58,17 @@ def tiny_model(tmp_path_factory) -> Path:
     from tiny import build_tiny_model
 
     return build_tiny_model(tmp_path_factory.mktemp("tiny-model"))
+
+
+@pytest.fixture(scope="session")
+def real_instances(shared_data, counter):
+    """Build test-split instances of real sources: real_instances(["squad"], instances=2, …)."""
+    from memalpha.data import BuildConfig, build
+
+    def make(sources: list[str], **knobs: object) -> list:
+        specs = [
+            BuildConfig(source=s, split="test", data_dir=shared_data, **knobs) for s in sources
+        ]
+        return [inst for spec in specs for inst in build(spec, counter)]
+
+    return make

@@ -6,7 +6,6 @@ from __future__ import annotations
 import pytest
 
 from memalpha.agent import MemoryAgent, RuleWriterLLM
-from memalpha.data import BuildConfig, build
 from memalpha.llm import FORMATS, SamplingParams
 from memalpha.memory import CallStatus, MemoryConfig, ToolCall, ToolExecutor, ToolRegistry
 from memalpha.memory.executor import ToolResult
@@ -29,23 +28,10 @@ def _agent(counter, prompt="published"):
 
 
 @pytest.fixture(scope="module")
-def instances(shared_data):
-    from memalpha.tokens import make_token_counter
-
-    c = make_token_counter()
-    out = []
-    for source in ("squad", "trec_coarse"):
-        cfg = BuildConfig(
-            source=source,
-            split="test",
-            instances=2,
-            max_tokens=200,
-            chunk_tokens=64,
-            questions=4,
-            data_dir=shared_data,
-        )
-        out += build(cfg, c)
-    return out
+def instances(real_instances):
+    return real_instances(
+        ["squad", "trec_coarse"], instances=2, max_tokens=200, chunk_tokens=64, questions=4
+    )
 
 
 def test_one_sample_per_trajectory_and_chunk_with_the_published_reward(counter, instances):

@@ -12,7 +12,7 @@ import yaml
 from typer.testing import CliRunner
 
 from memalpha.cli import app
-from memalpha.data import BuildConfig, Competency, build
+from memalpha.data import Competency
 from memalpha.eval import EvalConfig, read_rows, run_eval
 from memalpha.eval.config import MethodConfig
 from memalpha.eval.methods import LongContext, RagTopK
@@ -110,19 +110,8 @@ def test_changed_config_refuses_to_resume(tmp_path, shared_data, tiny_model):
         run_eval(cfg)
 
 
-def test_long_context_keeps_the_end_and_rag_finds_the_chunk(counter, shared_data):
-    (inst,) = build(
-        BuildConfig(
-            source="squad",
-            split="test",
-            instances=1,
-            max_tokens=600,
-            chunk_tokens=64,
-            questions=6,
-            data_dir=shared_data,
-        ),
-        counter,
-    )
+def test_long_context_keeps_the_end_and_rag_finds_the_chunk(counter, real_instances):
+    (inst,) = real_instances(["squad"], instances=1, max_tokens=600, chunk_tokens=64, questions=6)
     long = LongContext(MethodConfig(name="l", kind="long-context", window_tokens=50), counter)
     text = long.recall(inst).context("")
     assert inst.chunks[-1].endswith(text[-40:]) and counter.count(text) <= 50

@@ -12,7 +12,7 @@ import pyarrow.parquet as pq
 import pytest
 
 from memalpha.agent import RuleWriterLLM
-from memalpha.data import BuildConfig, Instance, build
+from memalpha.data import Instance
 from memalpha.errors import ConfigError, DataError
 from memalpha.llm import FORMATS, SamplingParams
 from memalpha.memory import Memory
@@ -46,19 +46,10 @@ def config_path(tmp_path_factory):
 
 
 @pytest.fixture(scope="module")
-def instances(shared_data, counter):
-    out = []
-    for source in ("squad", "trec_coarse"):
-        spec = BuildConfig(
-            source=source,
-            split="test",
-            instances=3,
-            max_tokens=200,
-            chunk_tokens=64,
-            questions=4,
-            data_dir=shared_data,
-        )
-        out += build(spec, counter)
+def instances(real_instances):
+    out = real_instances(
+        ["squad", "trec_coarse"], instances=3, max_tokens=200, chunk_tokens=64, questions=4
+    )
     assert all(len(i.chunks) >= 3 for i in out)
     return out
 
