@@ -11,13 +11,13 @@ source, plus call success and memory size.
 from __future__ import annotations
 
 import argparse
-import random
 from pathlib import Path
 
 from rich.console import Console
 from rich.table import Table
 
 from memalpha.config import load_config
+from memalpha.eval.stats import bootstrap_interval, paired_difference
 from memalpha.llm import SamplingParams
 from memalpha.rl.config import TrainConfig
 from memalpha.rl.parts import load_instances, make_agent, make_judge, make_reader
@@ -25,12 +25,6 @@ from memalpha.rl.policy import Policy
 from memalpha.rollout import by_source, rollout, summarize
 from memalpha.tokens import make_token_counter
 from report import save
-
-
-def bootstrap(values: list[float], n: int = 2000, seed: int = 0) -> tuple[float, float]:
-    rng = random.Random(seed)
-    means = sorted(sum(rng.choices(values, k=len(values))) / len(values) for _ in range(n))
-    return means[int(0.025 * n)], means[int(0.975 * n)]
 
 
 def main() -> None:
@@ -63,7 +57,7 @@ def main() -> None:
         )
         policy.close()
         per_instance = [t.r1 for t in trajectories]
-        low, high = bootstrap(per_instance)
+        low, high = bootstrap_interval(per_instance)
         s = summarize(trajectories)
         rows.append(
             {
@@ -102,17 +96,8 @@ def paired_differences(rows: list[dict]) -> list[dict]:
     out = []
     for i, a in enumerate(rows):
         for b in rows[:i]:
-            d = [x - y for x, y in zip(a["per_instance"], b["per_instance"], strict=True)]
-            low, high = bootstrap(d)
-            out.append(
-                {
-                    "policy": a["policy"],
-                    "minus": b["policy"],
-                    "diff": sum(d) / len(d),
-                    "low": low,
-                    "high": high,
-                }
-            )
+            d = paired_difference(a["per_instance"], b["per_instance"])
+            out.append({"policy": a["policy"], "minus": b["policy"], **d})
     return out
 
 

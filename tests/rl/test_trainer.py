@@ -151,6 +151,20 @@ def test_changed_config_refuses_to_resume(tiny_model, tiny_data, tmp_path):
     ]
 
 
+def test_deadline_stops_early_with_a_resumable_checkpoint(tiny_model, tiny_data, tmp_path):
+    """A run whose deadline has passed stops after one step, saves it (off the save period)
+    and says so; run again without a deadline it resumes to the planned steps."""
+    over = {"schedule.steps": 4, "schedule.save_every": 3, "schedule.val_every": 10}
+    cfg = TrainConfig.model_validate(tiny_config(tiny_model, tiny_data, tmp_path / "r", **over))
+    events = []
+    Trainer(cfg, events.append, deadline=time.monotonic()).run()
+    assert {"kind": "stopped", "step": 1, "steps": 4} in events
+    assert [p.name for p in list_checkpoints(tmp_path / "r")] == ["step_000001"]
+    Trainer(cfg).run()
+    records = read_metrics(tmp_path / "r")
+    assert [r["step"] for r in records if r["kind"] == "train"] == [1, 2, 3, 4]
+
+
 def test_update_scores_the_exact_sampled_tokens(tiny_model):
     """The trainer's log-probs of the sampled ids equal the sampler's, for prompts of different
     lengths in one batch (left padding, position ids, EOS kept)."""

@@ -3,7 +3,13 @@
 Each module registers its commands on the one `app`; importing them here builds the CLI.
 """
 
-from memalpha.cli import agent, data, evaluate, memory, serve, train  # noqa: F401  (registers the commands)
-from memalpha.cli.common import app
+import os
+
+# our own bars say what is happening; Hugging Face's per-file loading bars would bury them
+# (set HF_HUB_DISABLE_PROGRESS_BARS=0 to see them again)
+os.environ.setdefault("HF_HUB_DISABLE_PROGRESS_BARS", "1")
+
+from memalpha.cli import agent, data, evaluate, memory, quickstart, serve, train  # noqa: E402, F401  (registers the commands)
+from memalpha.cli.common import app  # noqa: E402
 
 __all__ = ["app"]

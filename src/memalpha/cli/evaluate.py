@@ -6,9 +6,8 @@ from pathlib import Path
 from typing import Annotated
 
 import typer
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TimeElapsedColumn
 
-from memalpha.cli.common import SetOpt, app, err, friendly, out
+from memalpha.cli.common import SetOpt, app, err, friendly, out, progress
 from memalpha.config import load_config
 
 
@@ -26,14 +25,8 @@ def evaluate(
     from memalpha.eval import EvalConfig, run_eval
 
     cfg = load_config(EvalConfig, config, set_ or [])
-    with Progress(
-        "[progress.description]{task.description}",
-        BarColumn(),
-        MofNCompleteColumn(),
-        TimeElapsedColumn(),
-        console=err,
-    ) as bar:
-        task = bar.add_task("jobs (method × instance)", total=None)
+    with progress() as bar:
+        task = bar.add_task("jobs (method × instance)", total=None, info="")
         run_dir = run_eval(
             cfg, fresh=fresh, on_progress=lambda d, t: bar.update(task, completed=d, total=t)
         )

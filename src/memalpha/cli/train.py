@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
 from typing import Annotated, Any
 
 import typer
-from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
+from rich.progress import Progress, TaskID
 
-from memalpha.cli.common import SetOpt, app, err, friendly, out
+from memalpha.cli.common import SetOpt, app, err, friendly, out, progress
 from memalpha.config import load_config
 from memalpha.rl.config import SFTConfig, TrainConfig
 
@@ -20,16 +21,44 @@ OutOpt = Annotated[
 ]
 
 
-def _progress() -> Progress:
-    return Progress(
-        TextColumn("[bold]{task.description}"),
-        BarColumn(),
-        TextColumn("{task.completed}/{task.total}"),
-        TimeElapsedColumn(),
-        TimeRemainingColumn(),
-        TextColumn("{task.fields[info]}"),
-        console=err,
-    )
+def show_sft(bar: Progress, task: TaskID) -> Callable[[dict[str, Any]], None]:
+    """Render `run_sft` events on a progress bar."""
+
+    def show(e: dict[str, Any]) -> None:
+        if e["kind"] == "start":
+            bar.update(task, total=e["steps"], info=f"{e['examples']} examples")
+            if e["dropped"]:
+                err.print(f"{e['dropped']} transcripts over max_new_tokens were dropped")
+        elif e["kind"] == "sft":
+            bar.update(task, completed=e["step"], info=f"loss {e['loss']:.3f}")
+
+    return show
+
+
+def show_training(bar: Progress, task: TaskID) -> Callable[[dict[str, Any]], None]:
+    """Render `Trainer` events on a progress bar (validations and early stops as lines)."""
+
+    def show(e: dict[str, Any]) -> None:
+        if e["kind"] == "start":
+            bar.update(task, completed=e["step"], total=e["steps"])
+            if e["step"]:
+                err.print(f"resuming after step {e['step']}")
+        elif e["kind"] == "train":
+            bar.update(
+                task,
+                completed=e["step"],
+                info=f"reward {e['reward']:.3f} qa {e['r1_qa']:.3f} "
+                f"calls ok {e['call_success']:.2f}",
+            )
+        elif e["kind"] == "val":
+            err.print(
+                f"step {e['step']}: validation qa {e['r1_qa']:.3f}, "
+                f"memory {e['memory_tokens']:.0f} tokens"
+            )
+        elif e["kind"] == "stopped":
+            err.print(f"time budget reached: stopped after step {e['step']} of {e['steps']}")
+
+    return show
 
 
 def _overrides(set_: list[str] | None, out_dir: Path | None) -> list[str]:
@@ -46,18 +75,8 @@ def sft(config: TrainConfigOpt, out_dir: OutOpt = None, set_: SetOpt = None) -> 
     from memalpha.rl.sft import run_sft
 
     cfg = load_config(SFTConfig, config, _overrides(set_, out_dir))
-    with _progress() as bar:
-        task = bar.add_task("sft", total=None, info="")
-
-        def show(e: dict[str, Any]) -> None:
-            if e["kind"] == "start":
-                bar.update(task, total=e["steps"], info=f"{e['examples']} examples")
-                if e["dropped"]:
-                    err.print(f"{e['dropped']} transcripts over max_new_tokens were dropped")
-            else:
-                bar.update(task, completed=e["step"], info=f"loss {e['loss']:.3f}")
-
-        folder = run_sft(cfg, show)
+    with progress() as bar:
+        folder = run_sft(cfg, show_sft(bar, bar.add_task("sft", total=None, info="")))
     out.print(f"warm-started policy: {folder}")
 
 
@@ -78,28 +97,9 @@ def train(
     from memalpha.rl.trainer import Trainer
 
     cfg = load_config(TrainConfig, config, _overrides(set_, out_dir))
-    with _progress() as bar:
+    with progress() as bar:
         task = bar.add_task("train", total=cfg.schedule.steps, info="")
-
-        def show(e: dict[str, Any]) -> None:
-            if e["kind"] == "start":
-                bar.update(task, completed=e["step"])
-                if e["step"]:
-                    err.print(f"resuming after step {e['step']}")
-            elif e["kind"] == "train":
-                bar.update(
-                    task,
-                    completed=e["step"],
-                    info=f"reward {e['reward']:.3f} qa {e['r1_qa']:.3f} "
-                    f"calls ok {e['call_success']:.2f}",
-                )
-            elif e["kind"] == "val":
-                err.print(
-                    f"step {e['step']}: validation qa {e['r1_qa']:.3f}, "
-                    f"memory {e['memory_tokens']:.0f} tokens"
-                )
-
-        run_dir = Trainer(cfg, show, fresh=fresh).run()
+        run_dir = Trainer(cfg, show_training(bar, task), fresh=fresh).run()
     out.print(f"run: {run_dir}  (curves: memalpha plot {run_dir})")
 
 

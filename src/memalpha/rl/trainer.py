@@ -90,6 +90,9 @@ class Trainer:
         cfg: the run's config.
         on_event: called with every train/val record and checkpoint (progress display).
         fresh: start over even if the run directory holds checkpoints.
+        deadline: a `time.monotonic()` instant: after a step, if the next one (as long as the
+            slowest so far) would end past it, save a checkpoint and stop early. A time-boxed
+            run (the quickstart) stays resumable and its last checkpoint is its result.
     """
 
     def __init__(
@@ -98,8 +101,10 @@ class Trainer:
         on_event: Callable[[Event], None] | None = None,
         *,
         fresh: bool = False,
+        deadline: float | None = None,
     ) -> None:
         self.cfg = cfg
+        self.deadline = deadline
         self.on_event = on_event or (lambda e: None)
         self.run_dir = cfg.out_dir
         self.fresh = fresh
@@ -152,16 +157,27 @@ class Trainer:
         try:
             if start == 0 and cfg.schedule.val_before_train and val:
                 self._validate(policy, val, reader, judge, 0, log, state)
+            slowest = 0.0
             for step in range(start + 1, cfg.schedule.steps + 1):
+                began = time.monotonic()
                 self._train_step(policy, ref, optimizer, train, reader, judge, step, log)
                 scheduler.step()
                 validated = step % cfg.schedule.val_every == 0 or step == cfg.schedule.steps
                 if validated and val:
                     self._validate(policy, val, reader, judge, step, log, state)
-                if validated or step % cfg.schedule.save_every == 0:
+                slowest = max(slowest, time.monotonic() - began)
+                out_of_time = (
+                    self.deadline is not None
+                    and step < cfg.schedule.steps
+                    and time.monotonic() + slowest > self.deadline
+                )
+                if validated or out_of_time or step % cfg.schedule.save_every == 0:
                     path = save_checkpoint(self.run_dir, step, policy, optimizer, scheduler, state)
                     prune(self.run_dir, cfg.schedule.keep_last, state["best_step"])
                     self.on_event({"kind": "checkpoint", "step": step, "path": str(path)})
+                if out_of_time:
+                    self.on_event({"kind": "stopped", "step": step, "steps": cfg.schedule.steps})
+                    break
         finally:
             log.close()
             for llm in (reader_llm, judge_llm):

@@ -1,0 +1,30 @@
+"""Bootstrap intervals for "is writer B better than writer A on these instances?".
+
+Scores are per instance (the mean over its questions), so resampling is over instances, the
+unit the data were drawn in. Comparisons of two writers on the same instances are paired: the
+interval of the per-instance differences is much tighter than two marginal intervals.
+"""
+
+from __future__ import annotations
+
+import random
+from statistics import mean
+
+
+def bootstrap_interval(
+    values: list[float], n: int = 2000, seed: int = 0, level: float = 0.95
+) -> tuple[float, float]:
+    """Percentile interval of the mean of `values` (seeded: the same input, the same interval)."""
+    if not values:
+        raise ValueError("no values to bootstrap")
+    rng = random.Random(seed)
+    means = sorted(mean(rng.choices(values, k=len(values))) for _ in range(n))
+    tail = (1 - level) / 2
+    return means[int(tail * n)], means[min(n - 1, int((1 - tail) * n))]
+
+
+def paired_difference(after: list[float], before: list[float]) -> dict[str, float]:
+    """Mean of `after - before` instance by instance, with its bootstrap interval."""
+    diffs = [a - b for a, b in zip(after, before, strict=True)]
+    low, high = bootstrap_interval(diffs)
+    return {"diff": mean(diffs), "low": low, "high": high}

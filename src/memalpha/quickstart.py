@@ -1,0 +1,292 @@
+"""The main job in one call: build a small mixed dataset from the shipped data, evaluate the
+untrained writer and the rule-based writer, warm-start the writer on the rule writer's tool
+calls, GRPO-train it for what the time budget leaves, evaluate the trained writers on the same
+held-out instances and say, with a paired bootstrap interval, whether training helped.
+
+Every stage is the library's own (`build`, `run_eval`, `run_sft`, `Trainer`): the quickstart
+only wires their directories together under `out_dir` and keeps the clock:
+
+    out_dir/data/{train,test}.jsonl     the dataset (built once)
+    out_dir/eval-baseline/              rule writer + untrained policy (resumable eval run)
+    out_dir/sft/policy                  the warm-started policy
+    out_dir/grpo/checkpoints/…/policy   the GRPO policy (resumable training run)
+    out_dir/eval-trained/               warm-started + GRPO policies
+    out_dir/summary.{md,json}, scores.png, curves.png, result.json
+
+Rerunning picks up where a killed run stopped: finished stages are skipped, the evaluations
+and GRPO resume, and only the warm start (a few minutes) restarts from scratch.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import time
+from collections.abc import Callable
+from importlib.resources import as_file, files
+from pathlib import Path
+from statistics import mean
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict, Field, model_validator
+
+from memalpha.config import check_resumable, load_config, save_run_config
+from memalpha.data import BuildConfig, build, write_instances
+from memalpha.errors import ConfigError
+from memalpha.eval import EvalConfig, MethodConfig, read_rows, run_eval
+from memalpha.eval.stats import bootstrap_interval, paired_difference
+from memalpha.eval.summary import write_summary
+from memalpha.rl.checkpoint import list_checkpoints, read_state
+from memalpha.rl.config import DataConfig, SFTConfig, TrainConfig
+from memalpha.tokens import make_token_counter
+
+Event = dict[str, Any]
+STATE = "quickstart.json"
+WRITERS = ("rule-writer", "untrained", "sft", "sft+grpo")
+
+
+class QuickstartConfig(BaseModel):
+    """The quickstart's stages. `sft` and `train` are ordinary SFT/train configs whose data,
+    policy and output directory the quickstart fills in."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    out_dir: Path = Path("runs/quickstart")
+    minutes: float = Field(20, gt=0, description="Wall-clock budget; GRPO gets what is left.")
+    base_model: str = Field(
+        "smollm2-135m-instruct", description="The policy before training (name or HF folder)."
+    )
+    train_data: list[BuildConfig] = Field(min_length=1)
+    test_data: list[BuildConfig] = Field(min_length=1)
+    sft: SFTConfig
+    train: TrainConfig
+    eval_workers: int = Field(1, ge=1, description="Processes for the evaluations.")
+    slack_s: float = Field(30, ge=0, description="Kept free at the end of the budget.")
+
+    @model_validator(mode="after")
+    def _same_writer(self) -> QuickstartConfig:
+        for key in ("format", "prompt", "memory"):
+            if getattr(self.sft, key) != getattr(self.train, key):
+                raise ValueError(f"sft.{key} and train.{key} must match: GRPO continues the SFT")
+        return self
+
+
+def load_quickstart_config(path: Path | None, overrides: list[str]) -> QuickstartConfig:
+    """The given YAML, or the defaults shipped in the package, plus `--set` overrides."""
+    if path is not None:
+        return load_config(QuickstartConfig, path, overrides)
+    with as_file(files("memalpha.examples").joinpath("quickstart.yaml")) as default:
+        return load_config(QuickstartConfig, default, overrides)
+
+
+def run_quickstart(
+    cfg: QuickstartConfig, on_event: Callable[[Event], None] | None = None, *, fresh: bool = False
+) -> dict[str, Any]:
+    """Run (or resume) every stage within `cfg.minutes`; returns what `result.json` holds.
+
+    Events: {"kind": "stage", "key", "name", "index", "total"} before each stage, then that
+    stage's own events (SFT, training; "eval" with done/total for the evaluations).
+
+    Raises:
+        ConfigError: `out_dir` holds a quickstart run with another config (use `fresh`).
+    """
+    emit = on_event or (lambda e: None)
+    end = time.monotonic() + cfg.minutes * 60
+    out = cfg.out_dir
+    if fresh and out.exists():
+        shutil.rmtree(out)
+    out.mkdir(parents=True, exist_ok=True)
+    check_resumable(out, cfg, ("minutes", "out_dir", "eval_workers", "slack_s"))
+    save_run_config(out, cfg)
+    state = _load_state(out)
+
+    def stage(index: int, key: str, name: str) -> None:
+        emit({"kind": "stage", "index": index, "total": 5, "key": key, "name": name})
+
+    stage(1, "data", "dataset")
+    train_file, test_file = _dataset(cfg, out / "data")
+
+    stage(2, "eval", "evaluate the untrained and rule-based writers")
+    started = time.monotonic()
+    baseline = _evaluate(cfg, out / "eval-baseline", test_file, _baseline_methods(cfg), emit)
+    state.setdefault("baseline_eval_s", time.monotonic() - started)
+    _save_state(out, state)
+
+    stage(3, "sft", "supervised warm start")
+    sft_policy = out / "sft" / "policy"
+    if not (out / "sft" / "sft.json").is_file():
+        from memalpha.rl.sft import run_sft
+
+        sft_cfg = cfg.sft.model_copy(
+            update={
+                "out_dir": out / "sft",
+                "policy": cfg.sft.policy.model_copy(update={"model": cfg.base_model}),
+                "data": DataConfig(train_files=[train_file]),
+            }
+        )
+        run_sft(sft_cfg, emit)
+
+    stage(4, "grpo", "GRPO")
+    if "grpo_steps" not in state:
+        # keep time for the last evaluation: two LLM writers, each like the untrained one
+        reserve = 2 * state["baseline_eval_s"] + cfg.slack_s
+        state["grpo_steps"] = _grpo(cfg, out / "grpo", sft_policy, train_file, end - reserve, emit)
+        _save_state(out, state)
+    grpo_policy = list_checkpoints(out / "grpo")[-1] / "policy"
+
+    stage(5, "eval", "evaluate the trained writers")
+    trained = _evaluate(
+        cfg,
+        out / "eval-trained",
+        test_file,
+        [_writer(cfg, "sft", sft_policy), _writer(cfg, "sft+grpo", grpo_policy)],
+        emit,
+    )
+    return _report(cfg, out, baseline + trained, state["grpo_steps"], end)
+
+
+def _dataset(cfg: QuickstartConfig, folder: Path) -> tuple[Path, Path]:
+    """Build the train and held-out test instances once (atomically: a kill leaves none)."""
+    counter = make_token_counter(cfg.train.memory.tokenizer)
+    folder.mkdir(parents=True, exist_ok=True)
+    paths = []
+    for name, specs in (("train", cfg.train_data), ("test", cfg.test_data)):
+        path = folder / f"{name}.jsonl"
+        if not path.is_file():
+            tmp = path.with_suffix(".tmp")
+            write_instances([i for s in specs for i in build(s, counter)], tmp)
+            os.replace(tmp, path)
+        paths.append(path)
+    return paths[0], paths[1]
+
+
+def _writer(cfg: QuickstartConfig, name: str, model: str | Path) -> MethodConfig:
+    """A memalpha writer evaluated exactly as it was trained: format, prompt, memory, budget."""
+    return MethodConfig(
+        name=name,
+        kind="memalpha",
+        policy=cfg.sft.policy.model_copy(update={"model": str(model)}),
+        format=cfg.train.format,
+        prompt=cfg.train.prompt,
+        max_new_tokens=cfg.train.val_max_new_tokens or cfg.train.rollout.max_new_tokens,
+        memory=cfg.train.memory,
+    )
+
+
+def _baseline_methods(cfg: QuickstartConfig) -> list[MethodConfig]:
+    rule = MethodConfig(
+        name="rule-writer", kind="rule-writer", format=cfg.train.format, memory=cfg.train.memory
+    )
+    return [rule, _writer(cfg, "untrained", cfg.base_model)]
+
+
+def _evaluate(
+    cfg: QuickstartConfig,
+    run_dir: Path,
+    test_file: Path,
+    methods: list[MethodConfig],
+    emit: Callable[[Event], None],
+) -> list[dict[str, Any]]:
+    eval_cfg = EvalConfig(
+        out_dir=run_dir,
+        files=[test_file],
+        methods=methods,
+        reader=cfg.train.reader,
+        workers=cfg.eval_workers,
+    )
+    run_eval(eval_cfg, on_progress=lambda d, t: emit({"kind": "eval", "done": d, "total": t}))
+    return read_rows(run_dir / "predictions.jsonl")
+
+
+def _grpo(
+    cfg: QuickstartConfig,
+    run_dir: Path,
+    policy: Path,
+    train_file: Path,
+    deadline: float,
+    emit: Callable[[Event], None],
+) -> int:
+    """Train from the warm start until `schedule.steps` or the deadline; the steps done."""
+    from memalpha.rl.trainer import Trainer
+
+    train_cfg = cfg.train.model_copy(
+        update={
+            "out_dir": run_dir,
+            "policy": cfg.train.policy.model_copy(update={"model": str(policy)}),
+            "data": DataConfig(train_files=[train_file]),
+        }
+    )
+    Trainer(train_cfg, emit, deadline=deadline).run()
+    ckpts = list_checkpoints(run_dir)
+    if not ckpts:
+        raise ConfigError("GRPO saved no checkpoint; set train.schedule.save_every")
+    return int(read_state(ckpts[-1])["step"])
+
+
+def _report(
+    cfg: QuickstartConfig, out: Path, rows: list[dict[str, Any]], grpo_steps: int, end: float
+) -> dict[str, Any]:
+    """summary.md/json + scores.png over all four writers, GRPO curves, and the verdicts."""
+    from memalpha.rl.plot import plot_run
+
+    summary = write_summary(out, rows)
+    curves = plot_run(out / "grpo", out / "curves.png")
+    per_instance = _per_instance(rows)
+    result: dict[str, Any] = {
+        "writers": {
+            name: {
+                "overall": summary["methods"][name]["1"]["overall"],
+                "interval": bootstrap_interval(list(per_instance[name].values())),
+                "competencies": summary["methods"][name]["1"]["competencies"],
+                "memory_tokens": summary["methods"][name]["1"]["memory_tokens"],
+            }
+            for name in WRITERS
+        },
+        "instances": len(per_instance["sft"]),
+        "grpo_steps": grpo_steps,
+        "grpo_planned_steps": cfg.train.schedule.steps,
+        "over_budget_s": max(0.0, time.monotonic() - end),
+        "comparisons": {},
+        "files": {
+            "summary": str(out / "summary.md"),
+            "scores_plot": str(out / "scores.png"),
+            "curves_plot": str(curves),
+        },
+    }
+    for after, before in (("sft", "untrained"), ("sft+grpo", "sft"), ("sft+grpo", "untrained")):
+        ids = sorted(per_instance[before])
+        d = paired_difference(
+            [per_instance[after][i] for i in ids], [per_instance[before][i] for i in ids]
+        )
+        result["comparisons"][f"{after} - {before}"] = {**d, "verdict": _verdict(d)}
+    (out / "result.json").write_text(json.dumps(result, indent=1) + "\n", "utf-8")
+    return result
+
+
+def _per_instance(rows: list[dict[str, Any]]) -> dict[str, dict[str, float]]:
+    """Writer → instance → mean score over its questions (a redone job's last rows count)."""
+    latest = {(r["method"], r["instance_id"], r["question_id"]): r["score"] for r in rows}
+    grouped: dict[str, dict[str, list[float]]] = {}
+    for (method, inst, _), score in latest.items():
+        grouped.setdefault(method, {}).setdefault(inst, []).append(score)
+    return {m: {i: mean(v) for i, v in by.items()} for m, by in grouped.items()}
+
+
+def _verdict(d: dict[str, float]) -> str:
+    if d["low"] > 0:
+        return "better, beyond noise"
+    if d["high"] < 0:
+        return "worse, beyond noise"
+    return "no difference beyond noise"
+
+
+def _load_state(out: Path) -> dict[str, Any]:
+    path = out / STATE
+    return json.loads(path.read_text("utf-8")) if path.is_file() else {}
+
+
+def _save_state(out: Path, state: dict[str, Any]) -> None:
+    tmp = out / (STATE + ".tmp")
+    tmp.write_text(json.dumps(state, indent=1), "utf-8")
+    os.replace(tmp, out / STATE)

@@ -1,0 +1,83 @@
+"""`memalpha quickstart` end to end through the real CLI, on the shipped data with the tiny
+random model standing in for SmolLM2 (tests/tiny.py): every stage runs its real code (data
+build, eval harness, warm start, GRPO trainer, report); only the model is small."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+
+import pytest
+
+SMALL = [
+    "train_data.0.instances=2",
+    "train_data.1.instances=2",
+    "train_data.2.instances=2",
+    "test_data.0.instances=2",
+    "test_data.1.instances=2",
+    "test_data.2.instances=2",
+    "sft.examples=4",
+    "sft.batch_size=2",
+    "sft.policy.batch_size=16",
+    "train.policy.batch_size=16",
+    "train.rollout.max_new_tokens=3",
+    "train.schedule.steps=3",
+]
+
+
+def _quickstart(out, model, *extra: str, minutes: float = 10):
+    cmd = [sys.executable, "-m", "memalpha.cli", "quickstart", "--out", str(out)]
+    cmd += ["--minutes", str(minutes), "--set", f"base_model={model}"]
+    for item in SMALL + list(extra):
+        cmd += ["--set", item]
+    env = {**os.environ, "PYTHONWARNINGS": "ignore", "COLUMNS": "200"}
+    return subprocess.run(cmd, capture_output=True, text=True, env=env, timeout=600)
+
+
+@pytest.fixture(scope="module")
+def first_run(tiny_model, tmp_path_factory):
+    out = tmp_path_factory.mktemp("quickstart") / "qs"
+    return out, _quickstart(out, tiny_model)
+
+
+def test_quickstart_runs_every_stage_and_prints_the_table(first_run):
+    out, done = first_run
+    assert done.returncode == 0, done.stderr[-3000:]
+    for stage in ("[1/5] dataset", "[3/5] supervised warm start", "[4/5] GRPO"):
+        assert stage in done.stderr
+    for writer in ("rule-writer", "untrained", "sft", "sft+grpo"):
+        assert writer in done.stdout
+    assert "sft+grpo - sft" in done.stdout
+    result = json.loads((out / "result.json").read_text())
+    assert result["grpo_steps"] == 3
+    assert result["instances"] == 6
+    assert set(result["writers"]) == {"rule-writer", "untrained", "sft", "sft+grpo"}
+    # the rule writer stores the input, the extractive reader finds answers in it
+    assert result["writers"]["rule-writer"]["overall"] > 0.3
+    for name in ("summary.md", "scores.png", "curves.png"):
+        assert (out / name).stat().st_size > 0
+    assert (out / "sft" / "policy" / "config.json").is_file()
+    assert sum(1 for _ in (out / "data" / "test.jsonl").open()) == 6
+    verdicts = {c["verdict"] for c in result["comparisons"].values()}
+    assert verdicts <= {"better, beyond noise", "worse, beyond noise", "no difference beyond noise"}
+
+
+def test_rerun_resumes_without_redoing_work(first_run, tiny_model):
+    out, done = first_run
+    assert done.returncode == 0
+    rows = (out / "eval-trained" / "predictions.jsonl").read_text()
+    sft_stamp = (out / "sft" / "sft.json").stat().st_mtime_ns
+    again = _quickstart(out, tiny_model)
+    assert again.returncode == 0, again.stderr[-3000:]
+    assert (out / "eval-trained" / "predictions.jsonl").read_text() == rows
+    assert (out / "sft" / "sft.json").stat().st_mtime_ns == sft_stamp
+    assert json.loads((out / "result.json").read_text())["grpo_steps"] == 3
+
+
+def test_another_config_in_the_same_folder_is_refused(first_run, tiny_model):
+    out, _ = first_run
+    other = _quickstart(out, tiny_model, "train.rollout.temperature=0.5")
+    assert other.returncode == 2
+    assert "different config" in other.stderr and "--fresh" in other.stderr
