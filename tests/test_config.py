@@ -67,3 +67,31 @@ def test_overrides_index_lists() -> None:
         apply_overrides(data, ["methods.5.name=z"])
     with pytest.raises(ConfigError, match="not an index"):
         apply_overrides(data, ["methods.first.name=z"])
+
+
+def _schema(path: Path):
+    from memalpha.eval import EvalConfig
+    from memalpha.rl.config import SFTConfig, TrainConfig
+    from memalpha.server.config import ServerConfig
+
+    kinds = {"memory": MemoryConfig, "eval": EvalConfig, "sft": SFTConfig, "serve": ServerConfig}
+    if path.parent.name == "train":
+        return TrainConfig
+    return kinds[path.parent.name]
+
+
+@pytest.mark.parametrize(
+    "path",
+    sorted(p for p in CONFIGS.rglob("*.yaml") if p.parent.name != "verl" and "ablations" != p.stem),
+    ids=lambda p: str(p.relative_to(CONFIGS)),
+)
+def test_every_shipped_config_validates(path: Path) -> None:
+    """A config the README or a script names must load: a renamed key breaks it here first."""
+    load_config(_schema(path), path)
+
+
+def test_packaged_quickstart_defaults_validate() -> None:
+    from memalpha.quickstart import load_quickstart_config
+
+    cfg = load_quickstart_config(None, ["minutes=5"])
+    assert cfg.minutes == 5 and cfg.sft.prompt == cfg.train.prompt

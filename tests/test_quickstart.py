@@ -81,3 +81,17 @@ def test_another_config_in_the_same_folder_is_refused(first_run, tiny_model):
     other = _quickstart(out, tiny_model, "train.rollout.temperature=0.5")
     assert other.returncode == 2
     assert "different config" in other.stderr and "--fresh" in other.stderr
+
+
+@pytest.mark.slow
+def test_quickstart_on_its_shipped_defaults(tmp_path):
+    """README command 1's job exactly as shipped (SmolLM2-135M, 20 minutes on 2 cores): it
+    keeps its budget and the warm start turns a writer that cannot call tools into one that
+    builds a memory the reader answers from."""
+    cmd = [sys.executable, "-m", "memalpha.cli", "quickstart", "--out", str(tmp_path / "qs")]
+    done = subprocess.run(cmd, capture_output=True, text=True, timeout=1800)
+    assert done.returncode == 0, done.stderr[-3000:]
+    result = json.loads((tmp_path / "qs" / "result.json").read_text())
+    assert result["over_budget_s"] < 60
+    assert result["grpo_steps"] >= 1
+    assert result["comparisons"]["sft - untrained"]["low"] > 0
