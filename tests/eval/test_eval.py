@@ -170,3 +170,35 @@ def test_ray_fan_out_gives_the_same_scores(tmp_path, shared_data, tiny_model):
     )
     ray.shutdown()
     assert (a / "summary.json").read_bytes() == (b / "summary.json").read_bytes()
+
+
+def test_writer_recalls_a_batch_in_one_generation_per_chunk_index(
+    tiny_model, real_instances, counter
+):
+    """Jobs of one method run together: a memalpha writer generates chunk t of every instance
+    in one call (the policy's batch_size caps a call), not one call per instance."""
+    from memalpha.eval.methods import make_method
+    from memalpha.eval.runner import Job, batches
+
+    instances = real_instances(["squad"], instances=3, max_tokens=160, chunk_tokens=64)
+    cfg = MethodConfig(
+        name="w", kind="memalpha", policy={"model": str(tiny_model)}, max_new_tokens=4
+    )
+    method = make_method(cfg, counter, None)
+    sizes = []
+    generate = method.llm.generate
+    method.llm.generate = lambda prompts, sampling: (
+        sizes.append(len(prompts)) or generate(prompts, sampling)
+    )
+    recalls = method.recall_many(instances)
+    method.close()
+    chunks = [len(i.chunks) for i in instances]
+    assert len(recalls) == 3 and all(r.memory is not None for r in recalls)
+    assert sizes == [sum(n > t for n in chunks) for t in range(max(chunks))]
+    jobs = [Job(m, 1, i) for m in ("a", "b") for i in instances]
+    assert [[j.method for j in b] for b in batches(jobs, 2)] == [
+        ["a", "a"],
+        ["a"],
+        ["b", "b"],
+        ["b"],
+    ]

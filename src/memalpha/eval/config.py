@@ -64,6 +64,12 @@ class EvalConfig(_Strict):
         default_factory=lambda: [1],
         description="Length generalisation: every dataset is built at max_tokens × each scale.",
     )
+    batch_instances: int = Field(
+        8,
+        ge=1,
+        description="Instances a method recalls together: an LLM writer generates their chunks "
+        "in one batch (the policy's batch_size caps each generate call).",
+    )
     workers: int = Field(1, ge=1, description="Processes over instances (1: in this process).")
     ray_address: str | None = Field(
         None, description="Fan out over a Ray cluster instead ('auto', 'ray://HOST:PORT')."

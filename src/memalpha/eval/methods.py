@@ -46,7 +46,7 @@ class Recall:
 
 
 class Method:
-    """Base: `recall` one instance; `close` frees models."""
+    """Base: `recall` one instance (or several: `recall_many`); `close` frees models."""
 
     def __init__(self, cfg: MethodConfig, counter: TokenCounter) -> None:
         self.cfg, self.counter = cfg, counter
@@ -54,6 +54,10 @@ class Method:
 
     def recall(self, instance: Instance) -> Recall:
         raise NotImplementedError
+
+    def recall_many(self, instances: list[Instance]) -> list[Recall]:
+        """One recall per instance; methods that can batch their model calls override this."""
+        return [self.recall(i) for i in instances]
 
     def close(self) -> None:
         if self.llm is not None:
@@ -78,9 +82,13 @@ class WriterMethod(Method):
         )
 
     def recall(self, instance: Instance) -> Recall:
-        memory = Memory(self.cfg.memory, self.counter)
-        self.agent.memorize(memory, instance.chunks)
-        return Recall(memory.total_tokens, memory=memory)
+        return self.recall_many([instance])[0]
+
+    def recall_many(self, instances: list[Instance]) -> list[Recall]:
+        """All instances in lock-step: one batched generation per chunk index."""
+        memories = [Memory(self.cfg.memory, self.counter) for _ in instances]
+        self.agent.memorize_many(memories, [i.chunks for i in instances])
+        return [Recall(m.total_tokens, memory=m) for m in memories]
 
 
 class LongContext(Method):

@@ -1,5 +1,7 @@
 """`memalpha eval`: methods × instances (× length scales), one job per (method, scale,
 instance), each job's per-question rows appended to `predictions.jsonl` as one fsynced block.
+Up to `batch_instances` consecutive jobs of one method run together, so an LLM writer generates
+their chunks in one batch.
 
 Resume: a job whose rows are all in the file is not run again; a torn last line (a kill during
 a write) is cut off. Parallelism: a process pool over jobs (each process builds the reader and
@@ -24,7 +26,7 @@ from memalpha.config import check_resumable, save_run_config
 from memalpha.data import Instance, build, read_instances
 from memalpha.errors import ConfigError
 from memalpha.eval.config import EvalConfig
-from memalpha.eval.methods import Method, make_method
+from memalpha.eval.methods import Method, Recall, make_method
 from memalpha.eval.reader import EvalReader
 from memalpha.tokens import TokenCounter, make_token_counter
 
@@ -74,13 +76,18 @@ class Worker:
             m.close()
         self.reader.close()
 
-    def run(self, job: Job) -> list[Row]:
-        method = self.methods.get(job.method)
+    def run(self, jobs: list[Job]) -> list[list[Row]]:
+        """The rows of each job; the jobs share one method and are recalled together."""
+        name = jobs[0].method
+        method = self.methods.get(name)
         if method is None:
-            mcfg = next(m for m in self.cfg.methods if m.name == job.method)
-            method = self.methods[job.method] = make_method(mcfg, self.counter, self.reader.llm)
+            mcfg = next(m for m in self.cfg.methods if m.name == name)
+            method = self.methods[name] = make_method(mcfg, self.counter, self.reader.llm)
+        recalls = method.recall_many([j.instance for j in jobs])
+        return [self._rows(j, method, r) for j, r in zip(jobs, recalls, strict=True)]
+
+    def _rows(self, job: Job, method: Method, recall: Recall) -> list[Row]:
         inst = job.instance
-        recall = method.recall(inst)
         predictions = self.reader.answer(
             recall, [qa.question for qa in inst.questions], inst.data_source
         )
@@ -106,6 +113,17 @@ class Worker:
         ]
 
 
+def batches(jobs: list[Job], size: int) -> list[list[Job]]:
+    """Consecutive jobs of one method, at most `size` per batch (jobs come method by method)."""
+    out: list[list[Job]] = []
+    for job in jobs:
+        if out and out[-1][0].method == job.method and len(out[-1]) < size:
+            out[-1].append(job)
+        else:
+            out.append([job])
+    return out
+
+
 _WORKER: Worker | None = None
 
 
@@ -114,9 +132,9 @@ def _init_worker(cfg_json: str) -> None:
     _WORKER = Worker(EvalConfig.model_validate_json(cfg_json))
 
 
-def _run_job(job: Job) -> list[Row]:
+def _run_batch(jobs: list[Job]) -> list[list[Row]]:
     assert _WORKER is not None
-    return _WORKER.run(job)
+    return _WORKER.run(jobs)
 
 
 def read_rows(path: Path) -> list[Row]:
@@ -154,13 +172,15 @@ def _prepare(cfg: EvalConfig, fresh: bool) -> Path:
 
 
 def _results(cfg: EvalConfig, jobs: list[Job]) -> Iterator[list[Row]]:
+    """Each job's rows, as its batch finishes."""
+    todo = batches(jobs, cfg.batch_instances)
     if cfg.ray_address:
-        yield from _ray_results(cfg, jobs)
+        yield from _ray_results(cfg, todo)
     elif cfg.workers == 1:
         worker = Worker(cfg)
         try:
-            for job in jobs:
-                yield worker.run(job)
+            for batch in todo:
+                yield from worker.run(batch)
         finally:
             worker.close()
     else:
@@ -172,11 +192,11 @@ def _results(cfg: EvalConfig, jobs: list[Job]) -> Iterator[list[Row]]:
             initializer=_init_worker,
             initargs=(cfg.model_dump_json(),),
         ) as pool:
-            for future in as_completed([pool.submit(_run_job, j) for j in jobs]):
-                yield future.result()
+            for future in as_completed([pool.submit(_run_batch, b) for b in todo]):
+                yield from future.result()
 
 
-def _ray_results(cfg: EvalConfig, jobs: list[Job]) -> Iterator[list[Row]]:
+def _ray_results(cfg: EvalConfig, todo: list[list[Job]]) -> Iterator[list[Row]]:
     try:
         import ray
     except ImportError:
@@ -188,14 +208,14 @@ def _ray_results(cfg: EvalConfig, jobs: list[Job]) -> Iterator[list[Row]]:
         def __init__(self, cfg_json: str) -> None:
             self.worker = Worker(EvalConfig.model_validate_json(cfg_json))
 
-        def run(self, job: Job) -> list[Row]:
-            return self.worker.run(job)
+        def run(self, jobs: list[Job]) -> list[list[Row]]:
+            return self.worker.run(jobs)
 
     actors = [RayWorker.remote(cfg.model_dump_json()) for _ in range(cfg.workers)]
-    pending = [actors[i % len(actors)].run.remote(j) for i, j in enumerate(jobs)]
+    pending = [actors[i % len(actors)].run.remote(b) for i, b in enumerate(todo)]
     while pending:
         ready, pending = ray.wait(pending, num_returns=1)
-        yield ray.get(ready[0])
+        yield from ray.get(ready[0])
 
 
 def run_eval(
