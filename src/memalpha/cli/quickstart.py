@@ -13,6 +13,7 @@ from rich.table import Table
 
 from memalpha.cli.common import SetOpt, app, err, friendly, out, progress
 from memalpha.cli.train import show_sft, show_training
+from memalpha.data import Competency
 
 
 @app.command("quickstart")
@@ -83,8 +84,9 @@ def render(result: dict[str, Any]) -> None:
     writers = result["writers"]
     comps = sorted({c for w in writers.values() for c in w["competencies"]})
     table = Table(title=f"held-out test: {result['instances']} instances, same reader")
-    for col in ("writer", "overall", "95% interval", *comps, "memory tokens"):
-        table.add_column(col, justify="left" if col == "writer" else "right")
+    heads = ["writer", "overall", "95% interval", *(Competency(c).short for c in comps), "memory"]
+    for col in heads:
+        table.add_column(col, justify="left" if col == "writer" else "right", no_wrap=True)
     for name, w in writers.items():
         low, high = w["interval"]
         table.add_row(
@@ -97,7 +99,7 @@ def render(result: dict[str, Any]) -> None:
     out.print(table)
     pairs = Table(title="paired differences over the same instances (bootstrap 95%)")
     for col in ("comparison", "difference", "interval", "verdict"):
-        pairs.add_column(col)
+        pairs.add_column(col, no_wrap=col != "verdict")
     for name, d in result["comparisons"].items():
         pairs.add_row(
             name, f"{d['diff']:+.3f}", f"[{d['low']:+.3f}, {d['high']:+.3f}]", d["verdict"]
@@ -110,9 +112,10 @@ def render(result: dict[str, Any]) -> None:
     else:
         out.print(
             f"{steps} did not improve the warm-started writer beyond noise: this budget is too "
-            "short to show an RL gain here. The full CPU run is "
-            "`memalpha train --config configs/train/cpu-smollm2.yaml` (~45 min); its numbers "
-            "are in benchmarks/RESULTS.md."
+            "short to show an RL gain. The longer CPU run is `memalpha sft --config "
+            "configs/sft/cpu-smollm2.yaml` then `memalpha train --config "
+            "configs/train/cpu-smollm2.yaml` (~35 min); its numbers are in "
+            "benchmarks/RESULTS.md."
         )
     if result["over_budget_s"] > 0:
         out.print(f"[yellow]over the time budget by {result['over_budget_s']:.0f} s[/]")

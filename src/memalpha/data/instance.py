@@ -19,6 +19,11 @@ class Competency(StrEnum):
     LONG_RANGE_UNDERSTANDING = "long_range_understanding"
     CONFLICT_RESOLUTION = "conflict_resolution"
 
+    @property
+    def short(self) -> str:
+        """AR, TTL, LRU or CR: the column names of the paper's tables."""
+        return "".join(word[0] for word in self.value.split("_")).upper()
+
 
 Metric = Literal[  # names of memalpha.metrics.METRICS (a test keeps the two in step)
     "containment",
