@@ -106,7 +106,8 @@ def render(result: dict[str, Any]) -> None:
         )
     out.print(pairs)
     grpo = result["comparisons"]["sft+grpo - sft"]
-    steps = f"{result['grpo_steps']} GRPO steps (of {result['grpo_planned_steps']} planned)"
+    n = result["grpo_steps"]
+    steps = f"{n} GRPO step{'s' * (n != 1)} (of {result['grpo_planned_steps']} planned)"
     if grpo["low"] > 0:
         out.print(f"{steps} improved the warm-started writer beyond noise.")
     else:
