@@ -34,8 +34,9 @@ def main() -> None:
     p.add_argument("--split", default="test")
     p.add_argument("--instances", type=int, default=8, help="Per source.")
     p.add_argument("--out", type=Path, default=Path("benchmarks/results/train_compare.json"))
+    p.add_argument("--set", action="append", default=[], help="Config override, key.path=value.")
     args = p.parse_args()
-    cfg = load_config(TrainConfig, args.config)
+    cfg = load_config(TrainConfig, args.config, args.set)
     counter = make_token_counter(cfg.memory.tokenizer)
     specs = [
         s.model_copy(update={"split": args.split, "instances": args.instances, "seed": 7})
