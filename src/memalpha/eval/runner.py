@@ -4,10 +4,10 @@ Up to `batch_instances` consecutive jobs of one method run together, so an LLM w
 their chunks in one batch.
 
 Resume: a job whose rows are all in the file is not run again; a torn last line (a kill during
-a write) is cut off. Parallelism: a process pool over jobs (each process builds the reader and
-the methods once), or Ray tasks when `ray_address` is set. Determinism: greedy generation
-everywhere, and the summary is computed from rows sorted by key, so the order in which jobs
-finish changes nothing in it.
+a write) is cut off. Parallelism: a process pool over those batches (each process builds the
+reader and the methods once), or Ray actors when `ray_address` is set. Determinism: greedy
+generation everywhere, and the summary is computed from rows sorted by key, so the order in
+which jobs finish changes nothing in it.
 """
 
 from __future__ import annotations
