@@ -17,6 +17,16 @@ def test_combination_matches_the_paper_formula() -> None:
     terms = combine(0.5, 0.75, 0.8, 1.0, beta=0.05, gamma=0.1)
     assert terms.beta_r3 == pytest.approx(0.04) and terms.gamma_r4 == pytest.approx(0.1)
     assert terms.total == pytest.approx(0.5 + 0.75 + 0.04 + 0.1)
+    assert terms.w_r2 == 0.75  # the published weight of r2 is 1
+
+
+def test_call_weight_scales_only_r2() -> None:
+    terms = combine(0.5, 0.75, 0.8, 1.0, beta=0.05, gamma=0.1, call_weight=0.2)
+    assert terms.r2 == 0.75 and terms.w_r2 == pytest.approx(0.15)
+    assert terms.total == pytest.approx(0.5 + 0.15 + 0.04 + 0.1)
+    cfg = RewardConfig(call_weight=0.0)
+    [chunk] = trajectory_rewards([1.0], [[False]], [[1.0]], 10, 20, cfg)
+    assert chunk.total == pytest.approx(1.0 + 0.05 * 0.5 + 0.1)
 
 
 def test_skipped_or_failed_calls_lower_r2_and_no_calls_score_zero() -> None:

@@ -1,8 +1,9 @@
 """The Mem-α reward terms and their combination (MEMALPHA_SPEC §3), as pure functions.
 
-For trajectory i and chunk t:  reward[i,t] = r1_i + r2[i,t] + β·r3_i + γ·r4[i,t]
+For trajectory i and chunk t:  reward[i,t] = r1_i + w·r2[i,t] + β·r3_i + γ·r4[i,t]
   r1  QA correctness: mean score of the final memory's answers (trajectory level)
-  r2  tool-call success: fraction of the chunk's calls that succeeded (skipped = failed)
+  r2  tool-call success: fraction of the chunk's calls that succeeded (skipped = failed);
+      its weight w is 1 as published unless `call_weight` says otherwise
   r3  compression: 1 − memory tokens / input tokens (trajectory level; may be negative)
   r4  content validity: mean judge score of the chunk's calls
 A chunk with no calls gets `no_call_r2` / `no_call_r4` (published: 0 for both).
@@ -19,6 +20,14 @@ class RewardConfig(BaseModel):
     """Weights of the reward terms."""
 
     model_config = ConfigDict(extra="forbid", frozen=True)
+
+    call_weight: float = Field(
+        1.0,
+        ge=0,
+        description="w, weight of r2 (tool-call success); the published code fixes it at 1. "
+        "r2 is per chunk and swings 0 to 1, r1 is shared by a trajectory's chunks: at w = 1 "
+        "the chunk-level r2 dominates the advantage (SPEC §8.2), below 1 QA does.",
+    )
 
     beta: float = Field(
         0.05,
@@ -42,6 +51,7 @@ class RewardTerms:
     r2: float
     r3: float
     r4: float
+    w_r2: float
     beta_r3: float
     gamma_r4: float
     total: float
@@ -74,10 +84,18 @@ def validity_reward(judge_scores: list[float], *, no_calls: float = 0.0) -> floa
 
 
 def combine(
-    r1: float, r2: float, r3: float, r4: float, *, beta: float, gamma: float
+    r1: float,
+    r2: float,
+    r3: float,
+    r4: float,
+    *,
+    beta: float,
+    gamma: float,
+    call_weight: float = 1.0,
 ) -> RewardTerms:
-    """r1 + r2 + β·r3 + γ·r4, with every term kept."""
-    return RewardTerms(r1, r2, r3, r4, beta * r3, gamma * r4, r1 + r2 + beta * r3 + gamma * r4)
+    """r1 + w·r2 + β·r3 + γ·r4, with every term kept."""
+    w2, b3, g4 = call_weight * r2, beta * r3, gamma * r4
+    return RewardTerms(r1, r2, r3, r4, w2, b3, g4, r1 + w2 + b3 + g4)
 
 
 def trajectory_rewards(
@@ -108,6 +126,7 @@ def trajectory_rewards(
             validity_reward(judged, no_calls=config.no_call_r4),
             beta=config.beta,
             gamma=config.gamma,
+            call_weight=config.call_weight,
         )
         for ok, judged in zip(chunk_successes, chunk_judge_scores, strict=True)
     ]

@@ -41,6 +41,9 @@ def test_reward_rises_on_the_tiny_task(tiny_model, tiny_data, tmp_path):
     mean = lambda rs, k: sum(r[k] for r in rs) / len(rs)  # noqa: E731
     assert mean(last, "reward") > mean(first, "reward") + 0.4
     assert mean(last, "r1_qa") >= 0.75  # the policy learned to store "alpha"
+    # r1 rose, so some instance's rollouts disagreed on QA on the way: the logged signal
+    assert all(0 <= r["instances_with_qa_variance"] <= 1 for r in train)
+    assert max(r["instances_with_qa_variance"] for r in train) > 0
     val = [r for r in records if r["kind"] == "val"]
     assert val[0]["step"] == 0 and val[-1]["r1_qa"] > val[0]["r1_qa"]
 

@@ -13,7 +13,7 @@ PANELS = [  # (title, train keys, val keys)
     ("QA score r1", ["r1_qa"], ["r1_qa"]),
     ("memory size (tokens)", ["memory_tokens"], ["memory_tokens"]),
     ("tool calls", ["call_success", "truncated"], ["call_success"]),
-    ("update", ["kl", "clip_fraction", "groups_with_variance"], []),
+    ("update", ["kl", "clip_fraction", "groups_with_variance", "instances_with_qa_variance"], []),
     ("seconds per step", ["time_generation", "time_update"], []),
 ]
 

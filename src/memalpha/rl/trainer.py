@@ -244,6 +244,10 @@ class Trainer:
         groups: dict[Any, set[float]] = {}
         for k, s in zip(keys, scores, strict=True):
             groups.setdefault(k, set()).add(round(s, 9))
+        # the QA signal GRPO can learn from: instances whose G rollouts got different r1
+        qa: dict[int, set[float]] = {}
+        for i, t in enumerate(trajectories):
+            qa.setdefault(i // r.group_size, set()).add(round(t.r1, 9))
         record = {
             "step": step,
             "kind": "train",
@@ -251,6 +255,7 @@ class Trainer:
             **stats,
             "samples": len(samples),
             "groups_with_variance": sum(len(v) > 1 for v in groups.values()) / max(1, len(groups)),
+            "instances_with_qa_variance": sum(len(v) > 1 for v in qa.values()) / len(qa),
             "lr": optimizer.param_groups[0]["lr"],
             "time_generation": timings.generation,
             "time_reader": timings.reader,
