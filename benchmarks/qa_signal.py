@@ -1,0 +1,88 @@
+"""How much QA signal a GRPO step would see: G rollouts of a policy per training instance, at each
+given temperature, and for how many instances the rollouts disagree on r1 at all. An instance
+whose G rollouts all score the same r1 gives GRPO no QA gradient (only the shaped terms differ).
+
+    python benchmarks/qa_signal.py --policy runs/sft-smollm2/policy --temperature 0.8 \
+        --temperature 1.0 [--per-source 2] [--group-size 4]
+"""
+
+from __future__ import annotations
+
+import argparse
+import time
+from pathlib import Path
+
+from rich.console import Console
+from rich.table import Table
+
+from memalpha.config import load_config
+from memalpha.llm import SamplingParams
+from memalpha.rl.config import TrainConfig
+from memalpha.rl.parts import load_instances, make_agent, make_judge, make_reader, seed_everything
+from memalpha.rl.policy import Policy
+from memalpha.rollout import rollout
+from memalpha.tokens import make_token_counter
+from report import save
+
+
+def main() -> None:
+    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p.add_argument("--config", type=Path, default=Path("configs/train/cpu-smollm2.yaml"))
+    p.add_argument("--policy", required=True, help="Model name or HF folder.")
+    p.add_argument("--temperature", type=float, action="append", required=True)
+    p.add_argument("--per-source", type=int, default=2, help="Training instances per source.")
+    p.add_argument("--group-size", type=int, default=4)
+    p.add_argument("--out", type=Path, default=Path("benchmarks/results/qa_signal.json"))
+    p.add_argument("--set", action="append", default=[], help="Config override, key.path=value.")
+    args = p.parse_args()
+    cfg = load_config(TrainConfig, args.config, [*args.set, f"policy.model={args.policy}"])
+    counter = make_token_counter(cfg.memory.tokenizer)
+    specs = [s.model_copy(update={"instances": args.per_source}) for s in cfg.data.train]
+    instances = load_instances(specs, [], counter)
+    reader, _ = make_reader(cfg.reader, counter)
+    judge, _ = make_judge(cfg.judge)
+    policy = Policy(cfg.policy)
+    g = args.group_size
+    rows = []
+    for temperature in args.temperature:
+        seed_everything(cfg.seed)
+        sampling = SamplingParams(
+            temperature=temperature,
+            max_new_tokens=cfg.rollout.max_new_tokens,
+            seed=cfg.seed,
+            logprobs=True,
+        )
+        agent = make_agent(policy.llm, cfg.format, cfg.memory, sampling, counter, cfg.prompt)
+        began = time.perf_counter()
+        trajectories, _ = rollout(
+            agent, instances, g, cfg.memory, counter, reader, judge, cfg.reward
+        )
+        groups = [[t.r1 for t in trajectories[i * g : (i + 1) * g]] for i in range(len(instances))]
+        spread = [max(r1) - min(r1) for r1 in groups]
+        rows.append(
+            {
+                "temperature": temperature,
+                "instances": len(instances),
+                "with_qa_variance": sum(s > 0 for s in spread) / len(spread),
+                "mean_r1_range": sum(spread) / len(spread),
+                "mean_r1": sum(map(sum, groups)) / (g * len(groups)),
+                "seconds": time.perf_counter() - began,
+                "r1": {
+                    f"{inst.data_source}/{inst.id}": r1
+                    for inst, r1 in zip(instances, groups, strict=True)
+                },
+            }
+        )
+    policy.close()
+    table = Table(title=f"QA spread over G = {g} rollouts of {args.policy}")
+    cols = ["temperature", "instances", "with_qa_variance", "mean_r1_range", "mean_r1", "seconds"]
+    for c in cols:
+        table.add_column(c, justify="right")
+    for r in rows:
+        table.add_row(*(f"{r[c]:.3f}" if isinstance(r[c], float) else str(r[c]) for c in cols))
+    Console().print(table)
+    save(args.out, {"rows": rows}, args)
+
+
+if __name__ == "__main__":
+    main()
