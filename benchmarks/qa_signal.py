@@ -17,6 +17,7 @@ from rich.table import Table
 
 from memalpha.config import load_config
 from memalpha.llm import SamplingParams
+from memalpha.rl.advantages import share_with_spread
 from memalpha.rl.config import TrainConfig
 from memalpha.rl.parts import load_instances, make_agent, make_judge, make_reader, seed_everything
 from memalpha.rl.policy import Policy
@@ -57,13 +58,14 @@ def main() -> None:
         trajectories, _ = rollout(
             agent, instances, g, cfg.memory, counter, reader, judge, cfg.reward
         )
-        groups = [[t.r1 for t in trajectories[i * g : (i + 1) * g]] for i in range(len(instances))]
+        r1s = [t.r1 for t in trajectories]
+        groups = [r1s[i * g : (i + 1) * g] for i in range(len(instances))]
         spread = [max(r1) - min(r1) for r1 in groups]
         rows.append(
             {
                 "temperature": temperature,
                 "instances": len(instances),
-                "with_qa_variance": sum(s > 0 for s in spread) / len(spread),
+                "with_qa_variance": share_with_spread(r1s, [i // g for i in range(len(r1s))]),
                 "mean_r1_range": sum(spread) / len(spread),
                 "mean_r1": sum(map(sum, groups)) / (g * len(groups)),
                 "seconds": time.perf_counter() - began,

@@ -11,6 +11,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from memalpha.rl import GroupBy, clipped_surrogate, group_advantages, group_keys, k3_kl
+from memalpha.rl.advantages import share_with_spread
 
 # one instance, two rollouts × two chunks: (chunk 0, chunk 1, chunk 0, chunk 1)
 IDS, CHUNKS, SCORES = ["i"] * 4, [0, 1, 0, 1], [1.0, 3.0, 2.0, 5.0]
@@ -50,6 +51,13 @@ def test_advantages_sum_to_zero_in_every_group(pairs) -> None:
             abs(sum(a for a, k in zip(adv, groups, strict=True) if k == g))
             < 1e-6 * len(pairs) + 1e-9
         )
+
+
+def test_share_with_spread_counts_groups_that_carry_signal() -> None:
+    # a: equal scores (no signal), b: differ, c: one sample (no one to differ from)
+    assert share_with_spread([0.5, 0.5, 0.2, 0.7, 1.0], ["a", "a", "b", "b", "c"]) == 1 / 3
+    assert share_with_spread([0.1 + 0.2, 0.3], ["a", "a"]) == 0.0  # float noise is not spread
+    assert share_with_spread([], []) == 0.0
 
 
 def lp(*probs: float) -> torch.Tensor:

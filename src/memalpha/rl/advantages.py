@@ -57,3 +57,12 @@ def group_advantages(
         for i in idx:
             out[i] = (scores[i] - mean) / (std + eps)
     return out
+
+
+def share_with_spread(values: Sequence[float], groups: Sequence[Hashable]) -> float:
+    """The fraction of groups whose values are not all equal (to 9 decimals): the groups that
+    give GRPO any signal, since a group of equal scores has all-zero advantages. 0 for none."""
+    seen: dict[Hashable, set[float]] = defaultdict(set)
+    for v, g in zip(values, groups, strict=True):
+        seen[g].add(round(v, 9))
+    return sum(len(v) > 1 for v in seen.values()) / max(1, len(seen))

@@ -20,7 +20,7 @@ from typing import Any
 from memalpha.config import check_resumable, save_run_config
 from memalpha.errors import ConfigError
 from memalpha.llm import SamplingParams
-from memalpha.rl.advantages import group_advantages, group_keys
+from memalpha.rl.advantages import group_advantages, group_keys, share_with_spread
 from memalpha.rl.checkpoint import (
     list_checkpoints,
     load_optimizer,
@@ -241,21 +241,18 @@ class Trainer:
             random.Random(seed),
         )
         update_s = time.perf_counter() - started
-        groups: dict[Any, set[float]] = {}
-        for k, s in zip(keys, scores, strict=True):
-            groups.setdefault(k, set()).add(round(s, 9))
-        # the QA signal GRPO can learn from: instances whose G rollouts got different r1
-        qa: dict[int, set[float]] = {}
-        for i, t in enumerate(trajectories):
-            qa.setdefault(i // r.group_size, set()).add(round(t.r1, 9))
         record = {
             "step": step,
             "kind": "train",
             **summarize(trajectories),
             **stats,
             "samples": len(samples),
-            "groups_with_variance": sum(len(v) > 1 for v in groups.values()) / max(1, len(groups)),
-            "instances_with_qa_variance": sum(len(v) > 1 for v in qa.values()) / len(qa),
+            "groups_with_variance": share_with_spread(scores, keys),
+            # the QA signal GRPO can learn from: instances whose G rollouts got different r1
+            "instances_with_qa_variance": share_with_spread(
+                [t.r1 for t in trajectories],
+                [i // r.group_size for i in range(len(trajectories))],
+            ),
             "lr": optimizer.param_groups[0]["lr"],
             "time_generation": timings.generation,
             "time_reader": timings.reader,
