@@ -7,6 +7,7 @@ import pytest
 from memalpha.reward import (
     RewardConfig,
     call_success_reward,
+    chunk_qa_rewards,
     combine,
     compression_reward,
     trajectory_rewards,
@@ -62,3 +63,32 @@ def test_trajectory_rewards_share_r1_r3_and_differ_per_chunk() -> None:
 def test_mismatched_chunk_lists_are_refused() -> None:
     with pytest.raises(ValueError, match="chunks of call results"):
         trajectory_rewards([1.0], [[True]], [], 1, 10, RewardConfig())
+
+
+def test_evidence_credit_gives_each_chunk_its_own_questions() -> None:
+    # chunk 0 holds questions a, b; chunk 1 holds c; d has no evidence and e points past the
+    # last chunk, so both count for every chunk.
+    scores = [1.0, 0.0, 1.0, 0.0, 1.0]
+    evidence = [[0], [0], [1], [], [7]]
+    assert chunk_qa_rewards(scores, evidence, 3) == pytest.approx(
+        [(1 + 0 + 0 + 1) / 4, (1 + 0 + 1) / 3, (0 + 1) / 2]
+    )
+    # a chunk that no question points at keeps the trajectory's r1
+    assert chunk_qa_rewards([1.0, 0.0, 1.0], [[0], [0], [1]], 3) == pytest.approx([0.5, 1.0, 2 / 3])
+    with pytest.raises(ValueError, match="5 QA scores but 4 evidence lists"):
+        chunk_qa_rewards(scores, evidence[:4], 3)
+
+
+def test_trajectory_rewards_under_evidence_credit() -> None:
+    cfg = RewardConfig(beta=0.0, gamma=0.0, call_weight=0.0, qa_credit="evidence")
+    terms = trajectory_rewards(
+        [1.0, 0.0, 0.0], [[True], [True]], [[1.0], [1.0]], 10, 20, cfg, [[0], [1], [1]]
+    )
+    assert [t.r1 for t in terms] == [1.0, 0.0]
+    assert [t.total for t in terms] == [1.0, 0.0]
+    published = trajectory_rewards(
+        [1.0, 0.0, 0.0], [[True], [True]], [[1.0], [1.0]], 10, 20, RewardConfig(), [[0], [1], [1]]
+    )
+    assert [t.r1 for t in published] == pytest.approx([1 / 3, 1 / 3])
+    with pytest.raises(ValueError, match="needs the questions' evidence"):
+        trajectory_rewards([1.0], [[True]], [[1.0]], 10, 20, cfg)

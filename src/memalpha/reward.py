@@ -7,11 +7,16 @@ For trajectory i and chunk t:  reward[i,t] = r1_i + w·r2[i,t] + β·r3_i + γ·
   r3  compression: 1 − memory tokens / input tokens (trajectory level; may be negative)
   r4  content validity: mean judge score of the chunk's calls
 A chunk with no calls gets `no_call_r2` / `no_call_r4` (published: 0 for both).
+
+`qa_credit: evidence` (not in the paper) gives each chunk its own r1: the mean score of the
+questions whose answer lies in that chunk (`QA.evidence_chunks`). A question without evidence
+counts for every chunk; a chunk that no question points at keeps the trajectory's r1.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
@@ -41,6 +46,14 @@ class RewardConfig(BaseModel):
     )
     no_call_r2: float = Field(0.0, description="r2 of a chunk with no tool calls; published 0.")
     no_call_r4: float = Field(0.0, description="r4 of a chunk with no tool calls; published 0.")
+    qa_credit: Literal["trajectory", "evidence"] = Field(
+        "trajectory",
+        description="Which questions a chunk's r1 averages: all of them, shared by every chunk "
+        "(trajectory, published), or those whose evidence lies in that chunk (evidence). "
+        "Evidence credit stops a chunk being rewarded or blamed for another chunk's writing; "
+        "pair it with ppo.group_by: step, so that chunks are compared with the same chunk "
+        "of the other rollouts.",
+    )
 
 
 @dataclass(frozen=True, slots=True)
@@ -98,6 +111,24 @@ def combine(
     return RewardTerms(r1, r2, r3, r4, w2, b3, g4, r1 + w2 + b3 + g4)
 
 
+def chunk_qa_rewards(scores: list[float], evidence: list[list[int]], n_chunks: int) -> list[float]:
+    """r1 of each chunk under evidence credit (see the module doc). Evidence indices outside
+    0..n_chunks−1 are ignored; a question left with none counts for every chunk.
+
+    Raises:
+        ValueError: `scores` and `evidence` differ in length.
+    """
+    if len(scores) != len(evidence):
+        raise ValueError(f"{len(scores)} QA scores but {len(evidence)} evidence lists")
+    per_chunk: list[list[float]] = [[] for _ in range(n_chunks)]
+    for score, chunks in zip(scores, evidence, strict=True):
+        inside = {c for c in chunks if 0 <= c < n_chunks} or range(n_chunks)
+        for c in inside:
+            per_chunk[c].append(score)
+    whole = qa_reward(scores)
+    return [qa_reward(s) if s else whole for s in per_chunk]
+
+
 def trajectory_rewards(
     qa_scores: list[float],
     chunk_successes: list[list[bool]],
@@ -105,18 +136,26 @@ def trajectory_rewards(
     memory_tokens: int,
     input_tokens: int,
     config: RewardConfig,
+    evidence: list[list[int]] | None = None,
 ) -> list[RewardTerms]:
     """One `RewardTerms` per chunk of a trajectory (one training sample each, SPEC §3.5).
+    `evidence` (each question's evidence chunks) is needed for `qa_credit: evidence`.
 
     Raises:
-        ValueError: the per-chunk lists differ in length, or `input_tokens` ≤ 0.
+        ValueError: the per-chunk lists differ in length, `input_tokens` ≤ 0, or evidence
+            credit is asked for without one evidence list per question.
     """
-    if len(chunk_successes) != len(chunk_judge_scores):
+    n = len(chunk_successes)
+    if n != len(chunk_judge_scores):
         raise ValueError(
-            f"{len(chunk_successes)} chunks of call results but "
-            f"{len(chunk_judge_scores)} of judge scores"
+            f"{n} chunks of call results but {len(chunk_judge_scores)} of judge scores"
         )
-    r1 = qa_reward(qa_scores)
+    if config.qa_credit == "evidence":
+        if evidence is None:
+            raise ValueError("qa_credit 'evidence' needs the questions' evidence chunks")
+        r1s = chunk_qa_rewards(qa_scores, evidence, n)
+    else:
+        r1s = [qa_reward(qa_scores)] * n
     r3 = compression_reward(memory_tokens, input_tokens)
     return [
         combine(
@@ -128,5 +167,5 @@ def trajectory_rewards(
             gamma=config.gamma,
             call_weight=config.call_weight,
         )
-        for ok, judged in zip(chunk_successes, chunk_judge_scores, strict=True)
+        for r1, ok, judged in zip(r1s, chunk_successes, chunk_judge_scores, strict=True)
     ]

@@ -172,6 +172,7 @@ def score_trajectories(
             t.memory.total_tokens,
             max(1, sum(counter.count_many(t.instance.chunks))),
             reward,
+            [qa.evidence_chunks for qa in t.instance.questions],
         )
 
 
