@@ -65,6 +65,26 @@ def test_one_sample_per_trajectory_and_chunk_with_the_published_reward(counter, 
     assert timings.generation > 0 and timings.reader > 0
 
 
+def test_evidence_credit_scores_each_chunk_on_its_own_questions(counter, real_instances):
+    # longer SQuAD inputs, so that questions point at different chunks and score differently
+    squad = real_instances(["squad"], instances=2, max_tokens=600, chunk_tokens=160, questions=8)
+    reward = RewardConfig(beta=0.0, gamma=0.0, call_weight=0.0, qa_credit="evidence")
+    trajectories, _ = rollout(
+        _agent(counter), squad, 1, MemoryConfig(), counter, ExtractiveReader(), None, reward
+    )
+    for t in trajectories:
+        for c, terms in enumerate(t.terms):
+            mine = [
+                score
+                for score, qa in zip(t.qa_scores, t.instance.questions, strict=True)
+                if c in qa.evidence_chunks or not qa.evidence_chunks
+            ]
+            expected = sum(mine) / len(mine) if mine else t.r1
+            assert terms.r1 == pytest.approx(expected) and terms.total == pytest.approx(expected)
+    # the credit is really per chunk: some chunk's r1 differs from its trajectory's
+    assert any(terms.r1 != pytest.approx(t.r1) for t in trajectories for terms in t.terms)
+
+
 def test_compact_prompt_is_shorter_and_the_rule_writer_still_works(counter, instances):
     published, compact = _agent(counter), _agent(counter, "compact")
     trajectories = {}
