@@ -2,6 +2,10 @@
 given temperature, and for how many instances the rollouts disagree on r1 at all. An instance
 whose G rollouts all score the same r1 gives GRPO no QA gradient (only the shaped terms differ).
 
+Each instance is also written once greedily, the way the held-out comparison decodes. Samples
+that beat the greedy memory are the only ones that show GRPO a better-than-greedy writer; if the
+best of G is no better than greedy, the update can mostly learn to avoid its own sampling errors.
+
     python benchmarks/qa_signal.py --policy runs/sft-smollm2/policy --temperature 0.8 \
         --temperature 1.0 [--per-source 2] [--group-size 4]
 """
@@ -44,6 +48,18 @@ def main() -> None:
     judge, _ = make_judge(cfg.judge)
     policy = Policy(cfg.policy)
     g = args.group_size
+    greedy_agent = make_agent(
+        policy.llm,
+        cfg.format,
+        cfg.memory,
+        SamplingParams(temperature=0.0, max_new_tokens=cfg.rollout.max_new_tokens),
+        counter,
+        cfg.prompt,
+    )
+    greedy_trajs, _ = rollout(
+        greedy_agent, instances, 1, cfg.memory, counter, reader, judge, cfg.reward
+    )
+    greedy = [t.r1 for t in greedy_trajs]
     rows = []
     for temperature in args.temperature:
         seed_everything(cfg.seed)
@@ -61,6 +77,7 @@ def main() -> None:
         r1s = [t.r1 for t in trajectories]
         groups = [r1s[i * g : (i + 1) * g] for i in range(len(instances))]
         spread = [max(r1) - min(r1) for r1 in groups]
+        pairs = [(r, base) for r1, base in zip(groups, greedy, strict=True) for r in r1]
         rows.append(
             {
                 "temperature": temperature,
@@ -68,16 +85,31 @@ def main() -> None:
                 "with_qa_variance": share_with_spread(r1s, [i // g for i in range(len(r1s))]),
                 "mean_r1_range": sum(spread) / len(spread),
                 "mean_r1": sum(map(sum, groups)) / (g * len(groups)),
+                "greedy_r1": sum(greedy) / len(greedy),
+                "best_of_g_r1": sum(map(max, groups)) / len(groups),
+                "samples_above_greedy": sum(r > b + 1e-9 for r, b in pairs) / len(pairs),
+                "samples_below_greedy": sum(r < b - 1e-9 for r, b in pairs) / len(pairs),
                 "seconds": time.perf_counter() - began,
                 "r1": {
-                    f"{inst.data_source}/{inst.id}": r1
-                    for inst, r1 in zip(instances, groups, strict=True)
+                    f"{inst.data_source}/{inst.id}": {"greedy": base, "samples": r1}
+                    for inst, r1, base in zip(instances, groups, greedy, strict=True)
                 },
             }
         )
     policy.close()
     table = Table(title=f"QA spread over G = {g} rollouts of {args.policy}")
-    cols = ["temperature", "instances", "with_qa_variance", "mean_r1_range", "mean_r1", "seconds"]
+    cols = [
+        "temperature",
+        "instances",
+        "with_qa_variance",
+        "mean_r1_range",
+        "mean_r1",
+        "greedy_r1",
+        "best_of_g_r1",
+        "samples_above_greedy",
+        "samples_below_greedy",
+        "seconds",
+    ]
     for c in cols:
         table.add_column(c, justify="right")
     for r in rows:
