@@ -11,7 +11,7 @@ from memalpha.memory import CallStatus, MemoryConfig, ToolCall, ToolExecutor, To
 from memalpha.memory.executor import ToolResult
 from memalpha.reader import ExtractiveReader, RuleJudge
 from memalpha.reward import RewardConfig
-from memalpha.rollout import judged_write, rollout, summarize, to_samples
+from memalpha.rollout import RolloutConfig, judged_write, rollout, summarize, to_samples
 
 
 def _agent(counter, prompt="published"):
@@ -83,6 +83,35 @@ def test_evidence_credit_scores_each_chunk_on_its_own_questions(counter, real_in
             assert terms.r1 == pytest.approx(expected) and terms.total == pytest.approx(expected)
     # the credit is really per chunk: some chunk's r1 differs from its trajectory's
     assert any(terms.r1 != pytest.approx(t.r1) for t in trajectories for terms in t.terms)
+
+
+def test_greedy_anchor_leads_every_group(counter, instances):
+    # two agents told apart by their prompts: the anchor's trajectory must be each group's first
+    trajectories, _ = rollout(
+        _agent(counter),
+        instances,
+        3,
+        MemoryConfig(),
+        counter,
+        ExtractiveReader(),
+        None,
+        RewardConfig(),
+        anchor=_agent(counter, "compact"),
+    )
+    assert len(trajectories) == 3 * len(instances)
+    for g, inst in enumerate(instances):
+        group = trajectories[3 * g : 3 * g + 3]
+        assert [t.instance.id for t in group] == [inst.id] * 3
+        assert [t.greedy for t in group] == [True, False, False]
+        first = [str(t.episode.steps[0].messages) for t in group]
+        assert first[1] == first[2] and len(first[0]) < len(first[1]) / 2  # compact = anchor
+        assert all(t.terms for t in group)  # scored like any other rollout
+
+
+def test_greedy_anchor_needs_a_sampled_rollout_beside_it():
+    with pytest.raises(ValueError, match="greedy_anchor needs group_size >= 2"):
+        RolloutConfig(group_size=1, greedy_anchor=True)
+    assert RolloutConfig(group_size=2, greedy_anchor=True).greedy_anchor
 
 
 def test_compact_prompt_is_shorter_and_the_rule_writer_still_works(counter, instances):

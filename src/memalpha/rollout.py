@@ -12,7 +12,7 @@ import time
 from dataclasses import dataclass, field
 from typing import Protocol
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from memalpha import metrics
 from memalpha.agent import Episode, MemoryAgent
@@ -48,6 +48,19 @@ class RolloutConfig(BaseModel):
     temperature: float = Field(1.0, ge=0, description="Sampling temperature; published 1.0.")
     top_p: float = Field(1.0, gt=0, le=1)
     max_new_tokens: int = Field(2048, ge=1, description="Writer budget per chunk; published 2048.")
+    greedy_anchor: bool = Field(
+        False,
+        description="Decode the first of every instance's G rollouts greedily (not published). "
+        "The group then always holds the policy's own mode, so samples are compared with what "
+        "greedy decoding writes: the mode is pushed down where a sample beats it and up where "
+        "it beats the samples.",
+    )
+
+    @model_validator(mode="after")
+    def _anchor_leaves_samples(self) -> RolloutConfig:
+        if self.greedy_anchor and self.group_size < 2:
+            raise ValueError("rollout.greedy_anchor needs group_size >= 2 (one greedy, 1+ sampled)")
+        return self
 
 
 @dataclass(slots=True)
@@ -60,6 +73,7 @@ class Trajectory:
     qa_scores: list[float] = field(default_factory=list)
     judge_scores: list[list[float]] = field(default_factory=list)  # per chunk, per call
     terms: list[RewardTerms] = field(default_factory=list)  # per chunk
+    greedy: bool = False  # decoded at temperature 0 (the greedy anchor of its group)
 
     @property
     def r1(self) -> float:
@@ -95,15 +109,32 @@ def run_episodes(
     group_size: int,
     memory_config: MemoryConfig,
     counter: TokenCounter,
+    anchor: MemoryAgent | None = None,
 ) -> list[Trajectory]:
     """Every instance `group_size` times, all trajectories chunk by chunk in lock-step.
 
     Trajectories of one instance are adjacent (instance i owns trajectories i·G … i·G+G−1).
+    With an `anchor` agent (greedy decoding), the first of each instance's G is the anchor's,
+    written in its own lock-step batch since a batch shares one sampling setting.
     """
-    batch = [inst for inst in instances for _ in range(group_size)]
-    memories = [Memory(memory_config, counter) for _ in batch]
-    episodes = agent.memorize_many(memories, [inst.chunks for inst in batch])
-    return [Trajectory(i, m, e) for i, m, e in zip(batch, memories, episodes, strict=True)]
+    sampled = group_size - (anchor is not None)
+
+    def episodes(who: MemoryAgent, copies: int, greedy: bool) -> list[Trajectory]:
+        batch = [inst for inst in instances for _ in range(copies)]
+        memories = [Memory(memory_config, counter) for _ in batch]
+        runs = who.memorize_many(memories, [inst.chunks for inst in batch])
+        return [
+            Trajectory(i, m, e, greedy=greedy)
+            for i, m, e in zip(batch, memories, runs, strict=True)
+        ]
+
+    samples = episodes(agent, sampled, greedy=False)
+    if anchor is None:
+        return samples
+    anchors = episodes(anchor, 1, greedy=True)
+    return [
+        t for i, a in enumerate(anchors) for t in (a, *samples[i * sampled : (i + 1) * sampled])
+    ]
 
 
 def judged_write(result: ToolResult) -> tuple[str, str] | None:
@@ -231,11 +262,13 @@ def rollout(
     reader: Reader,
     judge: Judge | None,
     reward: RewardConfig,
+    anchor: MemoryAgent | None = None,
 ) -> tuple[list[Trajectory], Timings]:
-    """Run and score `group_size` trajectories per instance; time each phase."""
+    """Run and score `group_size` trajectories per instance (the first greedy when an `anchor`
+    agent is given); time each phase."""
     timings = Timings()
     start = time.perf_counter()
-    trajectories = run_episodes(agent, instances, group_size, memory_config, counter)
+    trajectories = run_episodes(agent, instances, group_size, memory_config, counter, anchor)
     timings.generation = time.perf_counter() - start
     score_trajectories(trajectories, reader, judge, reward, counter, timings)
     return trajectories, timings

@@ -113,6 +113,26 @@ def test_kl_to_reference_and_lora(tiny_model, tiny_data, tmp_path):
     assert not (ckpt / "policy" / "adapter_config.json").exists()  # merged for any backend
 
 
+def test_greedy_anchor_is_trained_at_the_sampling_temperature(tiny_model, tiny_data, tmp_path):
+    records = _train(
+        tiny_model,
+        tiny_data,
+        tmp_path / "run",
+        **{"schedule.steps": 2, "rollout.greedy_anchor": True, "rollout.temperature": 0.7},
+    )
+    train = [r for r in records if r["kind"] == "train"]
+    for r in train:
+        assert 0 <= r["anchor_r1"] <= 1
+        assert 0 <= r["samples_above_anchor"] + r["samples_below_anchor"] <= 1
+    # the anchors' behaviour log-probs were recomputed at T = 0.7 with the same weights, so
+    # the first update starts on-policy for them too (a T = 1 score would move this ratio)
+    assert train[0]["ratio_mean"] == pytest.approx(1.0, abs=1e-4)
+    assert train[0]["clip_fraction"] == pytest.approx(0.0, abs=1e-6)
+    # without the anchor no anchor statistics are logged
+    plain = _train(tiny_model, tiny_data, tmp_path / "plain", **{"schedule.steps": 1})
+    assert "anchor_r1" not in plain[-1]
+
+
 def test_lora_run_resumes_exactly(tiny_model, tiny_data, tmp_path):
     """Under LoRA a resume reloads the base weights plus the saved adapters (and the optimizer
     over the adapters only); its next steps must repeat the uninterrupted run's."""

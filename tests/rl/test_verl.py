@@ -147,6 +147,13 @@ def test_reward_function_rejects_samples_it_cannot_score(config_path, instances)
         compute_score("squad", "", "", info, str(config_path))
 
 
+def test_writer_refuses_the_local_only_greedy_anchor(tmp_path):
+    path = tmp_path / "anchored.yaml"
+    path.write_text(CONFIG.replace("{max_new_tokens: 512}", "{greedy_anchor: true}"), "utf-8")
+    with pytest.raises(ConfigError, match="greedy_anchor is a local-trainer option"):
+        Writer.from_path(path)
+
+
 def test_verl_parquet_rows_carry_whole_instances(tmp_path, instances):
     path = tmp_path / "verl" / "train.parquet"
     assert write_verl_parquet(instances, path) == len(instances)

@@ -41,7 +41,7 @@ from memalpha.rl.parts import (
 )
 from memalpha.rl.policy import Policy
 from memalpha.rl.update import TokenSample, grpo_update, recompute_old_logprobs
-from memalpha.rollout import by_source, rollout, summarize, to_samples
+from memalpha.rollout import Trajectory, by_source, rollout, summarize, to_samples
 from memalpha.tokens import make_token_counter
 
 Event = dict[str, Any]
@@ -74,6 +74,21 @@ class MetricsLog:
     def close(self) -> None:
         if self.tb is not None:
             self.tb.close()
+
+
+def anchor_stats(trajectories: list[Trajectory], group_size: int) -> dict[str, float]:
+    """With greedy anchors: their mean r1, and the share of sampled rollouts that beat / fall
+    below their group's anchor on r1 (only samples that beat it show a better writer)."""
+    anchors = {i // group_size: t.r1 for i, t in enumerate(trajectories) if t.greedy}
+    if not anchors:
+        return {}
+    diffs = [t.r1 - anchors[i // group_size] for i, t in enumerate(trajectories) if not t.greedy]
+    n = max(1, len(diffs))
+    return {
+        "anchor_r1": sum(anchors.values()) / len(anchors),
+        "samples_above_anchor": sum(d > 1e-9 for d in diffs) / n,
+        "samples_below_anchor": sum(d < -1e-9 for d in diffs) / n,
+    }
 
 
 def read_metrics(run_dir: Path) -> list[Event]:
@@ -203,8 +218,14 @@ class Trainer:
             logprobs=True,
         )
         agent = make_agent(policy.llm, cfg.format, cfg.memory, sampling, self.counter, cfg.prompt)
+        anchor = None
+        if r.greedy_anchor:
+            greedy = SamplingParams(temperature=0.0, max_new_tokens=r.max_new_tokens)
+            anchor = make_agent(
+                policy.llm, cfg.format, cfg.memory, greedy, self.counter, cfg.prompt
+            )
         trajectories, timings = rollout(
-            agent, batch, r.group_size, cfg.memory, self.counter, reader, judge, cfg.reward
+            agent, batch, r.group_size, cfg.memory, self.counter, reader, judge, cfg.reward, anchor
         )
         samples = to_samples(trajectories)
         keys = group_keys(
@@ -224,12 +245,15 @@ class Trainer:
             for s, a in zip(samples, advantages, strict=True)
         ]
         started = time.perf_counter()
-        if (
-            cfg.ppo.recompute_old_logprobs
-            or r.top_p < 1
-            or any(t.old_logprobs is None for t in tokens)
-        ):
-            tokens = recompute_old_logprobs(policy, tokens, cfg.ppo.micro_batch_size, r.temperature)
+        # greedy anchors come without behaviour log-probs: score them at the sampling temperature
+        redo = cfg.ppo.recompute_old_logprobs or r.top_p < 1
+        missing = [i for i, t in enumerate(tokens) if redo or t.old_logprobs is None]
+        if missing:
+            fresh = recompute_old_logprobs(
+                policy, [tokens[i] for i in missing], cfg.ppo.micro_batch_size, r.temperature
+            )
+            for i, t in zip(missing, fresh, strict=True):
+                tokens[i] = t
         stats = grpo_update(
             policy,
             ref,
@@ -253,6 +277,7 @@ class Trainer:
                 [t.r1 for t in trajectories],
                 [i // r.group_size for i in range(len(trajectories))],
             ),
+            **anchor_stats(trajectories, r.group_size),
             "lr": optimizer.param_groups[0]["lr"],
             "time_generation": timings.generation,
             "time_reader": timings.reader,

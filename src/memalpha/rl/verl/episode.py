@@ -29,6 +29,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from memalpha.agent import ChunkStep, Episode, MemoryAgent
 from memalpha.config import load_config
 from memalpha.data import Instance
+from memalpha.errors import ConfigError
 from memalpha.llm import Generation, Message, SamplingParams
 from memalpha.memory import (
     CallStatus,
@@ -84,6 +85,11 @@ class Writer:
     """
 
     def __init__(self, cfg: TrainConfig) -> None:
+        if cfg.rollout.greedy_anchor:
+            raise ConfigError(
+                "rollout.greedy_anchor is a local-trainer option: verl samples all rollout.n "
+                "copies of an instance with one sampling setting; set it to false for verl"
+            )
         self.cfg = cfg
         self.counter: TokenCounter = make_token_counter(cfg.memory.tokenizer)
         sampling = SamplingParams(max_new_tokens=cfg.rollout.max_new_tokens)
