@@ -6,11 +6,16 @@ source, plus call success and memory size.
     python benchmarks/train_compare.py --config configs/train/cpu-smollm2.yaml \
         --policy untrained=smollm2-135m-instruct --policy sft=runs/sft-smollm2/policy \
         --policy grpo=runs/grpo-smollm2/checkpoints/step_000020/policy [--split test]
+
+Greedy writing is deterministic, so `--reuse earlier.json` takes the rows of policies already
+scored there (same config, split, instance count and model) instead of writing them again;
+only new checkpoints cost time. The paired differences are computed as usual.
 """
 
 from __future__ import annotations
 
 import argparse
+import json
 from pathlib import Path
 
 from rich.console import Console
@@ -35,7 +40,9 @@ def main() -> None:
     p.add_argument("--instances", type=int, default=8, help="Per source.")
     p.add_argument("--out", type=Path, default=Path("benchmarks/results/train_compare.json"))
     p.add_argument("--set", action="append", default=[], help="Config override, key.path=value.")
+    p.add_argument("--reuse", type=Path, help="An earlier output of this script on the same set.")
     args = p.parse_args()
+    reused = reusable_rows(args)
     cfg = load_config(TrainConfig, args.config, args.set)
     counter = make_token_counter(cfg.memory.tokenizer)
     specs = [
@@ -51,6 +58,9 @@ def main() -> None:
     rows = []
     for item in args.policy:
         name, _, model = item.partition("=")
+        if (name, model) in reused:
+            rows.append(reused[name, model])
+            continue
         policy = Policy(cfg.policy.model_copy(update={"model": model}))
         agent = make_agent(policy.llm, cfg.format, cfg.memory, sampling, counter, cfg.prompt)
         trajectories, _ = rollout(
@@ -89,6 +99,18 @@ def main() -> None:
         table.add_row(d["policy"], d["minus"], *(f"{d[c]:+.3f}" for c in ("diff", "low", "high")))
     Console().print(table)
     save(args.out, {"rows": rows, "paired": diffs, "instances": len(instances)}, args)
+
+
+def reusable_rows(args: argparse.Namespace) -> dict[tuple[str, str], dict]:
+    """Rows of `--reuse` by (name, model), after checking it scored the same instances."""
+    if args.reuse is None:
+        return {}
+    earlier = json.loads(args.reuse.read_text("utf-8"))
+    same = {k: earlier["config"].get(k) for k in ("config", "split", "instances", "set")}
+    ours = {"config": str(args.config), "split": args.split, "instances": args.instances}
+    if same != {**ours, "set": args.set}:
+        raise SystemExit(f"--reuse {args.reuse}: scored {same}, not {ours | {'set': args.set}}")
+    return {(r["policy"], r["model"]): r for r in earlier["rows"]}
 
 
 def paired_differences(rows: list[dict]) -> list[dict]:
