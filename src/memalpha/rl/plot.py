@@ -10,10 +10,20 @@ from memalpha.rl.trainer import METRICS, read_metrics
 
 PANELS = [  # (title, train keys, val keys)
     ("reward terms (train)", ["reward", "r1_qa", "r2_calls", "r3_compression", "r4_validity"], []),
-    ("QA score r1", ["r1_qa"], ["r1_qa"]),
+    ("QA score r1", ["r1_qa", "anchor_r1"], ["r1_qa"]),  # anchor: greedy rollouts, if any
     ("memory size (tokens)", ["memory_tokens"], ["memory_tokens"]),
     ("tool calls", ["call_success", "truncated"], ["call_success"]),
-    ("update", ["kl", "clip_fraction", "groups_with_variance", "instances_with_qa_variance"], []),
+    (
+        "update",
+        [
+            "kl",
+            "clip_fraction",
+            "groups_with_variance",
+            "instances_with_qa_variance",
+            "samples_above_anchor",
+        ],
+        [],
+    ),
     ("seconds per step", ["time_generation", "time_update"], []),
 ]
 
