@@ -25,7 +25,7 @@ from memalpha.rl.advantages import share_with_spread
 from memalpha.rl.config import TrainConfig
 from memalpha.rl.parts import load_instances, make_agent, make_judge, make_reader, seed_everything
 from memalpha.rl.policy import Policy
-from memalpha.rollout import rollout
+from memalpha.rollout import anchor_stats, rollout
 from memalpha.tokens import make_token_counter
 from report import save
 
@@ -59,6 +59,8 @@ def main() -> None:
     greedy_trajs, _ = rollout(
         greedy_agent, instances, 1, cfg.memory, counter, reader, judge, cfg.reward
     )
+    for t in greedy_trajs:
+        t.greedy = True  # each instance's anchor, written once for every temperature
     greedy = [t.r1 for t in greedy_trajs]
     rows = []
     for temperature in args.temperature:
@@ -77,7 +79,14 @@ def main() -> None:
         r1s = [t.r1 for t in trajectories]
         groups = [r1s[i * g : (i + 1) * g] for i in range(len(instances))]
         spread = [max(r1) - min(r1) for r1 in groups]
-        pairs = [(r, base) for r1, base in zip(groups, greedy, strict=True) for r in r1]
+        anchored = anchor_stats(
+            [
+                t
+                for i, a in enumerate(greedy_trajs)
+                for t in (a, *trajectories[i * g : (i + 1) * g])
+            ],
+            g + 1,
+        )
         rows.append(
             {
                 "temperature": temperature,
@@ -85,10 +94,10 @@ def main() -> None:
                 "with_qa_variance": share_with_spread(r1s, [i // g for i in range(len(r1s))]),
                 "mean_r1_range": sum(spread) / len(spread),
                 "mean_r1": sum(map(sum, groups)) / (g * len(groups)),
-                "greedy_r1": sum(greedy) / len(greedy),
+                "greedy_r1": anchored["anchor_r1"],
                 "best_of_g_r1": sum(map(max, groups)) / len(groups),
-                "samples_above_greedy": sum(r > b + 1e-9 for r, b in pairs) / len(pairs),
-                "samples_below_greedy": sum(r < b - 1e-9 for r, b in pairs) / len(pairs),
+                "samples_above_greedy": anchored["samples_above_anchor"],
+                "samples_below_greedy": anchored["samples_below_anchor"],
                 "seconds": time.perf_counter() - began,
                 "r1": {
                     f"{inst.data_source}/{inst.id}": {"greedy": base, "samples": r1}

@@ -106,10 +106,15 @@ def reusable_rows(args: argparse.Namespace) -> dict[tuple[str, str], dict]:
     if args.reuse is None:
         return {}
     earlier = json.loads(args.reuse.read_text("utf-8"))
-    same = {k: earlier["config"].get(k) for k in ("config", "split", "instances", "set")}
-    ours = {"config": str(args.config), "split": args.split, "instances": args.instances}
-    if same != {**ours, "set": args.set}:
-        raise SystemExit(f"--reuse {args.reuse}: scored {same}, not {ours | {'set': args.set}}")
+    ours = {
+        "config": str(args.config),
+        "split": args.split,
+        "instances": args.instances,
+        "set": args.set,
+    }
+    same = {k: earlier["config"].get(k) for k in ours}
+    if same != ours:
+        raise SystemExit(f"--reuse {args.reuse}: scored {same}, not {ours}")
     return {(r["policy"], r["model"]): r for r in earlier["rows"]}
 
 

@@ -253,6 +253,21 @@ def by_source(trajectories: list[Trajectory]) -> dict[str, float]:
     return {src: sum(v) / len(v) for src, v in sorted(groups.items())}
 
 
+def anchor_stats(trajectories: list[Trajectory], group_size: int) -> dict[str, float]:
+    """With greedy anchors: their mean r1, and the share of sampled rollouts that beat / fall
+    below their group's anchor on r1 (only samples that beat it show a better writer)."""
+    anchors = {i // group_size: t.r1 for i, t in enumerate(trajectories) if t.greedy}
+    if not anchors:
+        return {}
+    diffs = [t.r1 - anchors[i // group_size] for i, t in enumerate(trajectories) if not t.greedy]
+    n = max(1, len(diffs))
+    return {
+        "anchor_r1": sum(anchors.values()) / len(anchors),
+        "samples_above_anchor": sum(d > 1e-9 for d in diffs) / n,
+        "samples_below_anchor": sum(d < -1e-9 for d in diffs) / n,
+    }
+
+
 def rollout(
     agent: MemoryAgent,
     instances: list[Instance],

@@ -41,7 +41,7 @@ from memalpha.rl.parts import (
 )
 from memalpha.rl.policy import Policy
 from memalpha.rl.update import TokenSample, grpo_update, recompute_old_logprobs
-from memalpha.rollout import Trajectory, by_source, rollout, summarize, to_samples
+from memalpha.rollout import anchor_stats, by_source, rollout, summarize, to_samples
 from memalpha.tokens import make_token_counter
 
 Event = dict[str, Any]
@@ -74,21 +74,6 @@ class MetricsLog:
     def close(self) -> None:
         if self.tb is not None:
             self.tb.close()
-
-
-def anchor_stats(trajectories: list[Trajectory], group_size: int) -> dict[str, float]:
-    """With greedy anchors: their mean r1, and the share of sampled rollouts that beat / fall
-    below their group's anchor on r1 (only samples that beat it show a better writer)."""
-    anchors = {i // group_size: t.r1 for i, t in enumerate(trajectories) if t.greedy}
-    if not anchors:
-        return {}
-    diffs = [t.r1 - anchors[i // group_size] for i, t in enumerate(trajectories) if not t.greedy]
-    n = max(1, len(diffs))
-    return {
-        "anchor_r1": sum(anchors.values()) / len(anchors),
-        "samples_above_anchor": sum(d > 1e-9 for d in diffs) / n,
-        "samples_below_anchor": sum(d < -1e-9 for d in diffs) / n,
-    }
 
 
 def read_metrics(run_dir: Path) -> list[Event]:
