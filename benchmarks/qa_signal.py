@@ -23,7 +23,14 @@ from memalpha.config import load_config
 from memalpha.llm import SamplingParams
 from memalpha.rl.advantages import share_with_spread
 from memalpha.rl.config import TrainConfig
-from memalpha.rl.parts import load_instances, make_agent, make_judge, make_reader, seed_everything
+from memalpha.rl.parts import (
+    load_instances,
+    make_agent,
+    make_greedy_agent,
+    make_judge,
+    make_reader,
+    seed_everything,
+)
 from memalpha.rl.policy import Policy
 from memalpha.rollout import anchor_stats, rollout
 from memalpha.tokens import make_token_counter
@@ -48,14 +55,7 @@ def main() -> None:
     judge, _ = make_judge(cfg.judge)
     policy = Policy(cfg.policy)
     g = args.group_size
-    greedy_agent = make_agent(
-        policy.llm,
-        cfg.format,
-        cfg.memory,
-        SamplingParams(temperature=0.0, max_new_tokens=cfg.rollout.max_new_tokens),
-        counter,
-        cfg.prompt,
-    )
+    greedy_agent = make_greedy_agent(policy.llm, cfg, counter)
     greedy_trajs, _ = rollout(
         greedy_agent, instances, 1, cfg.memory, counter, reader, judge, cfg.reward
     )

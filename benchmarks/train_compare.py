@@ -23,9 +23,8 @@ from rich.table import Table
 
 from memalpha.config import load_config
 from memalpha.eval.stats import bootstrap_interval, paired_difference
-from memalpha.llm import SamplingParams
 from memalpha.rl.config import TrainConfig
-from memalpha.rl.parts import load_instances, make_agent, make_judge, make_reader
+from memalpha.rl.parts import load_instances, make_greedy_agent, make_judge, make_reader
 from memalpha.rl.policy import Policy
 from memalpha.rollout import by_source, rollout, summarize
 from memalpha.tokens import make_token_counter
@@ -52,9 +51,6 @@ def main() -> None:
     instances = load_instances(specs, [], counter)
     reader, _ = make_reader(cfg.reader, counter)
     judge, _ = make_judge(cfg.judge)
-    sampling = SamplingParams(
-        temperature=0.0, max_new_tokens=cfg.val_max_new_tokens or cfg.rollout.max_new_tokens
-    )
     rows = []
     for item in args.policy:
         name, _, model = item.partition("=")
@@ -62,7 +58,7 @@ def main() -> None:
             rows.append(reused[name, model])
             continue
         policy = Policy(cfg.policy.model_copy(update={"model": model}))
-        agent = make_agent(policy.llm, cfg.format, cfg.memory, sampling, counter, cfg.prompt)
+        agent = make_greedy_agent(policy.llm, cfg, counter, cfg.val_max_new_tokens)
         trajectories, _ = rollout(
             agent, instances, 1, cfg.memory, counter, reader, judge, cfg.reward
         )

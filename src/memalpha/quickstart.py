@@ -36,7 +36,7 @@ from memalpha.data import BuildConfig, build, write_instances
 from memalpha.errors import ConfigError
 from memalpha.eval import EvalConfig, MethodConfig, read_rows, run_eval
 from memalpha.eval.stats import bootstrap_interval, paired_difference
-from memalpha.eval.summary import write_summary
+from memalpha.eval.summary import by_instance, write_summary
 from memalpha.rl.checkpoint import list_checkpoints, read_state
 from memalpha.rl.config import DataConfig, SFTConfig, TrainConfig
 from memalpha.tokens import make_token_counter
@@ -266,12 +266,11 @@ def _report(
 
 
 def _per_instance(rows: list[dict[str, Any]]) -> dict[str, dict[str, float]]:
-    """Writer → instance → mean score over its questions (a redone job's last rows count)."""
-    latest = {(r["method"], r["instance_id"], r["question_id"]): r["score"] for r in rows}
-    grouped: dict[str, dict[str, list[float]]] = {}
-    for (method, inst, _), score in latest.items():
-        grouped.setdefault(method, {}).setdefault(inst, []).append(score)
-    return {m: {i: mean(v) for i, v in by.items()} for m, by in grouped.items()}
+    """Writer → instance → mean score over its questions (the quickstart has one scale)."""
+    out: dict[str, dict[str, float]] = {}
+    for (method, _, inst), qs in by_instance(rows).items():
+        out.setdefault(method, {})[inst] = mean(q["score"] for q in qs)
+    return out
 
 
 def _verdict(d: dict[str, float]) -> str:

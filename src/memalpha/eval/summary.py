@@ -23,16 +23,22 @@ AGGREGATION = (
 SUMMARY = "summary.json"
 
 
-def summarize(rows: list[dict[str, Any]]) -> dict[str, Any]:
-    """Scores per (method, scale): by source, by competency, overall; memory and input tokens."""
+def by_instance(rows: list[dict[str, Any]]) -> dict[tuple, list[dict[str, Any]]]:
+    """(method, scale, instance_id) → the rows of its questions. Of a job redone after a kill,
+    the last rows count, so a resumed run scores each question once."""
     latest: dict[tuple, dict[str, Any]] = {}
-    for r in rows:  # a job redone after a kill: its last rows count
+    for r in rows:
         latest[(r["method"], r["scale"], r["instance_id"], r["question_id"])] = r
     instances: dict[tuple, list[dict[str, Any]]] = defaultdict(list)
     for key in sorted(latest):
         instances[key[:3]].append(latest[key])
+    return instances
+
+
+def summarize(rows: list[dict[str, Any]]) -> dict[str, Any]:
+    """Scores per (method, scale): by source, by competency, overall; memory and input tokens."""
     cells: dict[str, dict[str, Any]] = {}
-    for (method, scale, _), qs in instances.items():
+    for (method, scale, _), qs in by_instance(rows).items():
         cell = cells.setdefault(method, {}).setdefault(
             str(scale), {"_src": defaultdict(list), "_comp": {}, "_mem": [], "_inp": []}
         )

@@ -16,7 +16,7 @@ from memalpha.errors import ConfigError
 from memalpha.llm import FORMATS, LLM, SamplingParams, make_llm
 from memalpha.memory import MemoryConfig, ToolExecutor, ToolRegistry
 from memalpha.reader import ContentJudge, ExtractiveReader, RagReader, RuleJudge
-from memalpha.rl.config import JudgeConfig, OptimConfig, ReaderConfig
+from memalpha.rl.config import JudgeConfig, OptimConfig, ReaderConfig, TrainConfig
 from memalpha.rollout import Judge, Reader
 from memalpha.tokens import TokenCounter
 
@@ -78,6 +78,18 @@ def make_agent(
         counter.count,
         prompt,
     )
+
+
+def make_greedy_agent(
+    llm: LLM | None, cfg: TrainConfig, counter: TokenCounter, max_new_tokens: int | None = None
+) -> MemoryAgent:
+    """The writer as evaluation sees it: greedy decoding, so one rollout per instance is the
+    policy's mode and scores compare across checkpoints. Validation, the greedy anchor of a
+    GRPO group and the benchmarks all build it here; the budget defaults to the rollout's."""
+    sampling = SamplingParams(
+        temperature=0.0, max_new_tokens=max_new_tokens or cfg.rollout.max_new_tokens
+    )
+    return make_agent(llm, cfg.format, cfg.memory, sampling, counter, cfg.prompt)
 
 
 def make_optimizer(

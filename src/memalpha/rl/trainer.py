@@ -33,6 +33,7 @@ from memalpha.rl.parts import (
     batch_indices,
     load_instances,
     make_agent,
+    make_greedy_agent,
     make_judge,
     make_optimizer,
     make_reader,
@@ -205,10 +206,7 @@ class Trainer:
         agent = make_agent(policy.llm, cfg.format, cfg.memory, sampling, self.counter, cfg.prompt)
         anchor = None
         if r.greedy_anchor:
-            greedy = SamplingParams(temperature=0.0, max_new_tokens=r.max_new_tokens)
-            anchor = make_agent(
-                policy.llm, cfg.format, cfg.memory, greedy, self.counter, cfg.prompt
-            )
+            anchor = make_greedy_agent(policy.llm, cfg, self.counter)
         trajectories, timings = rollout(
             agent, batch, r.group_size, cfg.memory, self.counter, reader, judge, cfg.reward, anchor
         )
@@ -274,10 +272,7 @@ class Trainer:
 
     def _validate(self, policy, val, reader, judge, step, log, state) -> None:
         cfg = self.cfg
-        sampling = SamplingParams(
-            temperature=0.0, max_new_tokens=cfg.val_max_new_tokens or cfg.rollout.max_new_tokens
-        )
-        agent = make_agent(policy.llm, cfg.format, cfg.memory, sampling, self.counter, cfg.prompt)
+        agent = make_greedy_agent(policy.llm, cfg, self.counter, cfg.val_max_new_tokens)
         trajectories, timings = rollout(
             agent, val, 1, cfg.memory, self.counter, reader, judge, cfg.reward
         )
