@@ -10,7 +10,14 @@ import torch
 from hypothesis import given
 from hypothesis import strategies as st
 
-from memalpha.rl import GroupBy, clipped_surrogate, group_advantages, group_keys, k3_kl
+from memalpha.rl import (
+    GroupBy,
+    aggregate,
+    clipped_surrogate,
+    group_advantages,
+    group_keys,
+    k3_kl,
+)
 from memalpha.rl.advantages import share_with_spread
 
 # one instance, two rollouts × two chunks: (chunk 0, chunk 1, chunk 0, chunk 1)
@@ -105,3 +112,36 @@ def test_k3_kl_on_a_hand_computed_pair() -> None:
     assert float(kl) == pytest.approx(0.5 + math.log(2) - 1, rel=1e-5)
     assert float(k3_kl(lp(0.3), lp(0.3))) == pytest.approx(0.0)
     assert float(k3_kl(lp(0.9), lp(0.001))) >= 0
+
+
+# Two responses: per-token values [1, 3] (2 tokens) and [6, _, _] (1 token of 3 unmasked).
+VALUES = torch.tensor([[1.0, 3.0, 0.0], [6.0, 9.0, 9.0]])
+MASK = torch.tensor([[1.0, 1.0, 0.0], [1.0, 0.0, 0.0]])
+
+
+@pytest.mark.parametrize(
+    ("mode", "expected"),
+    [
+        ("token-mean", (1 + 3 + 6) / 3),  # every token the same
+        ("seq-mean-token-mean", ((1 + 3) / 2 + 6) / 2),  # every response the same
+        ("seq-mean-token-sum", ((1 + 3) + 6) / 2),  # sums per response, mean over responses
+    ],
+)
+def test_aggregate_on_hand_computed_values(mode, expected) -> None:
+    assert float(aggregate(VALUES, MASK, mode)) == pytest.approx(expected)
+
+
+def test_aggregation_changes_how_a_long_response_weighs() -> None:
+    # A 1-token response with A = +1 against a 3-token one with A = −1, all ratios 1:
+    # pg = −A per token. Token-mean lets the long negative response win (loss +0.5); the
+    # sequence mean weighs both alike (0); token-sum per response is token-mean × 2 tokens.
+    mask = torch.tensor([[1.0, 0.0, 0.0], [1.0, 1.0, 1.0]])
+    args = (torch.zeros(2, 3), torch.zeros(2, 3), torch.tensor([1.0, -1.0]), mask)
+    assert float(clipped_surrogate(*args)[0]) == pytest.approx(0.5)
+    assert float(clipped_surrogate(*args, agg="seq-mean-token-mean")[0]) == pytest.approx(0.0)
+    assert float(clipped_surrogate(*args, agg="seq-mean-token-sum")[0]) == pytest.approx(1.0)
+
+
+def test_unknown_aggregation_is_refused() -> None:
+    with pytest.raises(ValueError, match="unknown loss aggregation"):
+        aggregate(VALUES, MASK, "sum")  # type: ignore[arg-type]

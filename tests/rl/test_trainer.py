@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import os
+import random
 import signal
 import subprocess
 import sys
@@ -16,14 +17,15 @@ import yaml
 
 from memalpha.config import load_config
 from memalpha.errors import ConfigError
-from memalpha.llm import SamplingParams
+from memalpha.llm import ModelConfig, SamplingParams
 from memalpha.llm.local import TransformersLLM
 from memalpha.rl.checkpoint import list_checkpoints, read_state
-from memalpha.rl.config import SFTConfig, TrainConfig
+from memalpha.rl.config import PPOConfig, SFTConfig, TrainConfig
 from memalpha.rl.plot import plot_run
-from memalpha.rl.policy import pad_batch, response_logprobs
+from memalpha.rl.policy import Policy, pad_batch, response_logprobs
 from memalpha.rl.sft import run_sft, write_transcripts
 from memalpha.rl.trainer import Trainer, read_metrics
+from memalpha.rl.update import TokenSample, grpo_update, recompute_old_logprobs
 from tiny import tiny_config
 
 
@@ -258,3 +260,25 @@ def test_train_layers_updates_only_the_top_layers(tiny_model, tiny_data, tmp_pat
     after = load_file(list_checkpoints(tmp_path / "run")[-1] / "policy" / "model.safetensors")
     changed = {k for k in before if not torch.equal(before[k], after[k])}
     assert changed and all(k.startswith(("model.layers.1.", "model.norm")) for k in changed)
+
+
+@pytest.mark.parametrize("mode", ["token-mean", "seq-mean-token-mean", "seq-mean-token-sum"])
+def test_micro_batches_accumulate_the_whole_batch_gradient(tiny_model, mode):
+    """Gradient accumulation over micro-batches of unequal response lengths gives the gradient
+    of one big batch, under every loss aggregation."""
+    policy = Policy(ModelConfig(model=str(tiny_model)))
+    vocab = policy.tokenizer.vocab_size
+    samples = [
+        TokenSample([5, 6, 7][:p], [(9 + 3 * i + t) % vocab for t in range(r)], None, a)
+        for i, (p, r, a) in enumerate([(3, 1, 1.0), (2, 4, -0.5), (3, 2, 0.7), (1, 5, -1.2)])
+    ]
+    samples = recompute_old_logprobs(policy, samples, micro=4, temperature=1.0)
+    grads = []
+    for micro in (1, 4):
+        cfg = PPOConfig(loss_agg=mode, kl_coef=0.0, micro_batch_size=micro)
+        params = [p for p in policy.model.parameters() if p.requires_grad]
+        sgd = torch.optim.SGD(params, lr=0.0)  # lr 0: both runs see the same weights
+        grpo_update(policy, None, sgd, samples, cfg, 1e9, 1.0, random.Random(0))
+        grads.append(torch.cat([p.grad.flatten() for p in params]))
+    assert grads[0].abs().sum() > 0
+    assert torch.allclose(grads[0], grads[1], atol=1e-6, rtol=1e-4)

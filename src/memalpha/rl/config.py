@@ -14,6 +14,7 @@ from memalpha.llm import ModelConfig
 from memalpha.memory import MemoryConfig
 from memalpha.reward import RewardConfig
 from memalpha.rl.advantages import GroupBy
+from memalpha.rl.loss import LossAgg
 from memalpha.rollout import RolloutConfig
 
 
@@ -67,6 +68,11 @@ class PPOConfig(_Strict):
     clip_low: float = Field(0.2, ge=0)
     clip_high: float = Field(0.2, ge=0)
     dual_clip: float | None = Field(3.0, gt=1, description="None disables the dual clip.")
+    loss_agg: LossAgg = Field(
+        "token-mean",
+        description="How token losses make the loss: token-mean (published), "
+        "seq-mean-token-mean or seq-mean-token-sum (memalpha.rl.loss).",
+    )
     kl_coef: float = Field(
         0.001, ge=0, description="k3 KL to the frozen start policy; 0 loads no reference model."
     )

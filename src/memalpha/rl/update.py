@@ -1,8 +1,9 @@
 """One GRPO policy update over a rollout batch, and one supervised step, with mini-batches
 (optimizer updates) split into micro-batches (gradient accumulation).
 
-Token-mean is taken over a whole mini-batch: each micro-batch's mean is weighted by its share
-of the mini-batch's response tokens, so accumulation gives the same gradient as one big batch.
+The loss is aggregated over a whole mini-batch (`ppo.loss_agg`): each micro-batch's aggregate
+is weighted by its share of the mini-batch's response tokens (token-mean) or responses
+(sequence means), so accumulation gives the same gradient as one big batch.
 """
 
 from __future__ import annotations
@@ -15,7 +16,7 @@ from dataclasses import dataclass
 import torch
 
 from memalpha.rl.config import PPOConfig
-from memalpha.rl.loss import clipped_surrogate, k3_kl, token_mean
+from memalpha.rl.loss import aggregate, aggregation_weight, clipped_surrogate, k3_kl, token_mean
 from memalpha.rl.policy import Policy, response_logprobs
 
 
@@ -104,6 +105,7 @@ def grpo_update(
         size = cfg.mini_batch_size or -(-len(order) // cfg.mini_batches)
         for mini in chunks(order, size):
             mini_tokens = sum(len(s.response_ids) for s in mini)
+            mini_weight = aggregation_weight(cfg.loss_agg, [len(s.response_ids) for s in mini])
             optimizer.zero_grad(set_to_none=True)
             for part in chunks(mini, cfg.micro_batch_size):
                 batch = policy.batch(
@@ -124,17 +126,19 @@ def grpo_update(
                     clip_low=cfg.clip_low,
                     clip_high=cfg.clip_high,
                     dual_clip=cfg.dual_clip,
+                    agg=cfg.loss_agg,
                 )
                 loss = pg
                 if use_ref:
                     model, ctx = _ref_context(policy, ref)
                     with torch.no_grad(), ctx, _autocast(policy, cfg.autocast_bf16):
                         ref_lp = response_logprobs(model, batch, temperature)
-                    kl = token_mean(k3_kl(lp, ref_lp), mask)
+                    kl = aggregate(k3_kl(lp, ref_lp), mask, cfg.loss_agg)
                     loss = loss + cfg.kl_coef * kl
                     stats["kl"] = float(kl.detach())
                 n = float(mask.sum())
-                (loss * (n / mini_tokens)).backward()
+                weight = aggregation_weight(cfg.loss_agg, [len(s.response_ids) for s in part])
+                (loss * (weight / mini_weight)).backward()
                 stats["pg_loss"] = float(pg.detach())
                 stats["entropy_proxy"] = float(-token_mean(lp.detach(), mask))
                 for k, v in stats.items():
