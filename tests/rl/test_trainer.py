@@ -232,7 +232,9 @@ def test_plot_draws_a_png(tiny_model, tiny_data, tmp_path):
     assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
 
 
-@pytest.mark.parametrize("name", ["cpu-smollm2", "paper-qwen3-4b", "tiny-ablation-check"])
+@pytest.mark.parametrize(
+    "name", ["cpu-smollm2", "cpu-smollm2-qa", "paper-qwen3-4b", "tiny-ablation-check"]
+)
 def test_shipped_train_configs_load(name, repo_root):
     path = repo_root / "configs" / "train" / f"{name}.yaml"
     if name == "tiny-ablation-check":
@@ -245,6 +247,23 @@ def test_shipped_train_configs_load(name, repo_root):
             )
         return
     load_config(TrainConfig, path)
+
+
+def test_qa_recipe_is_the_measured_run(repo_root):
+    """cpu-smollm2-qa.yaml must stay the run RESULTS.md reports (attempt 9): the base CPU
+    config with exactly the overrides of that run's command."""
+    attempt9 = [
+        "optim.lr=1e-5", "reward.call_weight=0", "reward.beta=0", "reward.gamma=0",
+        "reward.qa_credit=evidence", "ppo.group_by=step", "rollout.temperature=0.5",
+        "rollout.greedy_anchor=true", "rollout.max_new_tokens=320", "policy.batch_size=12",
+        "rollout.instances_per_step=6", "ppo.mini_batches=1",
+        "ppo.loss_agg=seq-mean-token-mean", "ppo.kl_coef=0.05", "schedule.steps=6",
+        "schedule.val_every=6", "schedule.save_every=3", "schedule.keep_last=2",
+        "out_dir=runs/grpo-smollm2-qa",
+    ]  # fmt: skip
+    measured = load_config(TrainConfig, repo_root / "configs/train/cpu-smollm2.yaml", attempt9)
+    shipped = load_config(TrainConfig, repo_root / "configs/train/cpu-smollm2-qa.yaml")
+    assert shipped == measured
 
 
 def test_local_trainer_refuses_a_served_policy():
