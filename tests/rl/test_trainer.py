@@ -233,7 +233,7 @@ def test_plot_draws_a_png(tiny_model, tiny_data, tmp_path):
 
 
 @pytest.mark.parametrize(
-    "name", ["cpu-smollm2", "cpu-smollm2-qa", "paper-qwen3-4b", "tiny-ablation-check"]
+    "name", ["cpu-smollm2", "cpu-smollm2-published", "paper-qwen3-4b", "tiny-ablation-check"]
 )
 def test_shipped_train_configs_load(name, repo_root):
     path = repo_root / "configs" / "train" / f"{name}.yaml"
@@ -250,8 +250,8 @@ def test_shipped_train_configs_load(name, repo_root):
 
 
 def test_qa_recipe_is_the_measured_run(repo_root):
-    """cpu-smollm2-qa.yaml must stay the run RESULTS.md reports (attempt 9): the base CPU
-    config with exactly the overrides of that run's command."""
+    """cpu-smollm2.yaml must stay the run RESULTS.md reports (attempt 9): the published-reward
+    CPU config with exactly the overrides of that run's command."""
     attempt9 = [
         "optim.lr=1e-5", "reward.call_weight=0", "reward.beta=0", "reward.gamma=0",
         "reward.qa_credit=evidence", "ppo.group_by=step", "rollout.temperature=0.5",
@@ -259,10 +259,11 @@ def test_qa_recipe_is_the_measured_run(repo_root):
         "rollout.instances_per_step=6", "ppo.mini_batches=1",
         "ppo.loss_agg=seq-mean-token-mean", "ppo.kl_coef=0.05", "schedule.steps=6",
         "schedule.val_every=6", "schedule.save_every=3", "schedule.keep_last=2",
-        "out_dir=runs/grpo-smollm2-qa",
+        "out_dir=runs/grpo-smollm2",
     ]  # fmt: skip
-    measured = load_config(TrainConfig, repo_root / "configs/train/cpu-smollm2.yaml", attempt9)
-    shipped = load_config(TrainConfig, repo_root / "configs/train/cpu-smollm2-qa.yaml")
+    published = repo_root / "configs/train/cpu-smollm2-published.yaml"
+    measured = load_config(TrainConfig, published, attempt9)
+    shipped = load_config(TrainConfig, repo_root / "configs/train/cpu-smollm2.yaml")
     assert shipped == measured
 
 
