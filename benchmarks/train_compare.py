@@ -33,6 +33,8 @@ from memalpha.rollout import by_source, rollout, summarize
 from memalpha.tokens import make_token_counter
 from report import save
 
+HELD_OUT_SEED = 7  # the test instances of every result before `--seed`, whose JSONs lack the key
+
 
 def main() -> None:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
@@ -40,7 +42,7 @@ def main() -> None:
     p.add_argument("--policy", action="append", required=True, help="name=model")
     p.add_argument("--split", default="test")
     p.add_argument("--instances", type=int, default=8, help="Per source.")
-    p.add_argument("--seed", type=int, default=7, help="Which held-out instances are drawn.")
+    p.add_argument("--seed", type=int, default=HELD_OUT_SEED, help="Which held-out instances.")
     p.add_argument("--out", type=Path, default=Path("benchmarks/results/train_compare.json"))
     p.add_argument("--set", action="append", default=[], help="Config override, key.path=value.")
     p.add_argument("--reuse", type=Path, help="An earlier output of this script on the same set.")
@@ -113,7 +115,8 @@ def reusable_rows(args: argparse.Namespace) -> dict[tuple[str, str], dict]:
         "set": args.set,
         "seed": args.seed,
     }
-    same = {k: earlier["config"].get(k, 7 if k == "seed" else None) for k in ours}
+    recorded = {"seed": HELD_OUT_SEED} | earlier["config"]
+    same = {k: recorded.get(k) for k in ours}
     if same != ours:
         raise SystemExit(f"--reuse {args.reuse}: scored {same}, not {ours}")
     return {(r["policy"], r["model"]): r for r in earlier["rows"]}
