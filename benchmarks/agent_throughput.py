@@ -14,27 +14,28 @@ from pathlib import Path
 from rich.console import Console
 from rich.table import Table
 
-from memalpha.agent import MemoryAgent, RuleWriterLLM
+from memalpha.agent import RuleWriterLLM, WriterConfig, build_agent
 from memalpha.data import BuildConfig, build
 from memalpha.llm import FORMATS
 from memalpha.llm.protocol import SamplingParams
 from memalpha.llm.registry import ModelConfig, make_llm, resolve_folder
 from memalpha.llm.transformers_server import transformers_server
-from memalpha.memory import Memory, MemoryConfig, ToolExecutor, ToolRegistry, ViewConfig
+from memalpha.memory import Memory, MemoryConfig
 from memalpha.tokens import make_token_counter
 from report import save
 
 
 def run(llm, instances, sampling, counter, *, lock_step: bool, count_tokens) -> dict:
-    agent = MemoryAgent(
-        llm, FORMATS["hermes"], ToolExecutor(ToolRegistry()), ViewConfig(), sampling, counter.count
-    )
+    agent = build_agent(WriterConfig(max_new_tokens=sampling.max_new_tokens), counter)
     memories = [Memory(MemoryConfig(), counter) for _ in instances]
     t = time.perf_counter()
     if lock_step:
-        episodes = agent.memorize_many(memories, [i.chunks for i in instances])
+        episodes = agent.memorize_many(llm, sampling, memories, [i.chunks for i in instances])
     else:
-        episodes = [agent.memorize(m, i.chunks) for m, i in zip(memories, instances, strict=True)]
+        episodes = [
+            agent.memorize(llm, sampling, m, i.chunks)
+            for m, i in zip(memories, instances, strict=True)
+        ]
     seconds = time.perf_counter() - t
     steps = [s for e in episodes for s in e.steps]
     tokens = sum(count_tokens(s.generation) for s in steps)

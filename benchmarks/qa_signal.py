@@ -14,25 +14,20 @@ from __future__ import annotations
 
 import argparse
 import time
+from dataclasses import replace
 from pathlib import Path
 
 from rich.console import Console
 from rich.table import Table
 
+from memalpha.agent import build_agent
 from memalpha.config import load_config
-from memalpha.llm import SamplingParams
+from memalpha.reader import build_judge, build_reader
 from memalpha.rl.advantages import share_with_spread
 from memalpha.rl.config import TrainConfig
-from memalpha.rl.parts import (
-    load_instances,
-    make_agent,
-    make_greedy_agent,
-    make_judge,
-    make_reader,
-    seed_everything,
-)
+from memalpha.rl.parts import load_instances, seed_everything
 from memalpha.rl.policy import Policy
-from memalpha.rollout import anchor_stats, rollout
+from memalpha.rollout import Scoring, anchor_stats, rollout
 from memalpha.tokens import make_token_counter
 from report import save
 
@@ -51,41 +46,27 @@ def main() -> None:
     counter = make_token_counter(cfg.memory.tokenizer)
     specs = [s.model_copy(update={"instances": args.per_source}) for s in cfg.data.train]
     instances = load_instances(specs, [], counter)
-    reader, _ = make_reader(cfg.reader, counter)
-    judge, _ = make_judge(cfg.judge)
+    reader, _ = build_reader(cfg.reader, counter)
+    judge, _ = build_judge(cfg.judge)
+    scoring = Scoring(reader, judge, cfg.reward, counter)
     policy = Policy(cfg.policy)
     g = args.group_size
-    greedy_agent = make_greedy_agent(policy.llm, cfg, counter)
-    greedy_trajs, _ = rollout(
-        greedy_agent, instances, 1, cfg.memory, counter, reader, judge, cfg.reward
-    )
-    for t in greedy_trajs:
-        t.greedy = True  # each instance's anchor, written once for every temperature
-    greedy = [t.r1 for t in greedy_trajs]
+    agent = build_agent(cfg.writer, counter)
+    anchors = rollout(agent, policy.llm, cfg.writer.sampling(), instances, 1, cfg.memory, scoring)
+    # each instance's anchor, written once for every temperature
+    greedy_trajs = [replace(t, greedy=True) for t in anchors.trajectories]
+    greedy = [s.qa for s in anchors.scores]
     rows = []
     for temperature in args.temperature:
         seed_everything(cfg.seed)
-        sampling = SamplingParams(
-            temperature=temperature,
-            max_new_tokens=cfg.rollout.max_new_tokens,
-            seed=cfg.seed,
-            logprobs=True,
-        )
-        agent = make_agent(policy.llm, cfg.format, cfg.memory, sampling, counter, cfg.prompt)
+        sampling = cfg.writer.sampling(temperature, seed=cfg.seed, logprobs=True)
         began = time.perf_counter()
-        trajectories, _ = rollout(
-            agent, instances, g, cfg.memory, counter, reader, judge, cfg.reward
-        )
-        r1s = [t.r1 for t in trajectories]
+        done = rollout(agent, policy.llm, sampling, instances, g, cfg.memory, scoring)
+        r1s = [s.qa for s in done.scores]
         groups = [r1s[i * g : (i + 1) * g] for i in range(len(instances))]
         spread = [max(r1) - min(r1) for r1 in groups]
         anchored = anchor_stats(
-            [
-                t
-                for i, a in enumerate(greedy_trajs)
-                for t in (a, *trajectories[i * g : (i + 1) * g])
-            ],
-            g + 1,
+            [*greedy_trajs, *done.trajectories], [*anchors.scores, *done.scores]
         )
         rows.append(
             {

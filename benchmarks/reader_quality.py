@@ -15,12 +15,12 @@ from pathlib import Path
 from rich.console import Console
 from rich.table import Table
 
-from memalpha.agent import MemoryAgent, RuleWriterLLM
+from memalpha.agent import RuleWriterLLM, WriterConfig, build_agent
 from memalpha.data import BuildConfig, build
 from memalpha.llm import FORMATS
 from memalpha.llm.protocol import SamplingParams
 from memalpha.llm.registry import ModelConfig, make_llm
-from memalpha.memory import Memory, MemoryConfig, ToolExecutor, ToolRegistry, ViewConfig
+from memalpha.memory import Memory, MemoryConfig
 from memalpha.metrics import score
 from memalpha.reader import ExtractiveReader, Question, RagReader, query_prompt
 from memalpha.tokens import make_token_counter
@@ -40,14 +40,8 @@ def main() -> None:
     )
     args = parser.parse_args()
     counter = make_token_counter()
-    writer = MemoryAgent(
-        RuleWriterLLM(FORMATS["hermes"]),
-        FORMATS["hermes"],
-        ToolExecutor(ToolRegistry()),
-        ViewConfig(),
-        SamplingParams(),
-        counter.count,
-    )
+    writer_cfg = WriterConfig(max_new_tokens=512)
+    writer, rule = build_agent(writer_cfg, counter), RuleWriterLLM(FORMATS["hermes"])
     rows = []
     with make_llm(ModelConfig(batch_size=4)) as llm:
         readers = {
@@ -72,7 +66,7 @@ def main() -> None:
             questions, golds = [], []
             for inst in instances:
                 memory = Memory(MemoryConfig(), counter)
-                writer.memorize(memory, inst.chunks)
+                writer.memorize(rule, writer_cfg.sampling(), memory, inst.chunks)
                 questions += [
                     Question(memory, q.question, query_prompt(source)) for q in inst.questions
                 ]

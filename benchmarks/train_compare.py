@@ -24,12 +24,14 @@ from pathlib import Path
 from rich.console import Console
 from rich.table import Table
 
+from memalpha.agent import build_agent
 from memalpha.config import load_config
 from memalpha.eval.stats import bootstrap_interval, paired_difference
+from memalpha.reader import build_judge, build_reader
 from memalpha.rl.config import TrainConfig
-from memalpha.rl.parts import load_instances, make_greedy_agent, make_judge, make_reader
+from memalpha.rl.parts import load_instances
 from memalpha.rl.policy import Policy
-from memalpha.rollout import by_source, rollout, summarize
+from memalpha.rollout import Scoring, by_source, rollout, summarize
 from memalpha.tokens import make_token_counter
 from report import save
 
@@ -55,8 +57,11 @@ def main() -> None:
         for s in cfg.data.val
     ]
     instances = load_instances(specs, [], counter)
-    reader, _ = make_reader(cfg.reader, counter)
-    judge, _ = make_judge(cfg.judge)
+    reader, _ = build_reader(cfg.reader, counter)
+    judge, _ = build_judge(cfg.judge)
+    scoring = Scoring(reader, judge, cfg.reward, counter)
+    writer = cfg.val_writer
+    agent = build_agent(writer, counter)
     rows = []
     for item in args.policy:
         name, _, model = item.partition("=")
@@ -64,14 +69,12 @@ def main() -> None:
             rows.append(reused[name, model])
             continue
         policy = Policy(cfg.policy.model_copy(update={"model": model}))
-        agent = make_greedy_agent(policy.llm, cfg, counter, cfg.val_max_new_tokens)
-        trajectories, _ = rollout(
-            agent, instances, 1, cfg.memory, counter, reader, judge, cfg.reward
-        )
+        done = rollout(agent, policy.llm, writer.sampling(), instances, 1, cfg.memory, scoring)
+        trajectories = done.trajectories
         policy.close()
-        per_instance = [t.r1 for t in trajectories]
+        per_instance = [s.qa for s in done.scores]
         low, high = bootstrap_interval(per_instance)
-        s = summarize(trajectories)
+        s = summarize(trajectories, done.scores)
         rows.append(
             {
                 "policy": name,
@@ -79,7 +82,7 @@ def main() -> None:
                 "qa": s["r1_qa"],
                 "qa_low": low,
                 "qa_high": high,
-                **{f"qa/{k}": v for k, v in by_source(trajectories).items()},
+                **{f"qa/{k}": v for k, v in by_source(trajectories, done.scores).items()},
                 "reward": s["reward"],
                 "call_success": s["call_success"],
                 "memory_tokens": s["memory_tokens"],

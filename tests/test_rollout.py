@@ -5,26 +5,53 @@ from __future__ import annotations
 
 import pytest
 
-from memalpha.agent import MemoryAgent, RuleWriterLLM
+from memalpha.agent import RuleWriterLLM, WriterConfig, build_agent
 from memalpha.llm import FORMATS, SamplingParams
-from memalpha.memory import CallStatus, MemoryConfig, ToolCall, ToolExecutor, ToolRegistry
+from memalpha.memory import CallStatus, MemoryConfig, ToolCall
 from memalpha.memory.executor import ToolResult
 from memalpha.reader import ExtractiveReader, RuleJudge
 from memalpha.reward import RewardConfig
-from memalpha.rollout import RolloutConfig, judged_write, rollout, summarize, to_samples
+from memalpha.rollout import (
+    RolloutConfig,
+    Scoring,
+    judged_write,
+    rollout,
+    score_episodes,
+    summarize,
+    to_samples,
+)
+
+SAMPLED = SamplingParams(temperature=1.0, max_new_tokens=512)
 
 
 def _agent(counter, prompt="published"):
-    fmt = FORMATS["hermes"]
-    return MemoryAgent(
-        RuleWriterLLM(fmt),
-        fmt,
-        ToolExecutor(ToolRegistry(frozenset())),
-        MemoryConfig().view,
-        SamplingParams(max_new_tokens=512),
-        counter.count,
-        prompt,
-    )
+    return build_agent(WriterConfig(prompt=prompt, max_new_tokens=512), counter)
+
+
+class RecordingLLM:
+    """The rule writer (a real component), recording the temperature each generation was
+    asked for, so a test can tell greedy from sampled trajectories."""
+
+    name = "rule-recording"
+
+    def __init__(self) -> None:
+        self.rule = RuleWriterLLM(FORMATS["hermes"])
+        self.temperature: dict[int, float] = {}  # id(generation) -> its sampling temperature
+
+    def generate(self, prompts, sampling):
+        out = self.rule.generate(prompts, sampling)
+        self.temperature.update({id(g): sampling.temperature for g in out})
+        return out
+
+    def close(self) -> None:
+        pass
+
+
+def _rollout(counter, instances, group_size, reward, judge=None, **kw):
+    scoring = Scoring(ExtractiveReader(), judge, reward, counter)
+    llm = kw.pop("llm", RuleWriterLLM(FORMATS["hermes"]))
+    agent = kw.pop("agent", _agent(counter))
+    return rollout(agent, llm, SAMPLED, instances, group_size, MemoryConfig(), scoring, **kw)
 
 
 @pytest.fixture(scope="module")
@@ -36,76 +63,84 @@ def instances(real_instances):
 
 def test_one_sample_per_trajectory_and_chunk_with_the_published_reward(counter, instances):
     reward = RewardConfig(beta=0.2, gamma=0.5)
-    trajectories, timings = rollout(
-        _agent(counter),
-        instances,
-        3,
-        MemoryConfig(),
-        counter,
-        ExtractiveReader(),
-        RuleJudge(),
-        reward,
-    )
+    done = _rollout(counter, instances, 3, reward, RuleJudge())
+    trajectories, scores, timings = done.trajectories, done.scores, done.timings
     assert len(trajectories) == 3 * len(instances)
     assert [t.instance.id for t in trajectories[:3]] == [instances[0].id] * 3  # adjacent groups
-    samples = to_samples(trajectories)
+    assert [t.group for t in trajectories] == [g for g in range(len(instances)) for _ in range(3)]
+    samples = to_samples(trajectories, scores)
     assert len(samples) == 3 * sum(len(i.chunks) for i in instances)
-    for t_idx, t in enumerate(trajectories):
+    for t_idx, (t, score) in enumerate(zip(trajectories, scores, strict=True)):
         mine = [s for s in samples if s.trajectory == t_idx]
         assert [s.chunk_index for s in mine] == list(range(len(t.instance.chunks)))
+        assert all(s.group == t.group for s in mine)
         input_tokens = sum(counter.count(c) for c in t.instance.chunks)
-        r1 = sum(t.qa_scores) / len(t.qa_scores)
+        r1 = sum(score.qa_scores) / len(score.qa_scores)
         r3 = 1 - t.memory.total_tokens / input_tokens
-        for s, step, judged in zip(mine, t.episode.steps, t.judge_scores, strict=True):
+        for s, step, judged in zip(mine, t.episode.steps, score.judge_scores, strict=True):
             r2 = sum(step.successes) / len(step.successes)
             r4 = sum(judged) / len(judged)
             assert s.terms.total == pytest.approx(r1 + r2 + 0.2 * r3 + 0.5 * r4)
-            assert s.messages == step.messages and s.response_ids == step.generation.token_ids
-    assert summarize(trajectories)["r1_qa"] > 0.3  # the rule writer's memories answer questions
+            assert s.prompt_ids == step.generation.prompt_ids
+            assert s.response_ids == step.generation.token_ids
+    assert summarize(trajectories, scores)["r1_qa"] > 0.3  # the rule writer's memories answer
     assert timings.generation > 0 and timings.reader > 0
+
+
+def test_scoring_returns_values_and_changes_nothing(counter, instances):
+    done = _rollout(counter, instances, 2, RewardConfig(beta=0.2, gamma=0.5), RuleJudge())
+    before = [t.memory.snapshot() for t in done.trajectories]
+    scoring = Scoring(ExtractiveReader(), RuleJudge(), RewardConfig(beta=0.2, gamma=0.5), counter)
+    again = score_episodes(done.trajectories, scoring)
+    assert again == done.scores  # same inputs, same values: nothing was stored in between
+    assert [t.memory.snapshot() for t in done.trajectories] == before
+
+
+def test_summary_names_trajectory_qa_and_chunk_credit_apart(counter, real_instances):
+    squad = real_instances(["squad"], instances=2, max_tokens=600, chunk_tokens=160, questions=8)
+    reward = RewardConfig(beta=0.1, gamma=0.5, call_weight=0.25, qa_credit="evidence")
+    done = _rollout(counter, squad, 1, reward, RuleJudge())
+    summary = summarize(done.trajectories, done.scores)
+    terms = [x for s in done.scores for x in s.terms]
+    assert summary["r1_qa"] == pytest.approx(sum(s.qa for s in done.scores) / len(done.scores))
+    assert summary["r1_chunk"] == pytest.approx(sum(x.r1 for x in terms) / len(terms))
+    assert summary["w_r2"] == pytest.approx(0.25 * summary["r2_calls"])
+    assert summary["beta_r3"] == pytest.approx(0.1 * summary["r3_compression"])
+    assert summary["gamma_r4"] == pytest.approx(0.5 * summary["r4_validity"])
 
 
 def test_evidence_credit_scores_each_chunk_on_its_own_questions(counter, real_instances):
     # longer SQuAD inputs, so that questions point at different chunks and score differently
     squad = real_instances(["squad"], instances=2, max_tokens=600, chunk_tokens=160, questions=8)
     reward = RewardConfig(beta=0.0, gamma=0.0, call_weight=0.0, qa_credit="evidence")
-    trajectories, _ = rollout(
-        _agent(counter), squad, 1, MemoryConfig(), counter, ExtractiveReader(), None, reward
-    )
-    for t in trajectories:
-        for c, terms in enumerate(t.terms):
+    done = _rollout(counter, squad, 1, reward)
+    for t, score in zip(done.trajectories, done.scores, strict=True):
+        for c, terms in enumerate(score.terms):
             mine = [
-                score
-                for score, qa in zip(t.qa_scores, t.instance.questions, strict=True)
+                q
+                for q, qa in zip(score.qa_scores, t.instance.questions, strict=True)
                 if c in qa.evidence_chunks or not qa.evidence_chunks
             ]
-            expected = sum(mine) / len(mine) if mine else t.r1
+            expected = sum(mine) / len(mine) if mine else score.qa
             assert terms.r1 == pytest.approx(expected) and terms.total == pytest.approx(expected)
     # the credit is really per chunk: some chunk's r1 differs from its trajectory's
-    assert any(terms.r1 != pytest.approx(t.r1) for t in trajectories for terms in t.terms)
+    assert any(terms.r1 != pytest.approx(s.qa) for s in done.scores for terms in s.terms)
 
 
 def test_greedy_anchor_leads_every_group(counter, instances):
-    # two agents told apart by their prompts: the anchor's trajectory must be each group's first
-    trajectories, _ = rollout(
-        _agent(counter),
-        instances,
-        3,
-        MemoryConfig(),
-        counter,
-        ExtractiveReader(),
-        None,
-        RewardConfig(),
-        anchor=_agent(counter, "compact"),
-    )
+    # one agent, two samplings: the greedy trajectory must be each group's first
+    llm = RecordingLLM()
+    done = _rollout(counter, instances, 3, RewardConfig(), llm=llm, greedy_anchor=True)
+    trajectories = done.trajectories
     assert len(trajectories) == 3 * len(instances)
     for g, inst in enumerate(instances):
         group = trajectories[3 * g : 3 * g + 3]
         assert [t.instance.id for t in group] == [inst.id] * 3
+        assert [t.group for t in group] == [g] * 3
         assert [t.greedy for t in group] == [True, False, False]
-        first = [str(t.episode.steps[0].messages) for t in group]
-        assert first[1] == first[2] and len(first[0]) < len(first[1]) / 2  # compact = anchor
-        assert all(t.terms for t in group)  # scored like any other rollout
+        temps = [llm.temperature[id(t.episode.steps[0].generation)] for t in group]
+        assert temps == [0.0, 1.0, 1.0]  # the anchor was decoded greedily, the others sampled
+        assert all(s.terms for s in done.scores[3 * g : 3 * g + 3])  # scored like any other
 
 
 def test_greedy_anchor_needs_a_sampled_rollout_beside_it():
@@ -115,19 +150,10 @@ def test_greedy_anchor_needs_a_sampled_rollout_beside_it():
 
 
 def test_compact_prompt_is_shorter_and_the_rule_writer_still_works(counter, instances):
-    published, compact = _agent(counter), _agent(counter, "compact")
     trajectories = {}
-    for name, agent in (("published", published), ("compact", compact)):
-        trajectories[name], _ = rollout(
-            agent,
-            instances[:1],
-            1,
-            MemoryConfig(),
-            counter,
-            ExtractiveReader(),
-            None,
-            RewardConfig(),
-        )
+    for name in ("published", "compact"):
+        done = _rollout(counter, instances[:1], 1, RewardConfig(), agent=_agent(counter, name))
+        trajectories[name] = done.trajectories
     lengths = {
         k: counter.count(str(t[0].episode.steps[1].messages)) for k, t in trajectories.items()
     }

@@ -163,21 +163,20 @@ def _dataset(cfg: QuickstartConfig, folder: Path) -> tuple[Path, Path]:
 
 
 def _writer(cfg: QuickstartConfig, name: str, model: str | Path) -> MethodConfig:
-    """A memalpha writer evaluated exactly as it was trained: format, prompt, memory, budget."""
+    """A memalpha writer evaluated exactly as it was validated in training: format, prompt,
+    memory and budget all from `train.val_writer`, the one writer config."""
     return MethodConfig(
         name=name,
         kind="memalpha",
         policy=cfg.sft.policy.model_copy(update={"model": str(model)}),
-        format=cfg.train.format,
-        prompt=cfg.train.prompt,
-        max_new_tokens=cfg.train.val_max_new_tokens or cfg.train.rollout.max_new_tokens,
-        memory=cfg.train.memory,
+        **dict(cfg.train.val_writer),
     )
 
 
 def _baseline_methods(cfg: QuickstartConfig) -> list[MethodConfig]:
+    writer = cfg.train.val_writer
     rule = MethodConfig(
-        name="rule-writer", kind="rule-writer", format=cfg.train.format, memory=cfg.train.memory
+        name="rule-writer", kind="rule-writer", format=writer.format, memory=writer.memory
     )
     return [rule, _writer(cfg, "untrained", cfg.base_model)]
 

@@ -2,14 +2,16 @@
 memory agent, scored with the reward of MEMALPHA_SPEC §3, and cut into training samples, one per
 (trajectory, chunk) as published (§4.1).
 
-The same code serves the local trainer, validation and the verl agent loop: only the policy
-behind the agent and the sampling differ.
+The same code serves the local trainer, validation and the verl reward: only the LLM and the
+sampling handed to the agent differ. Records go one way and are never filled in later:
+`run_episodes` → `Trajectory` (its group known from creation) → `score_episodes` (pure: returns
+an `EpisodeScore` per memory) → `to_samples` → `Sample`, the one record the update consumes.
 """
 
 from __future__ import annotations
 
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass, replace
 from typing import Protocol
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
@@ -17,25 +19,13 @@ from pydantic import BaseModel, ConfigDict, Field, model_validator
 from memalpha import metrics
 from memalpha.agent import Episode, MemoryAgent
 from memalpha.data import Instance
-from memalpha.llm import Message
+from memalpha.llm import LLM, SamplingParams
 from memalpha.memory import Memory, MemoryConfig, ToolResult, parse_component
-from memalpha.reader import Answer, Question, query_prompt
+from memalpha.reader import Judge, Question, Reader, query_prompt
 from memalpha.reward import RewardConfig, RewardTerms, qa_reward, trajectory_rewards
 from memalpha.tokens import TokenCounter
 
 JUDGED_TOOLS = {"new_memory_insert": "content", "memory_update": "new_content"}
-
-
-class Reader(Protocol):
-    """Answers questions from memories (RagReader, ExtractiveReader)."""
-
-    def answer(self, questions: list[Question]) -> list[Answer]: ...
-
-
-class Judge(Protocol):
-    """Scores (memory kind, content) writes in [0, 1] (ContentJudge, RuleJudge)."""
-
-    def judge(self, writes: list[tuple[str, str]]) -> list[float]: ...
 
 
 class RolloutConfig(BaseModel):
@@ -63,31 +53,73 @@ class RolloutConfig(BaseModel):
         return self
 
 
-@dataclass(slots=True)
+@dataclass(frozen=True, slots=True)
 class Trajectory:
-    """One memory built from one instance, and everything its reward is made of."""
+    """One memory built from one instance. `group` is the index of its instance in the batch:
+    the G trajectories of an instance share it (the GRPO group, `ppo.group_by: instance`)."""
 
+    group: int
     instance: Instance
     memory: Memory
     episode: Episode
-    qa_scores: list[float] = field(default_factory=list)
-    judge_scores: list[list[float]] = field(default_factory=list)  # per chunk, per call
-    terms: list[RewardTerms] = field(default_factory=list)  # per chunk
     greedy: bool = False  # decoded at temperature 0 (the greedy anchor of its group)
 
     @property
-    def r1(self) -> float:
-        return qa_reward(self.qa_scores)
+    def calls(self) -> list[list[ToolResult]]:
+        """Each chunk's calls as executed (what r2 and r4 are made of)."""
+        return [step.results for step in self.episode.steps]
+
+
+class Written(Protocol):
+    """What scoring needs of an episode: its instance, final memory and each chunk's calls
+    (a `Trajectory`, or verl's record of one)."""
+
+    @property
+    def instance(self) -> Instance: ...
+
+    @property
+    def memory(self) -> Memory: ...
+
+    @property
+    def calls(self) -> list[list[ToolResult]]: ...
+
+
+@dataclass(frozen=True, slots=True)
+class EpisodeScore:
+    """The reward of one episode: each question's QA score and each chunk's reward terms."""
+
+    qa_scores: tuple[float, ...]
+    judge_scores: tuple[tuple[float, ...], ...]  # per chunk, per call
+    terms: tuple[RewardTerms, ...]  # per chunk
+
+    @property
+    def qa(self) -> float:
+        """The trajectory's QA score: the mean over its questions (logged as `r1_qa`). A
+        chunk's r1 (`terms[t].r1`, logged as `r1_chunk`) equals it unless evidence credit
+        is on."""
+        return qa_reward(list(self.qa_scores))
+
+
+@dataclass(frozen=True, slots=True)
+class Scoring:
+    """The fixed parts of the reward: reader (r1), judge (r4; None: r4 = 0), weights, and the
+    token counter r3 compares memory and input with."""
+
+    reader: Reader
+    judge: Judge | None
+    reward: RewardConfig
+    counter: TokenCounter
 
 
 @dataclass(frozen=True, slots=True)
 class Sample:
-    """One training sample: the prompt of one chunk and the exact generation that answered it."""
+    """One training sample: the exact prompt ids of one chunk, the exact generation that
+    answered it (ids, behaviour log-probs) and its reward terms."""
 
-    instance_id: str
+    group: int
     trajectory: int  # index of the trajectory in its batch
     chunk_index: int
-    messages: list[Message]
+    prompt_ids: tuple[int, ...]
     response_ids: tuple[int, ...]
     old_logprobs: tuple[float, ...] | None
     terms: RewardTerms
@@ -103,35 +135,47 @@ class Timings:
     judge: float = 0.0
 
 
+@dataclass(frozen=True, slots=True)
+class Rollout:
+    """A scored rollout batch: trajectories, their scores (same order) and phase times."""
+
+    trajectories: list[Trajectory]
+    scores: list[EpisodeScore]
+    timings: Timings
+
+
 def run_episodes(
     agent: MemoryAgent,
+    llm: LLM,
+    sampling: SamplingParams,
     instances: list[Instance],
     group_size: int,
     memory_config: MemoryConfig,
     counter: TokenCounter,
-    anchor: MemoryAgent | None = None,
+    greedy_anchor: bool = False,
 ) -> list[Trajectory]:
     """Every instance `group_size` times, all trajectories chunk by chunk in lock-step.
 
-    Trajectories of one instance are adjacent (instance i owns trajectories i·G … i·G+G−1).
-    With an `anchor` agent (greedy decoding), the first of each instance's G is the anchor's,
-    written in its own lock-step batch since a batch shares one sampling setting.
+    Trajectories of one instance are adjacent (instance i owns trajectories i·G … i·G+G−1, all
+    of group i). With `greedy_anchor`, the first of each instance's G is decoded greedily, in
+    its own lock-step batch since a batch shares one sampling setting.
     """
-    sampled = group_size - (anchor is not None)
+    sampled = group_size - greedy_anchor
 
-    def episodes(who: MemoryAgent, copies: int, greedy: bool) -> list[Trajectory]:
-        batch = [inst for inst in instances for _ in range(copies)]
+    def episodes(how: SamplingParams, copies: int, greedy: bool) -> list[Trajectory]:
+        batch = [(g, inst) for g, inst in enumerate(instances) for _ in range(copies)]
         memories = [Memory(memory_config, counter) for _ in batch]
-        runs = who.memorize_many(memories, [inst.chunks for inst in batch])
+        runs = agent.memorize_many(llm, how, memories, [inst.chunks for _, inst in batch])
         return [
-            Trajectory(i, m, e, greedy=greedy)
-            for i, m, e in zip(batch, memories, runs, strict=True)
+            Trajectory(g, inst, m, e, greedy=greedy)
+            for (g, inst), m, e in zip(batch, memories, runs, strict=True)
         ]
 
-    samples = episodes(agent, sampled, greedy=False)
-    if anchor is None:
+    samples = episodes(sampling, sampled, greedy=False)
+    if not greedy_anchor:
         return samples
-    anchors = episodes(anchor, 1, greedy=True)
+    greedy = SamplingParams(temperature=0.0, max_new_tokens=sampling.max_new_tokens)
+    anchors = episodes(greedy, 1, greedy=True)
     return [
         t for i, a in enumerate(anchors) for t in (a, *samples[i * sampled : (i + 1) * sampled])
     ]
@@ -158,108 +202,141 @@ def judged_write(result: ToolResult) -> tuple[str, str] | None:
     return kind.value, content
 
 
-def score_trajectories(
-    trajectories: list[Trajectory],
-    reader: Reader,
-    judge: Judge | None,
-    reward: RewardConfig,
-    counter: TokenCounter,
-    timings: Timings | None = None,
-) -> None:
-    """Fill in QA scores (r1), judge scores (r4) and every sample's reward terms, in place.
-
-    All questions of all trajectories go to the reader in one call, and all writes to the judge
-    in one call, so batched backends see the whole step at once. Without a judge (γ = 0) r4 is 0.
-    """
-    timings = timings or Timings()
+def _qa_scores(written: list[Written], reader: Reader) -> list[tuple[float, ...]]:
+    """Every question of every memory, answered in one reader call (one batch for LLMs)."""
     questions = [
-        Question(t.memory, qa.question, query_prompt(t.instance.data_source))
-        for t in trajectories
-        for qa in t.instance.questions
+        Question(w.memory, qa.question, query_prompt(w.instance.data_source))
+        for w in written
+        for qa in w.instance.questions
     ]
-    start = time.perf_counter()
     answers = iter(reader.answer(questions))
-    timings.reader += time.perf_counter() - start
-    for t in trajectories:
-        t.qa_scores = [
-            metrics.score(t.instance.metric, next(answers).text, qa.answers)
-            for qa in t.instance.questions
-        ]
-    writes = [[judged_write(r) for r in s.results] for t in trajectories for s in t.episode.steps]
-    flat = [w for chunk in writes for w in chunk if w is not None]
-    start = time.perf_counter()
-    verdicts = iter(judge.judge(flat) if judge is not None and flat else [])
-    timings.judge += time.perf_counter() - start
-    per_chunk = iter(
-        [(next(verdicts) if judge is not None and w is not None else 0.0) for w in chunk]
-        for chunk in writes
-    )
-    for t in trajectories:
-        t.judge_scores = [next(per_chunk) for _ in t.episode.steps]
-        t.terms = trajectory_rewards(
-            t.qa_scores,
-            [s.successes for s in t.episode.steps],
-            t.judge_scores,
-            t.memory.total_tokens,
-            max(1, sum(counter.count_many(t.instance.chunks))),
-            reward,
-            [qa.evidence_chunks for qa in t.instance.questions],
+    return [
+        tuple(
+            metrics.score(w.instance.metric, next(answers).text, qa.answers)
+            for qa in w.instance.questions
         )
+        for w in written
+    ]
 
 
-def to_samples(trajectories: list[Trajectory]) -> list[Sample]:
-    """One sample per (trajectory, chunk), carrying the exact sampled ids and their logprobs."""
+def _judge_scores(written: list[Written], judge: Judge | None) -> list[list[tuple[float, ...]]]:
+    """Per memory, per chunk, per call: the judge's verdict on what the call wrote (0 for a
+    call that wrote nothing judgeable, and for every call without a judge)."""
+    writes = [[[judged_write(r) for r in chunk] for chunk in w.calls] for w in written]
+    flat = [x for mem in writes for chunk in mem for x in chunk if x is not None]
+    verdicts = iter(judge.judge(flat) if judge is not None and flat else [])
+    return [
+        [
+            tuple(next(verdicts) if judge is not None and x is not None else 0.0 for x in chunk)
+            for chunk in mem
+        ]
+        for mem in writes
+    ]
+
+
+def score_episodes(
+    written: list[Written], scoring: Scoring, timings: Timings | None = None
+) -> list[EpisodeScore]:
+    """The reward of every episode: QA scores (r1), judge scores (r4) and each chunk's terms.
+
+    All questions go to the reader in one call and all writes to the judge in one call, so
+    batched backends see the whole step at once. Without a judge (γ = 0) r4 is 0. Nothing is
+    changed: the local trainer and verl's reward function both call this and get values.
+    """
+    timings = timings if timings is not None else Timings()
+    start = time.perf_counter()
+    qa = _qa_scores(written, scoring.reader)
+    timings.reader += time.perf_counter() - start
+    start = time.perf_counter()
+    judged = _judge_scores(written, scoring.judge)
+    timings.judge += time.perf_counter() - start
+    out = []
+    for w, qa_scores, judge_scores in zip(written, qa, judged, strict=True):
+        terms = trajectory_rewards(
+            list(qa_scores),
+            [[r.ok for r in chunk] for chunk in w.calls],
+            [list(j) for j in judge_scores],
+            w.memory.total_tokens,
+            max(1, sum(scoring.counter.count_many(w.instance.chunks))),
+            scoring.reward,
+            [qa.evidence_chunks for qa in w.instance.questions],
+        )
+        out.append(EpisodeScore(qa_scores, tuple(judge_scores), tuple(terms)))
+    return out
+
+
+def to_samples(trajectories: list[Trajectory], scores: list[EpisodeScore]) -> list[Sample]:
+    """One sample per (trajectory, chunk), carrying the exact prompt and sampled ids and the
+    behaviour log-probs, as generated."""
     return [
         Sample(
-            t.instance.id,
+            t.group,
             i,
             step.index,
-            step.messages,
+            step.generation.prompt_ids,
             step.generation.token_ids,
             step.generation.logprobs,
             terms,
             step.generation.finish_reason,
         )
-        for i, t in enumerate(trajectories)
-        for step, terms in zip(t.episode.steps, t.terms, strict=True)
+        for i, (t, score) in enumerate(zip(trajectories, scores, strict=True))
+        for step, terms in zip(t.episode.steps, score.terms, strict=True)
     ]
 
 
-def summarize(trajectories: list[Trajectory]) -> dict[str, float]:
-    """Means of the reward terms and memory statistics over a batch (for logs and plots)."""
-    samples = [term for t in trajectories for term in t.terms]
-    calls = [r for t in trajectories for s in t.episode.steps for r in s.results]
+def with_old_logprobs(sample: Sample, logprobs: tuple[float, ...]) -> Sample:
+    """The sample with behaviour log-probs computed after sampling (greedy anchors, top-p)."""
+    return replace(sample, old_logprobs=logprobs)
+
+
+def _mean(values: list[float]) -> float:
+    return sum(values) / max(1, len(values))
+
+
+def summarize(trajectories: list[Trajectory], scores: list[EpisodeScore]) -> dict[str, float]:
+    """Means of the reward terms and memory statistics over a batch (for logs and plots).
+
+    `r1_qa` is the trajectory QA score; `r1_chunk` the r1 each chunk sample was credited
+    with (equal unless `reward.qa_credit: evidence`); the weighted terms beside the raw ones.
+    """
+    terms = [term for s in scores for term in s.terms]
+    calls = [r for t in trajectories for chunk in t.calls for r in chunk]
     gens = [s.generation for t in trajectories for s in t.episode.steps]
-    n, m = max(1, len(samples)), max(1, len(trajectories))
     return {
-        "reward": sum(s.total for s in samples) / n,
-        "r1_qa": sum(t.r1 for t in trajectories) / m,
-        "r2_calls": sum(s.r2 for s in samples) / n,
-        "r3_compression": sum(s.r3 for s in samples) / n,
-        "r4_validity": sum(s.r4 for s in samples) / n,
-        "memory_tokens": sum(t.memory.total_tokens for t in trajectories) / m,
-        "calls_per_chunk": len(calls) / n,
-        "call_success": sum(r.ok for r in calls) / max(1, len(calls)),
-        "response_tokens": sum(len(g.token_ids) for g in gens) / max(1, len(gens)),
-        "truncated": sum(g.finish_reason == "length" for g in gens) / max(1, len(gens)),
+        "reward": _mean([x.total for x in terms]),
+        "r1_qa": _mean([s.qa for s in scores]),
+        "r1_chunk": _mean([x.r1 for x in terms]),
+        "r2_calls": _mean([x.r2 for x in terms]),
+        "r3_compression": _mean([x.r3 for x in terms]),
+        "r4_validity": _mean([x.r4 for x in terms]),
+        "w_r2": _mean([x.w_r2 for x in terms]),
+        "beta_r3": _mean([x.beta_r3 for x in terms]),
+        "gamma_r4": _mean([x.gamma_r4 for x in terms]),
+        "memory_tokens": _mean([t.memory.total_tokens for t in trajectories]),
+        "calls_per_chunk": len(calls) / max(1, len(terms)),
+        "call_success": _mean([r.ok for r in calls]),
+        "response_tokens": _mean([len(g.token_ids) for g in gens]),
+        "truncated": _mean([g.finish_reason == "length" for g in gens]),
     }
 
 
-def by_source(trajectories: list[Trajectory]) -> dict[str, float]:
-    """Mean QA score (r1) per data source."""
+def by_source(trajectories: list[Trajectory], scores: list[EpisodeScore]) -> dict[str, float]:
+    """Mean trajectory QA score (r1_qa) per data source."""
     groups: dict[str, list[float]] = {}
-    for t in trajectories:
-        groups.setdefault(t.instance.data_source, []).append(t.r1)
+    for t, s in zip(trajectories, scores, strict=True):
+        groups.setdefault(t.instance.data_source, []).append(s.qa)
     return {src: sum(v) / len(v) for src, v in sorted(groups.items())}
 
 
-def anchor_stats(trajectories: list[Trajectory], group_size: int) -> dict[str, float]:
-    """With greedy anchors: their mean r1, and the share of sampled rollouts that beat / fall
-    below their group's anchor on r1 (only samples that beat it show a better writer)."""
-    anchors = {i // group_size: t.r1 for i, t in enumerate(trajectories) if t.greedy}
+def anchor_stats(trajectories: list[Trajectory], scores: list[EpisodeScore]) -> dict[str, float]:
+    """With greedy anchors: their mean QA score, and the share of sampled rollouts that beat /
+    fall below their group's anchor on it (only samples that beat it show a better writer)."""
+    anchors = {t.group: s.qa for t, s in zip(trajectories, scores, strict=True) if t.greedy}
     if not anchors:
         return {}
-    diffs = [t.r1 - anchors[i // group_size] for i, t in enumerate(trajectories) if not t.greedy]
+    diffs = [
+        s.qa - anchors[t.group] for t, s in zip(trajectories, scores, strict=True) if not t.greedy
+    ]
     n = max(1, len(diffs))
     return {
         "anchor_r1": sum(anchors.values()) / len(anchors),
@@ -270,20 +347,20 @@ def anchor_stats(trajectories: list[Trajectory], group_size: int) -> dict[str, f
 
 def rollout(
     agent: MemoryAgent,
+    llm: LLM,
+    sampling: SamplingParams,
     instances: list[Instance],
     group_size: int,
     memory_config: MemoryConfig,
-    counter: TokenCounter,
-    reader: Reader,
-    judge: Judge | None,
-    reward: RewardConfig,
-    anchor: MemoryAgent | None = None,
-) -> tuple[list[Trajectory], Timings]:
-    """Run and score `group_size` trajectories per instance (the first greedy when an `anchor`
-    agent is given); time each phase."""
+    scoring: Scoring,
+    greedy_anchor: bool = False,
+) -> Rollout:
+    """Run and score `group_size` trajectories per instance (the first greedy with
+    `greedy_anchor`); time each phase."""
     timings = Timings()
     start = time.perf_counter()
-    trajectories = run_episodes(agent, instances, group_size, memory_config, counter, anchor)
+    trajectories = run_episodes(
+        agent, llm, sampling, instances, group_size, memory_config, scoring.counter, greedy_anchor
+    )
     timings.generation = time.perf_counter() - start
-    score_trajectories(trajectories, reader, judge, reward, counter, timings)
-    return trajectories, timings
+    return Rollout(trajectories, score_episodes(trajectories, scoring, timings), timings)

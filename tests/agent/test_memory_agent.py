@@ -38,15 +38,31 @@ class ScriptedLLM:
         pass
 
 
-def make_agent(llm, counter, fmt="hermes", **view) -> MemoryAgent:
-    return MemoryAgent(
-        llm,
+class Driven:
+    """An agent with the LLM and sampling that drive it (the agent itself holds neither)."""
+
+    def __init__(self, agent: MemoryAgent, llm, sampling: SamplingParams) -> None:
+        self.agent, self.llm, self.sampling = agent, llm, sampling
+
+    def messages(self, memory, chunk):
+        return self.agent.messages(memory, chunk)
+
+    def memorize(self, memory, chunks):
+        return self.agent.memorize(self.llm, self.sampling, memory, chunks)
+
+    def memorize_many(self, memories, inputs):
+        return self.agent.memorize_many(self.llm, self.sampling, memories, inputs)
+
+
+def make_agent(llm, counter, fmt="hermes", **view) -> Driven:
+    agent = MemoryAgent(
         FORMATS[fmt],
         ToolExecutor(ToolRegistry()),
         ViewConfig(**view),
-        SamplingParams(max_new_tokens=1000),
         counter.count,
+        budget=1000,
     )
+    return Driven(agent, llm, SamplingParams(max_new_tokens=1000))
 
 
 def test_prompt_is_system_view_plus_tools_and_the_published_user_prompt(counter, memory) -> None:

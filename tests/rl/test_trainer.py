@@ -19,13 +19,15 @@ from memalpha.config import load_config
 from memalpha.errors import ConfigError
 from memalpha.llm import ModelConfig, SamplingParams
 from memalpha.llm.local import TransformersLLM
+from memalpha.reward import combine
 from memalpha.rl.checkpoint import list_checkpoints, read_state
 from memalpha.rl.config import PPOConfig, SFTConfig, TrainConfig
 from memalpha.rl.plot import plot_run
 from memalpha.rl.policy import Policy, pad_batch, response_logprobs
 from memalpha.rl.sft import run_sft, write_transcripts
 from memalpha.rl.trainer import Trainer, read_metrics
-from memalpha.rl.update import TokenSample, grpo_update, recompute_old_logprobs
+from memalpha.rl.update import grpo_update, recompute_old_logprobs
+from memalpha.rollout import Sample
 from tiny import tiny_config
 
 
@@ -288,17 +290,29 @@ def test_micro_batches_accumulate_the_whole_batch_gradient(tiny_model, mode):
     of one big batch, under every loss aggregation."""
     policy = Policy(ModelConfig(model=str(tiny_model)))
     vocab = policy.tokenizer.vocab_size
+    shapes = [(3, 1, 1.0), (2, 4, -0.5), (3, 2, 0.7), (1, 5, -1.2)]
+    terms = combine(0.0, 0.0, 0.0, 0.0, beta=0.0, gamma=0.0)
     samples = [
-        TokenSample([5, 6, 7][:p], [(9 + 3 * i + t) % vocab for t in range(r)], None, a)
-        for i, (p, r, a) in enumerate([(3, 1, 1.0), (2, 4, -0.5), (3, 2, 0.7), (1, 5, -1.2)])
+        Sample(
+            0,
+            i,
+            0,
+            (5, 6, 7)[:p],
+            tuple((9 + 3 * i + t) % vocab for t in range(r)),
+            None,
+            terms,
+            "stop",
+        )
+        for i, (p, r, _) in enumerate(shapes)
     ]
+    advantages = [a for _, _, a in shapes]
     samples = recompute_old_logprobs(policy, samples, micro=4, temperature=1.0)
     grads = []
     for micro in (1, 4):
         cfg = PPOConfig(loss_agg=mode, kl_coef=0.0, micro_batch_size=micro)
         params = [p for p in policy.model.parameters() if p.requires_grad]
         sgd = torch.optim.SGD(params, lr=0.0)  # lr 0: both runs see the same weights
-        grpo_update(policy, None, sgd, samples, cfg, 1e9, 1.0, random.Random(0))
+        grpo_update(policy, None, sgd, samples, advantages, cfg, 1e9, 1.0, random.Random(0))
         grads.append(torch.cat([p.grad.flatten() for p in params]))
     assert grads[0].abs().sum() > 0
     assert torch.allclose(grads[0], grads[1], atol=1e-6, rtol=1e-4)

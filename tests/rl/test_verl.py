@@ -11,12 +11,12 @@ import json
 import pyarrow.parquet as pq
 import pytest
 
-from memalpha.agent import RuleWriterLLM
+from memalpha.agent import RuleWriterLLM, build_agent
 from memalpha.data import Instance
 from memalpha.errors import ConfigError, DataError
 from memalpha.llm import FORMATS, SamplingParams
 from memalpha.memory import Memory
-from memalpha.rl.parts import make_agent, make_judge, make_reader
+from memalpha.reader import build_judge, build_reader
 from memalpha.rl.verl import (
     EpisodeRecord,
     Writer,
@@ -27,7 +27,7 @@ from memalpha.rl.verl import (
     write_verl_parquet,
 )
 from memalpha.rl.verl.reward_fn import EPISODE_KEY, INSTANCE_KEY
-from memalpha.rollout import rollout
+from memalpha.rollout import Scoring, rollout
 
 CONFIG = """
 prompt: compact
@@ -77,22 +77,16 @@ def _extra_info(instance: Instance, record: EpisodeRecord) -> dict:
 def test_the_verl_reward_of_a_chunk_is_the_local_trainers_reward(config_path, instances):
     writer = Writer.from_path(config_path)
     cfg = writer.cfg
-    reader, _ = make_reader(cfg.reader, writer.counter)
-    judge, _ = make_judge(cfg.judge)
-    local_agent = make_agent(
-        RuleWriterLLM(FORMATS["hermes"]),
-        cfg.format,
-        cfg.memory,
-        SamplingParams(max_new_tokens=512),
-        writer.counter,
-        cfg.prompt,
-    )
+    reader, _ = build_reader(cfg.reader, writer.counter)
+    judge, _ = build_judge(cfg.judge)
+    scoring = Scoring(reader, judge, cfg.reward, writer.counter)
+    local_agent = build_agent(cfg.writer, writer.counter)
+    rule = RuleWriterLLM(FORMATS["hermes"])
     for instance in instances:
         trajectory, prompts = asyncio.run(writer.run(instance, _rule_generate()))
         assert len(prompts) == len(trajectory.episode.steps) == len(instance.chunks)
-        (local,), _ = rollout(
-            local_agent, [instance], 1, cfg.memory, writer.counter, reader, judge, cfg.reward
-        )
+        done = rollout(local_agent, rule, cfg.writer.sampling(), [instance], 1, cfg.memory, scoring)
+        (local,), (local_score,) = done.trajectories, done.scores
         assert trajectory.memory.snapshot() == local.memory.snapshot()
         for k in range(len(instance.chunks)):
             got = compute_score(
@@ -102,17 +96,21 @@ def test_the_verl_reward_of_a_chunk_is_the_local_trainers_reward(config_path, in
                 _extra_info(instance, to_record(trajectory, k)),
                 memalpha_config=str(config_path),
             )
-            want = local.terms[k]
+            want = local_score.terms[k]
             assert got == pytest.approx(
                 {
                     "score": want.total,
-                    "r1_qa": want.r1,
+                    "r1_qa": local_score.qa,
+                    "r1_chunk": want.r1,
                     "r2_calls": want.r2,
                     "r3_compression": want.r3,
                     "r4_validity": want.r4,
+                    "w_r2": want.w_r2,
+                    "beta_r3": want.beta_r3,
+                    "gamma_r4": want.gamma_r4,
                 }
             )
-        assert local.r1 > 0  # the rule writer's memories answer some questions: a real check
+        assert local_score.qa > 0  # the rule writer's memories answer some questions
         rebuilt = from_record(to_record(trajectory, 0), instance, cfg, writer.counter)
         assert rebuilt.memory.snapshot() == trajectory.memory.snapshot()
 
@@ -258,9 +256,19 @@ def test_agent_loop_runs_in_verl_and_returns_one_exact_chunk_sample(
     assert len(out.response_logprobs) == len(out.response_ids)
     # and verl's reward loop (extra_info merged with the loop's extra_fields) can score it
     score = compute_score(row["data_source"], "", "", {**row["extra_info"], **out.extra_fields})
-    assert set(score) == {"score", "r1_qa", "r2_calls", "r3_compression", "r4_validity"}
+    assert set(score) == {
+        "score",
+        "r1_qa",
+        "r1_chunk",
+        "r2_calls",
+        "r3_compression",
+        "r4_validity",
+        "w_r2",
+        "beta_r3",
+        "gamma_r4",
+    }
     assert score["score"] == pytest.approx(
-        score["r1_qa"]
+        score["r1_chunk"]
         + score["r2_calls"]
         + 0.2 * score["r3_compression"]
         + 0.5 * score["r4_validity"]

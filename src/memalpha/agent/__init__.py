@@ -1,5 +1,17 @@
-"""The memory agent: joins an LLM (or the rule writer) and a memory through tool calls."""
+"""The memory agent: joins an LLM (or the rule writer) and a memory through tool calls; the
+writer's one config (`WriterConfig`) and builder (`build_agent`)."""
 
+from memalpha.agent.config import (
+    WRITER_FILE,
+    ToolFormat,
+    WriterConfig,
+    WriterStyle,
+    build_agent,
+    effective_writer,
+    policy_writer,
+    read_writer_config,
+    save_writer_config,
+)
 from memalpha.agent.memory_agent import (
     ChunkStep,
     Episode,
@@ -10,11 +22,20 @@ from memalpha.agent.memory_agent import (
 from memalpha.agent.rule_writer import RuleWriterLLM, rule_calls
 
 __all__ = [
+    "WRITER_FILE",
     "ChunkStep",
     "Episode",
     "MemoryAgent",
     "PromptStyle",
     "RuleWriterLLM",
+    "ToolFormat",
+    "WriterConfig",
+    "WriterStyle",
+    "build_agent",
+    "effective_writer",
     "memorize_user_prompt",
+    "policy_writer",
+    "read_writer_config",
     "rule_calls",
+    "save_writer_config",
 ]

@@ -81,34 +81,33 @@ def to_tool_call(call: FunctionCall) -> ToolCall:
 
 
 class MemoryAgent:
-    """Turns chunks into memory tool calls with an LLM.
+    """Turns chunks into memory tool calls. It holds how to prompt and how to execute, not
+    which LLM answers nor how it samples: `step` and `memorize_many` take both, so greedy
+    evaluation, the greedy anchor of a GRPO group and sampled rollouts share one agent.
 
     Args:
-        llm: the policy (any `LLM` backend, or the rule writer); None when generations come
-            from elsewhere (verl's rollout servers) and are handed to `execute`.
         fmt: the tool-call text format the policy writes (qwen ✿ or hermes).
         executor: runs calls against memories (its registry lists the offered tools).
         view: what the writer sees of its memory.
-        sampling: how the policy samples.
         count: token counter for the view's prompt budget.
         prompt: 'published' (the paper's prompts and full JSON tool schemas, ~1.2K tokens) or
             'compact' (~0.2K tokens: the same memory view, one line per tool and an example
             call), for small models on CPUs where prompt processing dominates the cost.
+        budget: the writer's token budget per chunk, as the published prompt states it.
     """
 
     def __init__(
         self,
-        llm: LLM | None,
         fmt: ToolCallFormat,
         executor: ToolExecutor,
         view: ViewConfig,
-        sampling: SamplingParams,
         count: Callable[[str], int],
+        *,
         prompt: PromptStyle = "published",
+        budget: int = 2048,
     ) -> None:
-        self.llm, self.fmt, self.executor = llm, fmt, executor
-        self.view, self.sampling, self.count = view, sampling, count
-        self.prompt = prompt
+        self.fmt, self.executor, self.view, self.count = fmt, executor, view, count
+        self.prompt, self.budget = prompt, budget
 
     def messages(self, memory: Memory, chunk: str) -> list[Message]:
         if self.prompt == "compact":
@@ -117,7 +116,7 @@ class MemoryAgent:
         tools = self.fmt.system_block(self.executor.registry.functions())
         return [
             {"role": "system", "content": f"{system}\n\n{tools}"},
-            {"role": "user", "content": memorize_user_prompt(chunk, self.sampling.max_new_tokens)},
+            {"role": "user", "content": memorize_user_prompt(chunk, self.budget)},
         ]
 
     def _compact_messages(self, memory: Memory, chunk: str) -> list[Message]:
@@ -146,12 +145,17 @@ class MemoryAgent:
                 return self.fmt.render([FunctionCall("new_memory_insert", args)])
         return ""
 
-    def step(self, memories: list[Memory], chunks: list[str], index: int) -> list[ChunkStep]:
+    def step(
+        self,
+        llm: LLM,
+        sampling: SamplingParams,
+        memories: list[Memory],
+        chunks: list[str],
+        index: int,
+    ) -> list[ChunkStep]:
         """One batched generation for many memories, each with its own chunk."""
-        if self.llm is None:
-            raise TypeError("this agent has no LLM: hand generations to `execute` instead")
         prompts = [self.messages(m, c) for m, c in zip(memories, chunks, strict=True)]
-        generations = self.llm.generate(prompts, self.sampling)
+        generations = llm.generate(prompts, sampling)
         return [
             self.execute(m, p, g, index)
             for m, p, g in zip(memories, prompts, generations, strict=True)
@@ -171,12 +175,19 @@ class MemoryAgent:
         return ChunkStep(index, prompt, gen, results, memory.total_tokens)
 
     def memorize(
-        self, memory: Memory, chunks: list[str], on_step: Callable[[ChunkStep], None] | None = None
+        self,
+        llm: LLM,
+        sampling: SamplingParams,
+        memory: Memory,
+        chunks: list[str],
+        on_step: Callable[[ChunkStep], None] | None = None,
     ) -> Episode:
-        return self.memorize_many([memory], [chunks], on_step)[0]
+        return self.memorize_many(llm, sampling, [memory], [chunks], on_step)[0]
 
     def memorize_many(
         self,
+        llm: LLM,
+        sampling: SamplingParams,
         memories: list[Memory],
         inputs: list[list[str]],
         on_step: Callable[[ChunkStep], None] | None = None,
@@ -185,11 +196,10 @@ class MemoryAgent:
         steps: list[list[ChunkStep]] = [[] for _ in memories]
         for t in range(max((len(c) for c in inputs), default=0)):
             live = [i for i, chunks in enumerate(inputs) if t < len(chunks)]
-            for i, step in zip(
-                live,
-                self.step([memories[i] for i in live], [inputs[i][t] for i in live], t),
-                strict=True,
-            ):
+            batch = self.step(
+                llm, sampling, [memories[i] for i in live], [inputs[i][t] for i in live], t
+            )
+            for i, step in zip(live, batch, strict=True):
                 steps[i].append(step)
                 if on_step is not None:
                     on_step(step)

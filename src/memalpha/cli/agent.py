@@ -8,7 +8,7 @@ from typing import Annotated
 import typer
 from rich.progress import Progress, TextColumn
 
-from memalpha.agent import ChunkStep, MemoryAgent, RuleWriterLLM
+from memalpha.agent import ChunkStep, RuleWriterLLM, WriterConfig, build_agent, policy_writer
 from memalpha.cli.common import (
     ConfigOpt,
     SessionOpt,
@@ -23,12 +23,8 @@ from memalpha.cli.common import (
 )
 from memalpha.data import chunk_text, read_instances
 from memalpha.errors import ConfigError
-from memalpha.llm import FORMATS, LLM, ModelConfig, SamplingParams, make_llm
-from memalpha.memory import (
-    SqliteStore,
-    ToolExecutor,
-    ToolRegistry,
-)
+from memalpha.llm import FORMATS, LLM, ModelConfig, make_llm
+from memalpha.memory import MemoryConfig, SqliteStore
 from memalpha.reader import ExtractiveReader, Question, RagReader, query_prompt
 from memalpha.tokens import make_token_counter
 
@@ -54,6 +50,44 @@ def _model(name: str, base_url: str | None) -> LLM:
         return make_llm(cfg)
 
 
+def _writer(
+    policy: str,
+    fmt: str | None,
+    prompt: str | None,
+    max_new_tokens: int | None,
+    view: str | None,
+    view_k: int | None,
+    memory: MemoryConfig | None,
+) -> WriterConfig:
+    """The writer the command drives: what a policy folder recorded at training (defaults for
+    a base model, a served model or the rule writer), then --config/--set for the memory,
+    then each option given."""
+    recorded = policy_writer(None if policy == "rule" else policy)
+    memory = memory or recorded.memory
+    views = {"mode": view, "k": view_k}
+    given_view = {k: v for k, v in views.items() if v is not None}
+    if given_view:
+        memory = memory.model_copy(update={"view": memory.view.model_copy(update=given_view)})
+    options = {"format": fmt, "prompt": prompt, "max_new_tokens": max_new_tokens}
+    given = {k: v for k, v in options.items() if v is not None}
+    return policy_writer(None, {**recorded.model_dump(), "memory": memory, **given})
+
+
+def _chunks(
+    input_path: Path | None, instance: Path | None, index: int, chunk_tokens: int, counter
+) -> list[str]:
+    if (input_path is None) == (instance is None):
+        raise ConfigError("give exactly one of --input FILE or --instance PATH")
+    if input_path is not None:
+        if not input_path.is_file():
+            raise ConfigError(f"no such file: {input_path}")
+        return chunk_text(input_path.read_text("utf-8"), chunk_tokens, counter)
+    instances = read_instances(instance, counter=counter)
+    if not 0 <= index < len(instances):
+        raise ConfigError(f"--index {index} is out of range ({len(instances)} instances)")
+    return instances[index].chunks
+
+
 @app.command("memorize")
 @friendly
 def memorize(
@@ -69,63 +103,80 @@ def memorize(
     policy: PolicyOpt = "rule",
     base_url: BaseUrlOpt = None,
     fmt: Annotated[
-        str,
-        typer.Option("--format", help="Tool-call format: hermes or qwen (qwen for Memalpha-4B)."),
-    ] = "hermes",
+        str | None,
+        typer.Option(
+            "--format",
+            help="Tool-call format: hermes or qwen (qwen for Memalpha-4B). Default: the "
+            "policy's, recorded at training (writer.json), else hermes.",
+        ),
+    ] = None,
+    prompt: Annotated[
+        str | None,
+        typer.Option(
+            help="Writer prompts: published or compact. Default: the policy's, else published."
+        ),
+    ] = None,
+    max_new_tokens: Annotated[
+        int | None,
+        typer.Option(help="Writer's token budget per chunk. Default: the policy's, else 2048."),
+    ] = None,
+    view: Annotated[
+        str | None,
+        typer.Option(help="What the writer sees of its memory: recent or retrieved entries."),
+    ] = None,
+    view_k: Annotated[
+        int | None, typer.Option("--view-k", help="Entries shown per memory list.")
+    ] = None,
     chunk_tokens: Annotated[int, typer.Option(help="Chunk size for --input.")] = 1024,
-    max_new_tokens: Annotated[int, typer.Option(help="Writer's token budget per chunk.")] = 1024,
     config: ConfigOpt = None,
     set_: SetOpt = None,
 ) -> None:
     """Memorize a text or an instance into a durable session, one generation per chunk.
 
-    Example: memalpha memorize --instance squad.jsonl --store mem.db --session s1 --policy rule
+    A trained policy folder is driven the way it was trained (its writer.json); options
+    replace single settings. Example:
+    memalpha memorize --instance squad.jsonl --store mem.db --session s1 --policy rule
     """
-    cfg = memory_config(config, set_)
-    counter = make_token_counter(cfg.tokenizer)
-    if (input_path is None) == (instance is None):
-        raise ConfigError("give exactly one of --input FILE or --instance PATH")
-    if input_path is not None:
-        if not input_path.is_file():
-            raise ConfigError(f"no such file: {input_path}")
-        chunks = chunk_text(input_path.read_text("utf-8"), chunk_tokens, counter)
-    else:
-        instances = read_instances(instance, counter=counter)
-        if not 0 <= index < len(instances):
-            raise ConfigError(f"--index {index} is out of range ({len(instances)} instances)")
-        chunks = instances[index].chunks
-    if fmt not in FORMATS:
-        raise ConfigError(f"unknown --format '{fmt}' (known: {', '.join(FORMATS)})")
-    llm = RuleWriterLLM(FORMATS[fmt]) if policy == "rule" else _model(policy, base_url)
-    agent = MemoryAgent(
-        llm,
-        FORMATS[fmt],
-        ToolExecutor(ToolRegistry(cfg.disabled)),
-        cfg.view,
-        SamplingParams(max_new_tokens=max_new_tokens),
-        counter.count,
+    memory = memory_config(config, set_) if config or set_ else None
+    writer = _writer(policy, fmt, prompt, max_new_tokens, view, view_k, memory)
+    counter = make_token_counter(writer.memory.tokenizer)
+    chunks = _chunks(input_path, instance, index, chunk_tokens, counter)
+    llm = RuleWriterLLM(FORMATS[writer.format]) if policy == "rule" else _model(policy, base_url)
+    err.print(
+        f"writer: format {writer.format}, prompt {writer.prompt}, "
+        f"budget {writer.max_new_tokens} tokens, view {writer.memory.view.mode} "
+        f"k={writer.memory.view.k}",
+        highlight=False,
     )
     with SqliteStore(store) as db:
         db.create_session(session, exist_ok=True)
-        memory = db.open_memory(session, cfg, counter)
-        calls = {"ok": 0, "all": 0}
-        with Progress(
-            *Progress.get_default_columns(), TextColumn("{task.fields[calls]}"), console=err
-        ) as bar:
-            task = bar.add_task("memorizing", total=len(chunks), calls="")
-
-            def advance(step: ChunkStep) -> None:
-                calls["ok"] += sum(step.successes)
-                calls["all"] += len(step.results)
-                bar.update(task, advance=1, calls=f"calls ok {calls['ok']}/{calls['all']}")
-
-            agent.memorize(memory, chunks, on_step=advance)
+        memory_ = db.open_memory(session, writer.memory, counter)
+        ok, total = _memorize_with_progress(llm, writer, counter, memory_, chunks)
     llm.close()
-    ok, total = calls["ok"], calls["all"]
     out.print(
         f"memorized {len(chunks)} chunks into '{session}': {ok}/{total} calls succeeded; "
-        f"memory {memory.total_tokens} tokens"
+        f"memory {memory_.total_tokens} tokens"
     )
+
+
+def _memorize_with_progress(
+    llm: LLM, writer: WriterConfig, counter, memory, chunks: list[str]
+) -> tuple[int, int]:
+    """Run the writer over the chunks with a progress bar; (calls that succeeded, calls)."""
+    agent = build_agent(writer, counter)
+    calls = {"ok": 0, "all": 0}
+    with Progress(
+        *Progress.get_default_columns(), TextColumn("{task.fields[calls]}"), console=err
+    ) as bar:
+        task = bar.add_task("memorizing", total=len(chunks), calls="")
+
+        def advance(step: ChunkStep) -> None:
+            calls["ok"] += sum(step.successes)
+            calls["all"] += len(step.results)
+            bar.update(task, advance=1, calls=f"calls ok {calls['ok']}/{calls['all']}")
+
+        agent.memorize(llm, writer.sampling(), memory, chunks, on_step=advance)
+    return calls["ok"], calls["all"]
 
 
 @app.command("ask")

@@ -8,10 +8,10 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
+from memalpha.agent import WriterConfig, effective_writer
 from memalpha.data import BuildConfig
 from memalpha.llm import ModelConfig
-from memalpha.memory import MemoryConfig
-from memalpha.rl.config import ReaderConfig
+from memalpha.reader import ReaderConfig
 
 MethodKind = Literal["memalpha", "rule-writer", "long-context", "rag-topk", "memagent", "mem1"]
 
@@ -20,18 +20,18 @@ class _Strict(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
 
-class MethodConfig(_Strict):
-    """One memory method. Fields other than `name`/`kind` apply to the kinds named."""
+class MethodConfig(WriterConfig):
+    """One memory method. Fields other than `name`/`kind` apply to the kinds named.
+
+    memalpha and rule-writer methods are writers: the `WriterConfig` fields (format, prompt,
+    max_new_tokens, memory) say how they write. For memalpha, what the policy folder recorded
+    at training (`writer.json`) is the default, and only the fields this config sets replace it.
+    """
 
     name: str = Field(min_length=1, description="Row label in reports; unique per config.")
     kind: MethodKind
     # memalpha
     policy: ModelConfig | None = Field(None, description="memalpha: the writer policy.")
-    format: Literal["hermes", "qwen"] = "hermes"
-    prompt: Literal["published", "compact"] = "published"
-    max_new_tokens: int = Field(2048, ge=1, description="memalpha: writer budget per chunk.")
-    # memalpha, rule-writer
-    memory: MemoryConfig = Field(default_factory=MemoryConfig)
     # long-context
     window_tokens: int = Field(
         30_000, ge=16, description="long-context: the input is cut to its last N tokens."
@@ -51,6 +51,13 @@ class MethodConfig(_Strict):
         if self.kind == "memalpha" and self.policy is None:
             raise ValueError(f"method '{self.name}': kind memalpha needs a policy")
         return self
+
+    @property
+    def writer(self) -> WriterConfig:
+        """How this writer method writes: the policy's recorded writer (memalpha), with the
+        writer fields this config sets on top."""
+        trained = self.policy.model if self.kind == "memalpha" and self.policy else None
+        return effective_writer(self, trained)
 
 
 class EvalConfig(_Strict):

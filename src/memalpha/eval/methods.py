@@ -15,15 +15,14 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from importlib.resources import files
 
-from memalpha.agent import RuleWriterLLM
+from memalpha.agent import RuleWriterLLM, build_agent
 from memalpha.data import Instance, last_tokens
 from memalpha.errors import ConfigError
 from memalpha.eval.config import MethodConfig
 from memalpha.llm import FORMATS, LLM, SamplingParams, make_llm
 from memalpha.memory import Memory
 from memalpha.retrieval import IncrementalBM25
-from memalpha.rl.parts import make_agent
-from memalpha.tokens import TokenCounter
+from memalpha.tokens import TokenCounter, make_token_counter
 
 TASK = (
     "I will provide you with sequential information chunks. Memorize what may be needed to "
@@ -65,29 +64,29 @@ class Method:
 
 
 class WriterMethod(Method):
-    """memalpha (an LLM policy) or the rule-based writer: the memory agent, greedy."""
+    """memalpha (an LLM policy) or the rule-based writer: the memory agent, greedy, writing
+    as the method's `writer` says (for a trained policy: as it was trained). Its memory counts
+    tokens with the writer's own tokenizer (`memory.tokenizer`), as in training: caps, view
+    budget and the memory size reported."""
 
     def __init__(self, cfg: MethodConfig, counter: TokenCounter) -> None:
-        super().__init__(cfg, counter)
+        self.writer = cfg.writer
+        super().__init__(cfg, make_token_counter(self.writer.memory.tokenizer))
         if cfg.kind == "memalpha":
             assert cfg.policy is not None  # checked by MethodConfig
             self.llm = make_llm(cfg.policy)
-        self.agent = make_agent(
-            self.llm or RuleWriterLLM(FORMATS[cfg.format]),
-            cfg.format,
-            cfg.memory,
-            SamplingParams(temperature=0.0, max_new_tokens=cfg.max_new_tokens),
-            counter,
-            cfg.prompt,
-        )
+        self.author: LLM = self.llm or RuleWriterLLM(FORMATS[self.writer.format])
+        self.agent = build_agent(self.writer, self.counter)
 
     def recall(self, instance: Instance) -> Recall:
         return self.recall_many([instance])[0]
 
     def recall_many(self, instances: list[Instance]) -> list[Recall]:
         """All instances in lock-step: one batched generation per chunk index."""
-        memories = [Memory(self.cfg.memory, self.counter) for _ in instances]
-        self.agent.memorize_many(memories, [i.chunks for i in instances])
+        memories = [Memory(self.writer.memory, self.counter) for _ in instances]
+        self.agent.memorize_many(
+            self.author, self.writer.sampling(), memories, [i.chunks for i in instances]
+        )
         return [Recall(m.total_tokens, memory=m) for m in memories]
 
 

@@ -16,10 +16,14 @@ from memalpha.data import last_tokens, split_sentences
 from memalpha.eval.methods import Recall
 from memalpha.llm import SamplingParams
 from memalpha.memory import Component, Memory, MemoryConfig
-from memalpha.reader import Answer, Question, query_prompt
-from memalpha.reader.rag import user_message
-from memalpha.rl.config import ReaderConfig
-from memalpha.rl.parts import make_reader
+from memalpha.reader import (
+    Answer,
+    Question,
+    ReaderConfig,
+    build_reader,
+    query_prompt,
+    user_message,
+)
 from memalpha.tokens import TokenCounter
 
 CONTEXT_QA = files("memalpha.eval").joinpath("prompts/context_qa.txt").read_text("utf-8")
@@ -30,7 +34,7 @@ class EvalReader:
     def __init__(self, cfg: ReaderConfig, counter: TokenCounter, max_new_tokens: int) -> None:
         self.cfg, self.counter = cfg, counter
         self.sampling = SamplingParams(temperature=0.0, max_new_tokens=max_new_tokens)
-        self.memory_reader, self.llm = make_reader(cfg, counter, sampling=self.sampling)
+        self.memory_reader, self.llm = build_reader(cfg, counter, sampling=self.sampling)
 
     def close(self) -> None:
         if self.llm is not None:

@@ -15,5 +15,19 @@ __all__ = [
     "SamplingParams",
     "ToolCallFormat",
     "make_llm",
+    "TransformersLLM",
+    "plain_weights",
     "resolve_folder",
 ]
+
+_LOCAL = {"TransformersLLM", "plain_weights"}  # need torch: imported on first use only
+
+
+def __getattr__(name: str):
+    """`TransformersLLM` and `plain_weights` load torch; importing `memalpha.llm` must not
+    (the server with a rule or served writer never needs it)."""
+    if name in _LOCAL:
+        from memalpha.llm import local
+
+        return getattr(local, name)
+    raise AttributeError(f"module 'memalpha.llm' has no attribute {name!r}")

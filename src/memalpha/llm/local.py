@@ -161,7 +161,8 @@ class TransformersLLM:
                     token_ids=tuple(ids),
                     logprobs=tuple(logprobs[b, :stop].tolist()) if logprobs is not None else None,
                     finish_reason="stop" if ids and ids[-1] == eos else "length",
-                    prompt_tokens=int(enc["attention_mask"][b].sum()),
+                    prompt_tokens=len(prompt_ids[b]),
+                    prompt_ids=tuple(prompt_ids[b]),
                 )
             )
         return gens

@@ -25,13 +25,16 @@ class SamplingParams(BaseModel):
 @dataclass(frozen=True, slots=True)
 class Generation:
     """One completion: its text, the exact sampled token ids (EOS included when the model
-    stopped) and their log-probabilities when asked for and available."""
+    stopped) and their log-probabilities when asked for and available, and the exact prompt
+    token ids it was generated from where the backend knows them (local and token-level
+    backends; an HTTP chat server does not say), so nothing downstream re-tokenises a prompt."""
 
     text: str
     token_ids: tuple[int, ...] = ()
     logprobs: tuple[float, ...] | None = None
     finish_reason: str = "stop"  # "stop" (EOS or stop string) | "length"
     prompt_tokens: int = 0
+    prompt_ids: tuple[int, ...] = ()
 
 
 class LLM(Protocol):

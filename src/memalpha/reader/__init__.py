@@ -1,5 +1,13 @@
 """The fixed reader that answers from memory alone, an LLM-free extractive reader, and judges."""
 
+from memalpha.reader.config import (
+    Judge,
+    JudgeConfig,
+    Reader,
+    ReaderConfig,
+    build_judge,
+    build_reader,
+)
 from memalpha.reader.extractive import ExtractiveReader
 from memalpha.reader.judges import (
     ContentJudge,
@@ -8,18 +16,32 @@ from memalpha.reader.judges import (
     parse_validity,
     parse_yes_no,
 )
-from memalpha.reader.rag import Answer, Question, RagReader, qa_system_prompt, query_prompt
+from memalpha.reader.rag import (
+    Answer,
+    Question,
+    RagReader,
+    qa_system_prompt,
+    query_prompt,
+    user_message,
+)
 
 __all__ = [
     "Answer",
     "ContentJudge",
     "ExtractiveReader",
+    "Judge",
+    "JudgeConfig",
     "Question",
     "RagReader",
+    "Reader",
+    "ReaderConfig",
     "RubricJudge",
     "RuleJudge",
+    "build_judge",
+    "build_reader",
     "parse_validity",
     "parse_yes_no",
     "qa_system_prompt",
     "query_prompt",
+    "user_message",
 ]

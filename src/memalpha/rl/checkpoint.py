@@ -12,6 +12,7 @@ from typing import Any
 
 import torch
 
+from memalpha.agent import WriterConfig
 from memalpha.rl.policy import Policy
 
 STATE = "state.json"
@@ -28,12 +29,14 @@ def save_checkpoint(
     optimizer: torch.optim.Optimizer,
     scheduler: Any,
     state: dict[str, Any],
+    writer: WriterConfig,
 ) -> Path:
+    """Write checkpoint `step`; its policy folder records `writer`, how it is driven."""
     final = checkpoint_dir(run_dir, step)
     tmp = final.with_name(f".{final.name}.tmp")
     shutil.rmtree(tmp, ignore_errors=True)
     tmp.mkdir(parents=True)
-    policy.save(tmp / "policy")
+    policy.save(tmp / "policy", writer)
     if policy.lora is not None:
         policy.save_adapter(tmp / "adapter")
     torch.save(

@@ -4,14 +4,13 @@ hyper-parameters (MEMALPHA_SPEC §4.3) wherever one exists; `configs/train/*.yam
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
-from memalpha.agent import PromptStyle
+from memalpha.agent import WriterConfig, WriterStyle
 from memalpha.data import BuildConfig
 from memalpha.llm import ModelConfig
-from memalpha.memory import MemoryConfig
+from memalpha.reader import JudgeConfig, ReaderConfig
 from memalpha.reward import RewardConfig
 from memalpha.rl.advantages import GroupBy
 from memalpha.rl.loss import LossAgg
@@ -29,26 +28,6 @@ class DataConfig(_Strict):
     val: list[BuildConfig] = Field(default_factory=list)
     train_files: list[Path] = Field(default_factory=list, description=".jsonl/.parquet files.")
     val_files: list[Path] = Field(default_factory=list)
-
-
-class ReaderConfig(_Strict):
-    """The fixed reader that turns final memories into r1."""
-
-    kind: Literal["extractive", "rag"] = Field(
-        "extractive", description="extractive: no LLM (CPU); rag: the published LLM reader."
-    )
-    model: ModelConfig | None = Field(None, description="The reader LLM (rag only).")
-    k: int = Field(20, ge=1, description="BM25 top-k per memory list; published 20.")
-    max_prompt_tokens: int = Field(30_000, ge=256)
-
-
-class JudgeConfig(_Strict):
-    """The content-validity judge behind r4."""
-
-    kind: Literal["rule", "llm", "none"] = Field(
-        "rule", description="rule: LLM-free approximation; llm: the published judge prompts."
-    )
-    model: ModelConfig | None = None
 
 
 class OptimConfig(_Strict):
@@ -117,18 +96,22 @@ class ScheduleConfig(_Strict):
     keep_last: int = Field(2, ge=1, description="Checkpoints kept besides the best one.")
 
 
-class _WriterRun(_Strict):
-    """What the warm start and the trainer share: the policy, how it writes, on what data."""
+class _WriterRun(WriterStyle):
+    """What the warm start and the trainer share: the policy, how it writes (format, prompt
+    and memory, from `WriterStyle`), on what data."""
 
     seed: int = 0
     policy: ModelConfig = Field(default_factory=ModelConfig)
-    format: Literal["hermes", "qwen"] = "hermes"
-    prompt: PromptStyle = Field(
-        "published", description="Writer prompts: published, or compact (~5x shorter, for CPUs)."
-    )
-    memory: MemoryConfig = Field(default_factory=MemoryConfig)
     data: DataConfig = Field(default_factory=DataConfig)
     lora: LoraConfig = Field(default_factory=LoraConfig)
+
+    def writer_with_budget(self, max_new_tokens: int) -> WriterConfig:
+        return WriterConfig(
+            format=self.format,
+            prompt=self.prompt,
+            memory=self.memory,
+            max_new_tokens=max_new_tokens,
+        )
 
 
 class TrainConfig(_WriterRun):
@@ -152,6 +135,17 @@ class TrainConfig(_WriterRun):
     )
     schedule: ScheduleConfig = Field(default_factory=ScheduleConfig)
 
+    @property
+    def writer(self) -> WriterConfig:
+        """The writer as rollouts drive it (budget: `rollout.max_new_tokens`)."""
+        return self.writer_with_budget(self.rollout.max_new_tokens)
+
+    @property
+    def val_writer(self) -> WriterConfig:
+        """The writer as validation drives it (budget: `val_max_new_tokens`, else the
+        rollout's)."""
+        return self.writer_with_budget(self.val_max_new_tokens or self.rollout.max_new_tokens)
+
     @model_validator(mode="after")
     def _check(self) -> TrainConfig:
         if self.policy.backend != "transformers":
@@ -159,10 +153,6 @@ class TrainConfig(_WriterRun):
                 "the local trainer updates weights in-process: policy.backend must be "
                 "'transformers' (served rollouts train through the verl integration)"
             )
-        if self.reader.kind == "rag" and self.reader.model is None:
-            raise ValueError("reader.kind 'rag' needs reader.model")
-        if self.judge.kind == "llm" and self.judge.model is None:
-            raise ValueError("judge.kind 'llm' needs judge.model")
         return self
 
 
@@ -185,3 +175,7 @@ class SFTConfig(_WriterRun):
     optim: OptimConfig = Field(
         default_factory=lambda: OptimConfig(lr=1e-4, warmup_ratio=0.1, weight_decay=0.0)
     )
+
+    @property
+    def writer(self) -> WriterConfig:
+        return self.writer_with_budget(self.max_new_tokens)

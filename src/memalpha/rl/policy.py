@@ -13,9 +13,9 @@ from pathlib import Path
 
 import torch
 
+from memalpha.agent import WriterConfig, save_writer_config
 from memalpha.errors import ConfigError
-from memalpha.llm import Message, ModelConfig, resolve_folder
-from memalpha.llm.local import TransformersLLM, plain_weights
+from memalpha.llm import Message, ModelConfig, TransformersLLM, plain_weights, resolve_folder
 from memalpha.rl.config import LoraConfig
 
 
@@ -105,13 +105,16 @@ class Policy:
             p.requires_grad_(False)
         return ref
 
-    def save(self, folder: Path) -> None:
-        """An HF folder any backend can load (LoRA adapters merged into a copy)."""
+    def save(self, folder: Path, writer: WriterConfig | None = None) -> None:
+        """An HF folder any backend can load (LoRA adapters merged into a copy), with the
+        writer config it was trained for (`writer.json`), which loaders use by default."""
         model = self.model
         if self.lora is not None:
             model = copy.deepcopy(model).merge_and_unload()
         model.save_pretrained(folder)
         self.tokenizer.save_pretrained(folder)
+        if writer is not None:
+            save_writer_config(folder, writer)
 
     def save_adapter(self, folder: Path) -> None:
         self.model.save_pretrained(folder)

@@ -15,12 +15,12 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from memalpha.agent import RuleWriterLLM
+from memalpha.agent import RuleWriterLLM, build_agent
 from memalpha.errors import ConfigError, DataError
-from memalpha.llm import FORMATS, Message, SamplingParams
+from memalpha.llm import FORMATS, Message
 from memalpha.memory import Memory
 from memalpha.rl.config import SFTConfig
-from memalpha.rl.parts import load_instances, make_agent, make_optimizer, seed_everything
+from memalpha.rl.parts import load_instances, make_optimizer, seed_everything
 from memalpha.rl.policy import Policy
 from memalpha.rl.update import chunks, sft_step
 from memalpha.tokens import TokenCounter, make_token_counter
@@ -33,11 +33,12 @@ def teacher_transcripts(cfg: SFTConfig, counter: TokenCounter) -> list[Transcrip
     instances = load_instances(cfg.data.train, cfg.data.train_files, counter)
     if not instances:
         raise ConfigError("data.train and data.train_files give no instances to learn from")
-    sampling = SamplingParams(max_new_tokens=cfg.max_new_tokens)
     teacher = RuleWriterLLM(FORMATS[cfg.format])
-    agent = make_agent(teacher, cfg.format, cfg.memory, sampling, counter, cfg.prompt)
+    agent = build_agent(cfg.writer, counter)
     memories = [Memory(cfg.memory, counter) for _ in instances]
-    episodes = agent.memorize_many(memories, [i.chunks for i in instances])
+    episodes = agent.memorize_many(
+        teacher, cfg.writer.sampling(), memories, [i.chunks for i in instances]
+    )
     return [(s.messages, s.generation.text) for e in episodes for s in e.steps]
 
 
@@ -112,7 +113,7 @@ def run_sft(cfg: SFTConfig, on_event: Callable[[dict[str, Any]], None] | None = 
             on_event(record)
     log.close()
     folder = cfg.out_dir / "policy"
-    policy.save(folder)
+    policy.save(folder, cfg.writer)
     policy.close()
     summary = {"examples": len(examples), "dropped": dropped, "steps": step, "policy": str(folder)}
     (cfg.out_dir / "sft.json").write_text(json.dumps(summary, indent=2), "utf-8")

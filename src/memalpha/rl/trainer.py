@@ -14,12 +14,17 @@ import json
 import random
 import time
 from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import torch
+
+from memalpha.agent import MemoryAgent, build_agent
 from memalpha.config import check_resumable, save_run_config
+from memalpha.data import Instance
 from memalpha.errors import ConfigError
-from memalpha.llm import SamplingParams
+from memalpha.reader import build_judge, build_reader
 from memalpha.rl.advantages import group_advantages, group_keys, share_with_spread
 from memalpha.rl.checkpoint import (
     list_checkpoints,
@@ -32,17 +37,22 @@ from memalpha.rl.config import TrainConfig
 from memalpha.rl.parts import (
     batch_indices,
     load_instances,
-    make_agent,
-    make_greedy_agent,
-    make_judge,
     make_optimizer,
-    make_reader,
     seed_everything,
     step_seed,
 )
 from memalpha.rl.policy import Policy
-from memalpha.rl.update import TokenSample, grpo_update, recompute_old_logprobs
-from memalpha.rollout import anchor_stats, by_source, rollout, summarize, to_samples
+from memalpha.rl.update import grpo_update, recompute_old_logprobs
+from memalpha.rollout import (
+    Rollout,
+    Sample,
+    Scoring,
+    anchor_stats,
+    by_source,
+    rollout,
+    summarize,
+    to_samples,
+)
 from memalpha.tokens import make_token_counter
 
 Event = dict[str, Any]
@@ -84,6 +94,24 @@ def read_metrics(run_dir: Path) -> list[Event]:
     return [json.loads(line) for line in path.read_text("utf-8").splitlines() if line.strip()]
 
 
+@dataclass(slots=True)
+class _Run:
+    """What one training run holds while it runs (built by `Trainer._start`)."""
+
+    policy: Policy
+    ref: torch.nn.Module | None
+    optimizer: torch.optim.Optimizer
+    scheduler: torch.optim.lr_scheduler.LambdaLR
+    train: list[Instance]
+    val: list[Instance]
+    scoring: Scoring
+    agent: MemoryAgent
+    log: MetricsLog
+    state: dict[str, Any]
+    start: int
+    to_close: list[Any]
+
+
 class Trainer:
     """Runs (or resumes) one training run in `cfg.out_dir`.
 
@@ -120,14 +148,9 @@ class Trainer:
         save_run_config(self.run_dir, self.cfg)
         return ckpts[-1] if ckpts else None
 
-    def run(self) -> Path:
-        """Train to `schedule.steps`; returns the run directory."""
+    def _policy(self, resume: Path | None) -> Policy:
+        """The policy, from the checkpoint to resume or the configured model."""
         cfg = self.cfg
-        resume = self._prepare_dir()
-        train = load_instances(cfg.data.train, cfg.data.train_files, self.counter)
-        val = load_instances(cfg.data.val, cfg.data.val_files, self.counter)
-        if not train:
-            raise ConfigError("data.train and data.train_files give no training instances")
         lora_resume = resume is not None and cfg.lora.enabled
         seed_everything(cfg.seed)  # LoRA's initial adapters are random: same seed, same run
         # full fine-tuning resumes from the saved weights; LoRA from the base + saved adapters
@@ -142,6 +165,16 @@ class Trainer:
             policy.freeze_below(cfg.train_layers)
         if cfg.ppo.gradient_checkpointing:
             policy.model.gradient_checkpointing_enable()
+        return policy
+
+    def _start(self) -> _Run:
+        cfg = self.cfg
+        resume = self._prepare_dir()
+        train = load_instances(cfg.data.train, cfg.data.train_files, self.counter)
+        val = load_instances(cfg.data.val, cfg.data.val_files, self.counter)
+        if not train:
+            raise ConfigError("data.train and data.train_files give no training instances")
+        policy = self._policy(resume)
         ref = policy.reference() if cfg.ppo.kl_coef > 0 else None
         optimizer, scheduler = make_optimizer(policy.model, cfg.optim, cfg.schedule.steps)
         state: dict[str, Any] = {"best_step": None, "best_score": None}
@@ -150,22 +183,44 @@ class Trainer:
             load_optimizer(resume, optimizer, scheduler)
             state = read_state(resume)
             start = state.pop("step")
-        reader, reader_llm = make_reader(cfg.reader, self.counter)
-        judge, judge_llm = make_judge(cfg.judge)
+        reader, reader_llm = build_reader(cfg.reader, self.counter)
+        judge, judge_llm = build_judge(cfg.judge)
+        scoring = Scoring(reader, judge, cfg.reward, self.counter)
         # a fresh start keeps nothing, not even an earlier run's step-0 validation
         log = MetricsLog(self.run_dir, keep_until=start if resume is not None else -1)
-        self.on_event({"kind": "start", "step": start, "steps": cfg.schedule.steps})
+        agent = build_agent(cfg.writer, self.counter)
+        to_close = [x for x in (reader_llm, judge_llm, policy) if x is not None]
+        return _Run(
+            policy,
+            ref,
+            optimizer,
+            scheduler,
+            train,
+            val,
+            scoring,
+            agent,
+            log,
+            state,
+            start,
+            to_close,
+        )
+
+    def run(self) -> Path:
+        """Train to `schedule.steps`; returns the run directory."""
+        cfg = self.cfg
+        run = self._start()
+        self.on_event({"kind": "start", "step": run.start, "steps": cfg.schedule.steps})
         try:
-            if start == 0 and cfg.schedule.val_before_train and val:
-                self._validate(policy, val, reader, judge, 0, log, state)
+            if run.start == 0 and cfg.schedule.val_before_train and run.val:
+                self._validate(run, 0)
             slowest = 0.0
-            for step in range(start + 1, cfg.schedule.steps + 1):
+            for step in range(run.start + 1, cfg.schedule.steps + 1):
                 began = time.monotonic()
-                self._train_step(policy, ref, optimizer, train, reader, judge, step, log)
-                scheduler.step()
+                self._train_step(run, step)
+                run.scheduler.step()
                 validated = step % cfg.schedule.val_every == 0 or step == cfg.schedule.steps
-                if validated and val:
-                    self._validate(policy, val, reader, judge, step, log, state)
+                if validated and run.val:
+                    self._validate(run, step)
                 slowest = max(slowest, time.monotonic() - began)
                 out_of_time = (
                     self.deadline is not None
@@ -173,117 +228,129 @@ class Trainer:
                     and time.monotonic() + slowest > self.deadline
                 )
                 if validated or out_of_time or step % cfg.schedule.save_every == 0:
-                    path = save_checkpoint(self.run_dir, step, policy, optimizer, scheduler, state)
-                    prune(self.run_dir, cfg.schedule.keep_last, state["best_step"])
-                    self.on_event({"kind": "checkpoint", "step": step, "path": str(path)})
+                    self._checkpoint(run, step)
                 if out_of_time:
                     self.on_event({"kind": "stopped", "step": step, "steps": cfg.schedule.steps})
                     break
         finally:
-            log.close()
-            for llm in (reader_llm, judge_llm):
-                if llm is not None:
-                    llm.close()
-            policy.close()
+            run.log.close()
+            for closable in run.to_close:
+                closable.close()
         return self.run_dir
 
-    def _train_step(self, policy, ref, optimizer, train, reader, judge, step, log) -> None:
-        cfg = self.cfg
+    def _checkpoint(self, run: _Run, step: int) -> None:
+        path = save_checkpoint(
+            self.run_dir,
+            step,
+            run.policy,
+            run.optimizer,
+            run.scheduler,
+            run.state,
+            self.cfg.val_writer,
+        )
+        prune(self.run_dir, self.cfg.schedule.keep_last, run.state["best_step"])
+        self.on_event({"kind": "checkpoint", "step": step, "path": str(path)})
+
+    def _rollout(self, run: _Run, step: int) -> Rollout:
+        """The step's instances, G rollouts each, sampled with the step's seed and scored."""
+        cfg, r = self.cfg, self.cfg.rollout
         seed = step_seed(cfg.seed, step)
         seed_everything(seed)
         batch = [
-            train[i]
-            for i in batch_indices(len(train), cfg.rollout.instances_per_step, cfg.seed, step)
+            run.train[i]
+            for i in batch_indices(len(run.train), r.instances_per_step, cfg.seed, step)
         ]
-        r = cfg.rollout
-        sampling = SamplingParams(
-            temperature=r.temperature,
-            top_p=r.top_p,
-            max_new_tokens=r.max_new_tokens,
-            seed=seed,
-            logprobs=True,
+        sampling = cfg.writer.sampling(r.temperature, top_p=r.top_p, seed=seed, logprobs=True)
+        return rollout(
+            run.agent,
+            run.policy.llm,
+            sampling,
+            batch,
+            r.group_size,
+            cfg.memory,
+            run.scoring,
+            greedy_anchor=r.greedy_anchor,
         )
-        agent = make_agent(policy.llm, cfg.format, cfg.memory, sampling, self.counter, cfg.prompt)
-        anchor = None
-        if r.greedy_anchor:
-            anchor = make_greedy_agent(policy.llm, cfg, self.counter)
-        trajectories, timings = rollout(
-            agent, batch, r.group_size, cfg.memory, self.counter, reader, judge, cfg.reward, anchor
+
+    def _with_old_logprobs(self, run: _Run, samples: list[Sample]) -> list[Sample]:
+        """Behaviour log-probs where the sampler gave none (greedy anchors: scored at the
+        sampling temperature) or cannot give the right ones (top-p, or asked to)."""
+        r = self.cfg.rollout
+        redo = self.cfg.ppo.recompute_old_logprobs or r.top_p < 1
+        missing = [i for i, s in enumerate(samples) if redo or s.old_logprobs is None]
+        if not missing:
+            return samples
+        fresh = recompute_old_logprobs(
+            run.policy, [samples[i] for i in missing], self.cfg.ppo.micro_batch_size, r.temperature
         )
-        samples = to_samples(trajectories)
+        out = samples[:]
+        for i, s in zip(missing, fresh, strict=True):
+            out[i] = s
+        return out
+
+    def _train_step(self, run: _Run, step: int) -> None:
+        cfg = self.cfg
+        done = self._rollout(run, step)
+        samples = to_samples(done.trajectories, done.scores)
         keys = group_keys(
-            [s.trajectory // r.group_size for s in samples],
-            [s.chunk_index for s in samples],
-            cfg.ppo.group_by,
+            [s.group for s in samples], [s.chunk_index for s in samples], cfg.ppo.group_by
         )
         scores = [s.terms.total for s in samples]
         advantages = group_advantages(scores, keys)
-        tokens = [
-            TokenSample(
-                policy.prompt_ids(s.messages),
-                list(s.response_ids),
-                list(s.old_logprobs) if s.old_logprobs is not None else None,
-                a,
-            )
-            for s, a in zip(samples, advantages, strict=True)
-        ]
         started = time.perf_counter()
-        # greedy anchors come without behaviour log-probs: score them at the sampling temperature
-        redo = cfg.ppo.recompute_old_logprobs or r.top_p < 1
-        missing = [i for i, t in enumerate(tokens) if redo or t.old_logprobs is None]
-        if missing:
-            fresh = recompute_old_logprobs(
-                policy, [tokens[i] for i in missing], cfg.ppo.micro_batch_size, r.temperature
-            )
-            for i, t in zip(missing, fresh, strict=True):
-                tokens[i] = t
+        samples = self._with_old_logprobs(run, samples)
         stats = grpo_update(
-            policy,
-            ref,
-            optimizer,
-            tokens,
+            run.policy,
+            run.ref,
+            run.optimizer,
+            samples,
+            advantages,
             cfg.ppo,
             cfg.optim.grad_clip,
-            r.temperature,
-            random.Random(seed),
+            cfg.rollout.temperature,
+            random.Random(step_seed(cfg.seed, step)),
         )
-        update_s = time.perf_counter() - started
         record = {
             "step": step,
             "kind": "train",
-            **summarize(trajectories),
+            **summarize(done.trajectories, done.scores),
             **stats,
             "samples": len(samples),
             "groups_with_variance": share_with_spread(scores, keys),
             # the QA signal GRPO can learn from: instances whose G rollouts got different r1
             "instances_with_qa_variance": share_with_spread(
-                [t.r1 for t in trajectories],
-                [i // r.group_size for i in range(len(trajectories))],
+                [s.qa for s in done.scores], [t.group for t in done.trajectories]
             ),
-            **anchor_stats(trajectories, r.group_size),
-            "lr": optimizer.param_groups[0]["lr"],
-            "time_generation": timings.generation,
-            "time_reader": timings.reader,
-            "time_judge": timings.judge,
-            "time_update": update_s,
+            **anchor_stats(done.trajectories, done.scores),
+            "lr": run.optimizer.param_groups[0]["lr"],
+            "time_generation": done.timings.generation,
+            "time_reader": done.timings.reader,
+            "time_judge": done.timings.judge,
+            "time_update": time.perf_counter() - started,
         }
-        log.write(record)
+        run.log.write(record)
         self.on_event(record)
 
-    def _validate(self, policy, val, reader, judge, step, log, state) -> None:
+    def _validate(self, run: _Run, step: int) -> None:
         cfg = self.cfg
-        agent = make_greedy_agent(policy.llm, cfg, self.counter, cfg.val_max_new_tokens)
-        trajectories, timings = rollout(
-            agent, val, 1, cfg.memory, self.counter, reader, judge, cfg.reward
+        writer = cfg.val_writer  # greedy, at the validation budget (the prompt states it)
+        done = rollout(
+            build_agent(writer, self.counter),
+            run.policy.llm,
+            writer.sampling(),
+            run.val,
+            1,
+            cfg.memory,
+            run.scoring,
         )
         record = {
             "step": step,
             "kind": "val",
-            **summarize(trajectories),
-            **{f"qa/{src}": v for src, v in by_source(trajectories).items()},
-            "time_generation": timings.generation,
+            **summarize(done.trajectories, done.scores),
+            **{f"qa/{src}": v for src, v in by_source(done.trajectories, done.scores).items()},
+            "time_generation": done.timings.generation,
         }
-        if state["best_score"] is None or record["r1_qa"] > state["best_score"]:
-            state["best_score"], state["best_step"] = record["r1_qa"], step
-        log.write(record)
+        if run.state["best_score"] is None or record["r1_qa"] > run.state["best_score"]:
+            run.state["best_score"], run.state["best_step"] = record["r1_qa"], step
+        run.log.write(record)
         self.on_event(record)

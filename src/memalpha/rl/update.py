@@ -11,23 +11,13 @@ from __future__ import annotations
 import contextlib
 import random
 from collections.abc import Iterator
-from dataclasses import dataclass
 
 import torch
 
 from memalpha.rl.config import PPOConfig
 from memalpha.rl.loss import aggregate, aggregation_weight, clipped_surrogate, k3_kl, token_mean
 from memalpha.rl.policy import Policy, response_logprobs
-
-
-@dataclass(frozen=True, slots=True)
-class TokenSample:
-    """A sample ready for the update: ids, behaviour log-probs and its advantage."""
-
-    prompt_ids: list[int]
-    response_ids: list[int]
-    old_logprobs: list[float] | None
-    advantage: float
+from memalpha.rollout import Sample, with_old_logprobs
 
 
 def chunks(items: list, size: int) -> Iterator[list]:
@@ -57,31 +47,74 @@ def _padded(values: list[list[float]], width: int, device: str) -> torch.Tensor:
 
 @torch.no_grad()
 def recompute_old_logprobs(
-    policy: Policy, samples: list[TokenSample], micro: int, temperature: float
-) -> list[TokenSample]:
-    """Behaviour log-probs from a forward pass of the current (pre-update) weights."""
+    policy: Policy, samples: list[Sample], micro: int, temperature: float
+) -> list[Sample]:
+    """The samples with behaviour log-probs from a forward pass of the current (pre-update)
+    weights, in the same precision as the update's own forward passes."""
     policy.model.eval()
     out = []
     for part in chunks(samples, micro):
-        batch = policy.batch(
-            [s.prompt_ids for s in part],
-            [s.response_ids for s in part],
-        )
+        batch = _batch(policy, part)
         lp = response_logprobs(policy.model, batch, temperature)
-        for b, s in enumerate(part):
-            out.append(
-                TokenSample(
-                    s.prompt_ids, s.response_ids, lp[b, : len(s.response_ids)].tolist(), s.advantage
-                )
-            )
+        out += [
+            with_old_logprobs(s, tuple(lp[b, : len(s.response_ids)].tolist()))
+            for b, s in enumerate(part)
+        ]
     return out
+
+
+def _batch(policy: Policy, samples: list[Sample]) -> dict[str, torch.Tensor]:
+    return policy.batch(
+        [list(s.prompt_ids) for s in samples], [list(s.response_ids) for s in samples]
+    )
+
+
+def _micro_step(
+    policy: Policy,
+    ref: torch.nn.Module | None,
+    part: list[tuple[Sample, float]],
+    cfg: PPOConfig,
+    temperature: float,
+    share: float,
+) -> tuple[dict[str, float], int]:
+    """Forward and backward of one micro-batch, its loss scaled by its `share` of the
+    mini-batch aggregate; its statistics and its number of response tokens."""
+    batch = _batch(policy, [s for s, _ in part])
+    mask = batch["response_mask"]  # (B, R)
+    with _autocast(policy, cfg.autocast_bf16):
+        lp = response_logprobs(policy.model, batch, temperature)  # (B, R)
+    old = _padded([list(s.old_logprobs or ()) for s, _ in part], mask.shape[1], policy.device)
+    adv = torch.tensor([a for _, a in part], device=policy.device)  # (B,)
+    pg, stats = clipped_surrogate(
+        lp,
+        old,
+        adv,
+        mask,
+        clip_low=cfg.clip_low,
+        clip_high=cfg.clip_high,
+        dual_clip=cfg.dual_clip,
+        agg=cfg.loss_agg,
+    )
+    loss = pg
+    if cfg.kl_coef > 0:
+        model, ctx = _ref_context(policy, ref)
+        with torch.no_grad(), ctx, _autocast(policy, cfg.autocast_bf16):
+            ref_lp = response_logprobs(model, batch, temperature)
+        kl = aggregate(k3_kl(lp, ref_lp), mask, cfg.loss_agg)
+        loss = loss + cfg.kl_coef * kl
+        stats["kl"] = float(kl.detach())
+    (loss * share).backward()
+    stats["pg_loss"] = float(pg.detach())
+    stats["entropy_proxy"] = float(-token_mean(lp.detach(), mask))
+    return stats, int(mask.sum())
 
 
 def grpo_update(
     policy: Policy,
     ref: torch.nn.Module | None,
     optimizer: torch.optim.Optimizer,
-    samples: list[TokenSample],
+    samples: list[Sample],
+    advantages: list[float],
     cfg: PPOConfig,
     grad_clip: float,
     temperature: float,
@@ -92,62 +125,30 @@ def grpo_update(
     Samples with an empty response or zero advantage carry no gradient in the surrogate but
     are kept (they still count in token-mean, as in verl) unless the response is empty.
     """
-    samples = [s for s in samples if s.response_ids]
-    if not samples:
+    pairs = [(s, a) for s, a in zip(samples, advantages, strict=True) if s.response_ids]
+    if not pairs:
         return {}
-    use_ref = cfg.kl_coef > 0
     totals: dict[str, float] = {}
     tokens_seen = 0
     policy.model.train()
     for _ in range(cfg.epochs):
-        order = samples[:]
+        order = pairs[:]
         rng.shuffle(order)
         size = cfg.mini_batch_size or -(-len(order) // cfg.mini_batches)
         for mini in chunks(order, size):
-            mini_tokens = sum(len(s.response_ids) for s in mini)
-            mini_weight = aggregation_weight(cfg.loss_agg, [len(s.response_ids) for s in mini])
+            lengths = [len(s.response_ids) for s, _ in mini]
+            mini_weight = aggregation_weight(cfg.loss_agg, lengths)
             optimizer.zero_grad(set_to_none=True)
             for part in chunks(mini, cfg.micro_batch_size):
-                batch = policy.batch(
-                    [s.prompt_ids for s in part],
-                    [s.response_ids for s in part],
-                )
-                mask = batch["response_mask"]
-                width = mask.shape[1]
-                with _autocast(policy, cfg.autocast_bf16):
-                    lp = response_logprobs(policy.model, batch, temperature)
-                old = _padded([s.old_logprobs for s in part], width, policy.device)
-                adv = torch.tensor([s.advantage for s in part], device=policy.device)
-                pg, stats = clipped_surrogate(
-                    lp,
-                    old,
-                    adv,
-                    mask,
-                    clip_low=cfg.clip_low,
-                    clip_high=cfg.clip_high,
-                    dual_clip=cfg.dual_clip,
-                    agg=cfg.loss_agg,
-                )
-                loss = pg
-                if use_ref:
-                    model, ctx = _ref_context(policy, ref)
-                    with torch.no_grad(), ctx, _autocast(policy, cfg.autocast_bf16):
-                        ref_lp = response_logprobs(model, batch, temperature)
-                    kl = aggregate(k3_kl(lp, ref_lp), mask, cfg.loss_agg)
-                    loss = loss + cfg.kl_coef * kl
-                    stats["kl"] = float(kl.detach())
-                n = float(mask.sum())
-                weight = aggregation_weight(cfg.loss_agg, [len(s.response_ids) for s in part])
-                (loss * (weight / mini_weight)).backward()
-                stats["pg_loss"] = float(pg.detach())
-                stats["entropy_proxy"] = float(-token_mean(lp.detach(), mask))
+                weight = aggregation_weight(cfg.loss_agg, [len(s.response_ids) for s, _ in part])
+                stats, n = _micro_step(policy, ref, part, cfg, temperature, weight / mini_weight)
                 for k, v in stats.items():
                     totals[k] = totals.get(k, 0.0) + v * n
-                tokens_seen += int(n)
+                tokens_seen += n
             norm = torch.nn.utils.clip_grad_norm_(
                 [p for p in policy.model.parameters() if p.requires_grad], grad_clip
             )
-            totals["grad_norm"] = totals.get("grad_norm", 0.0) + float(norm) * mini_tokens
+            totals["grad_norm"] = totals.get("grad_norm", 0.0) + float(norm) * sum(lengths)
             optimizer.step()
     policy.model.eval()
     return {k: v / max(1, tokens_seen) for k, v in totals.items()}

@@ -9,10 +9,10 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
+from memalpha.agent import WriterConfig, effective_writer
 from memalpha.errors import ConfigError
 from memalpha.llm import ModelConfig
-from memalpha.memory import MemoryConfig
-from memalpha.rl.config import JudgeConfig, ReaderConfig
+from memalpha.reader import JudgeConfig, ReaderConfig
 
 
 class _Strict(BaseModel):
@@ -31,14 +31,12 @@ class LimitsConfig(_Strict):
     max_session_chars: int = Field(128, ge=1, description="Length of a session name.")
 
 
-class WriterConfig(_Strict):
-    """The policy that turns chunks into memory calls."""
+class ServedWriterConfig(WriterConfig):
+    """The policy that turns chunks into memory calls: how it writes (`WriterConfig`: format,
+    prompt, budget, and the memory every session holds), which model, and how it batches."""
 
     kind: Literal["rule", "llm"] = Field("rule", description="rule: no LLM; llm: `model`.")
     model: ModelConfig | None = None
-    format: Literal["hermes", "qwen"] = "hermes"
-    prompt: Literal["published", "compact"] = "published"
-    max_new_tokens: int = Field(2048, ge=1)
     temperature: float = Field(0.0, ge=0)
     batch_window_ms: float = Field(
         10.0, ge=0, description="How long a generation waits for others to share its batch."
@@ -46,10 +44,18 @@ class WriterConfig(_Strict):
     max_batch: int = Field(16, ge=1, description="Generations per batched backend call.")
 
     @model_validator(mode="after")
-    def _model_for_llm(self) -> WriterConfig:
+    def _model_for_llm(self) -> ServedWriterConfig:
         if self.kind == "llm" and self.model is None:
             raise ValueError("writer.kind 'llm' needs writer.model")
         return self
+
+    @property
+    def effective(self) -> WriterConfig:
+        """How the served writer writes: for a trained policy folder, what it recorded at
+        training, with the writer fields this config sets on top."""
+        return effective_writer(
+            self, self.model.model if self.kind == "llm" and self.model else None
+        )
 
 
 class ServerConfig(_Strict):
@@ -63,8 +69,7 @@ class ServerConfig(_Strict):
     )
     backend_timeout_s: float = Field(120.0, gt=0, description="Per memorize/ask model call.")
     limits: LimitsConfig = Field(default_factory=LimitsConfig)
-    memory: MemoryConfig = Field(default_factory=MemoryConfig)
-    writer: WriterConfig = Field(default_factory=WriterConfig)
+    writer: ServedWriterConfig = Field(default_factory=ServedWriterConfig)
     reader: ReaderConfig = Field(default_factory=ReaderConfig)
     judge: JudgeConfig = Field(default_factory=JudgeConfig)
 

@@ -16,9 +16,9 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any, TypeVar
 
-from memalpha.agent import RuleWriterLLM
+from memalpha.agent import RuleWriterLLM, build_agent
 from memalpha.errors import ConfigError, SessionNotFoundError
-from memalpha.llm import FORMATS, LLM, SamplingParams, make_llm
+from memalpha.llm import FORMATS, LLM, make_llm
 from memalpha.memory import (
     Change,
     Memory,
@@ -28,8 +28,7 @@ from memalpha.memory import (
     snapshot_from_dict,
     snapshot_to_dict,
 )
-from memalpha.reader import Answer, Question, query_prompt
-from memalpha.rl.parts import make_agent, make_judge, make_reader
+from memalpha.reader import Answer, Question, build_judge, build_reader, query_prompt
 from memalpha.server.batching import BatchingLLM
 from memalpha.server.config import ServerConfig
 from memalpha.tokens import make_token_counter
@@ -50,7 +49,8 @@ class MemoryService:
 
     def __init__(self, cfg: ServerConfig, *, writer_llm: LLM | None = None) -> None:
         self.cfg = cfg
-        self.counter = make_token_counter(cfg.memory.tokenizer)
+        self.writer = cfg.writer.effective  # how it writes, and the memory sessions hold
+        self.counter = make_token_counter(self.writer.memory.tokenizer)
         self.store = SqliteStore(cfg.store)
         self._store_lock = threading.RLock()
         self._locks: dict[str, threading.Lock] = {}
@@ -64,7 +64,7 @@ class MemoryService:
 
         if writer_llm is None:
             if w.kind == "rule":
-                writer_llm = RuleWriterLLM(FORMATS[w.format])
+                writer_llm = RuleWriterLLM(FORMATS[self.writer.format])
             else:
                 assert w.model is not None  # checked by WriterConfig
                 writer_llm = make_llm(w.model)
@@ -72,13 +72,11 @@ class MemoryService:
         self.writer_llm: LLM = (
             writer_llm if isinstance(writer_llm, RuleWriterLLM) else batched(writer_llm)
         )
-        sampling = SamplingParams(temperature=w.temperature, max_new_tokens=w.max_new_tokens)
-        self.agent = make_agent(
-            self.writer_llm, w.format, cfg.memory, sampling, self.counter, w.prompt
-        )
+        self.sampling = self.writer.sampling(w.temperature)
+        self.agent = build_agent(self.writer, self.counter)
         self.executor = self.agent.executor  # CRUD calls go through the writer's executor
-        self.reader, self._reader_llm = make_reader(cfg.reader, self.counter, batched)
-        self.judge, self._judge_llm = make_judge(cfg.judge, batched)
+        self.reader, self._reader_llm = build_reader(cfg.reader, self.counter, batched)
+        self.judge, self._judge_llm = build_judge(cfg.judge, batched)
 
     def close(self) -> None:
         for llm in (self.writer_llm, self._reader_llm, self._judge_llm):
@@ -104,7 +102,7 @@ class MemoryService:
             memory = self._memories.get(name)
             if memory is None:
                 memory = self._locked_store(
-                    self.store.open_memory, name, self.cfg.memory, self.counter
+                    self.store.open_memory, name, self.writer.memory, self.counter
                 )
                 memory.journal = lambda change: self._locked_store(self.store.apply, name, change)
                 self._memories[name] = memory
@@ -164,7 +162,9 @@ class MemoryService:
         with self._session(name) as memory:
             for index, chunk in enumerate(chunks):
                 with self._recording(memory) as changes:
-                    (step,) = self.agent.step([memory], [chunk], index)
+                    (step,) = self.agent.step(
+                        self.writer_llm, self.sampling, [memory], [chunk], index
+                    )
                 out.append(ChunkOutcome(step.results, changes))
         return out
 
@@ -202,7 +202,7 @@ class MemoryService:
         """Questions over given memories (the training reward's r1 on a separate service)."""
         questions = []
         for data, text, source in items:
-            memory = Memory(self.cfg.memory, self.counter)
+            memory = Memory(self.writer.memory, self.counter)
             memory.restore(snapshot_from_dict(data, source="batch QA memory"))
             questions.append(Question(memory, text, query_prompt(source)))
         return self.reader.answer(questions)

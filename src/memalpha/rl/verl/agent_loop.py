@@ -83,6 +83,7 @@ class MemalphaAgentLoop(AgentLoopBase):
                 logprobs=tuple(out.log_probs) if out.log_probs else None,
                 finish_reason="length" if len(ids) >= budget else "stop",
                 prompt_tokens=len(prompt_ids),
+                prompt_ids=tuple(prompt_ids),
             )
             return prompt_ids, generation
 

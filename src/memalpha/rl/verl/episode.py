@@ -21,16 +21,17 @@ from __future__ import annotations
 import hashlib
 import random
 from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from memalpha.agent import ChunkStep, Episode, MemoryAgent
+from memalpha.agent import ChunkStep, Episode, MemoryAgent, build_agent
 from memalpha.config import load_config
 from memalpha.data import Instance
 from memalpha.errors import ConfigError
-from memalpha.llm import Generation, Message, SamplingParams
+from memalpha.llm import Generation, Message
 from memalpha.memory import (
     CallStatus,
     Memory,
@@ -40,7 +41,6 @@ from memalpha.memory import (
     snapshot_to_dict,
 )
 from memalpha.rl.config import TrainConfig
-from memalpha.rl.parts import make_agent
 from memalpha.rollout import Trajectory
 from memalpha.tokens import TokenCounter, make_token_counter
 
@@ -92,11 +92,8 @@ class Writer:
             )
         self.cfg = cfg
         self.counter: TokenCounter = make_token_counter(cfg.memory.tokenizer)
-        sampling = SamplingParams(max_new_tokens=cfg.rollout.max_new_tokens)
-        # no LLM: generations are handed to `MemoryAgent.execute` one at a time
-        self.agent: MemoryAgent = make_agent(
-            None, cfg.format, cfg.memory, sampling, self.counter, cfg.prompt
-        )
+        # generations come from verl's servers and are handed to `MemoryAgent.execute`
+        self.agent: MemoryAgent = build_agent(cfg.writer, self.counter)
 
     @classmethod
     def from_path(cls, path: str | Path) -> Writer:
@@ -118,7 +115,7 @@ class Writer:
             prompt_ids, generation = await generate(messages)
             steps.append(self.agent.execute(memory, messages, generation, index))
             prompts.append(list(prompt_ids))
-        return Trajectory(instance, memory, Episode(steps)), prompts
+        return Trajectory(0, instance, memory, Episode(steps)), prompts
 
 
 def pick_chunk(trajectory: Trajectory, mode: TrainChunk = "random") -> int:
@@ -153,20 +150,24 @@ def to_record(trajectory: Trajectory, train_chunk: int) -> EpisodeRecord:
     )
 
 
+@dataclass(frozen=True, slots=True)
+class RecordedMemory:
+    """An episode as the reward sees it: instance, final memory and each chunk's calls (no
+    prompts or generations, which stay with verl) — what `rollout.score_episodes` scores."""
+
+    instance: Instance
+    memory: Memory
+    calls: list[list[ToolResult]]
+
+
 def from_record(
     record: EpisodeRecord, instance: Instance, cfg: TrainConfig, counter: TokenCounter
-) -> Trajectory:
-    """The trajectory as far as the reward sees it (no prompts or generation texts)."""
+) -> RecordedMemory:
+    """The scorable episode a record describes."""
     memory = Memory(cfg.memory, counter)
     memory.restore(snapshot_from_dict(record.memory, source="episode record"))
-    steps = [
-        ChunkStep(
-            index,
-            [],
-            Generation(""),
-            [ToolResult(ToolCall(c.name, c.arguments), c.status) for c in chunk.calls],
-            chunk.memory_tokens,
-        )
-        for index, chunk in enumerate(record.chunks)
+    calls = [
+        [ToolResult(ToolCall(c.name, c.arguments), c.status) for c in chunk.calls]
+        for chunk in record.chunks
     ]
-    return Trajectory(instance, memory, Episode(steps))
+    return RecordedMemory(instance, memory, calls)

@@ -26,11 +26,11 @@ from pydantic import ValidationError
 from memalpha.config import load_config
 from memalpha.data import Instance
 from memalpha.errors import ConfigError, DataError
+from memalpha.reader import build_judge, build_reader
 from memalpha.rl.config import TrainConfig
-from memalpha.rl.parts import make_judge, make_reader
 from memalpha.rl.verl.episode import EpisodeRecord, from_record
-from memalpha.rollout import Judge, Reader, score_trajectories
-from memalpha.tokens import TokenCounter, make_token_counter
+from memalpha.rollout import Scoring, score_episodes
+from memalpha.tokens import make_token_counter
 
 EPISODE_KEY = "memalpha_episode"
 INSTANCE_KEY = "instance"
@@ -38,13 +38,13 @@ CONFIG_ENV = "MEMALPHA_CONFIG"
 
 
 @lru_cache(maxsize=4)
-def _scorer(config_path: str) -> tuple[TrainConfig, Reader, Judge | None, TokenCounter]:
-    """Config, reader and judge of one memalpha config, built once per reward worker."""
+def _scorer(config_path: str) -> tuple[TrainConfig, Scoring]:
+    """Config and scoring parts of one memalpha config, built once per reward worker."""
     cfg = load_config(TrainConfig, Path(config_path))
     counter = make_token_counter(cfg.memory.tokenizer)
-    reader, _ = make_reader(cfg.reader, counter)
-    judge, _ = make_judge(cfg.judge)
-    return cfg, reader, judge, counter
+    reader, _ = build_reader(cfg.reader, counter)
+    judge, _ = build_judge(cfg.judge)
+    return cfg, Scoring(reader, judge, cfg.reward, counter)
 
 
 def compute_score(
@@ -55,8 +55,10 @@ def compute_score(
     memalpha_config: str | None = None,
     **_: Any,
 ) -> dict[str, float]:
-    """{"score": total reward of the trained chunk, "r1_qa", "r2_calls", "r3_compression",
-    "r4_validity"}.
+    """{"score": total reward of the trained chunk, "r1_qa" (the trajectory's QA score),
+    "r1_chunk" (the r1 this chunk is credited with), "r2_calls", "r3_compression",
+    "r4_validity", and the weighted "w_r2", "beta_r3", "gamma_r4"} — named as in the local
+    trainer's logs.
 
     Raises:
         ConfigError: no memalpha config was named (reward_kwargs or $MEMALPHA_CONFIG).
@@ -68,7 +70,7 @@ def compute_score(
             "compute_score needs the memalpha config: set reward_kwargs.memalpha_config "
             f"or ${CONFIG_ENV}"
         )
-    cfg, reader, judge, counter = _scorer(str(path))
+    cfg, scoring = _scorer(str(path))
     info = extra_info or {}
     for key in (INSTANCE_KEY, EPISODE_KEY):
         if key not in info:
@@ -87,13 +89,16 @@ def compute_score(
             f"({len(record.chunks)} chunks recorded, {len(instance.chunks)} in the instance, "
             f"training chunk {record.train_chunk})"
         )
-    trajectory = from_record(record, instance, cfg, counter)
-    score_trajectories([trajectory], reader, judge, cfg.reward, counter)
-    terms = trajectory.terms[record.train_chunk]
+    (score,) = score_episodes([from_record(record, instance, cfg, scoring.counter)], scoring)
+    terms = score.terms[record.train_chunk]
     return {
         "score": terms.total,
-        "r1_qa": terms.r1,
+        "r1_qa": score.qa,
+        "r1_chunk": terms.r1,
         "r2_calls": terms.r2,
         "r3_compression": terms.r3,
         "r4_validity": terms.r4,
+        "w_r2": terms.w_r2,
+        "beta_r3": terms.beta_r3,
+        "gamma_r4": terms.gamma_r4,
     }

@@ -1,0 +1,126 @@
+"""The writer's one config and its one builder: how a policy writes (tool-call format, prompt
+style, token budget per chunk) into which memory (components, caps, tokenizer, view).
+
+The trainer, the warm start, the evaluator, the server, the quickstart and every CLI command
+build their writer here. A policy folder saved by training records the `WriterConfig` it was
+trained with (`writer.json`), so whoever loads the policy writes the way it learned to.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
+
+from memalpha.agent.memory_agent import MemoryAgent, PromptStyle
+from memalpha.errors import ConfigError
+from memalpha.llm import FORMATS, SamplingParams
+from memalpha.memory import MemoryConfig, ToolExecutor, ToolRegistry
+from memalpha.tokens import TokenCounter
+
+ToolFormat = Literal["hermes", "qwen"]
+WRITER_FILE = "writer.json"
+
+
+class WriterStyle(BaseModel):
+    """How a writer writes, apart from its budget (a trainer keeps that with its rollouts)."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    format: ToolFormat = Field(
+        "hermes", description="Tool-call text: hermes <tool_call> JSON, or qwen ✿ (Memalpha-4B)."
+    )
+    prompt: PromptStyle = Field(
+        "published", description="Writer prompts: published, or compact (~5x shorter, for CPUs)."
+    )
+    memory: MemoryConfig = Field(
+        default_factory=MemoryConfig,
+        description="The memory written: components, caps, tokenizer and the writer's view.",
+    )
+
+
+class WriterConfig(WriterStyle):
+    """Everything that decides what a writer sees and may say for one chunk."""
+
+    max_new_tokens: int = Field(
+        2048, ge=1, description="Writer budget per chunk; published 2048 (SPEC §4.3)."
+    )
+
+    def sampling(
+        self,
+        temperature: float = 0.0,
+        *,
+        top_p: float = 1.0,
+        seed: int | None = None,
+        logprobs: bool = False,
+    ) -> SamplingParams:
+        """Sampling within this writer's budget: greedy (evaluation, the anchor) by default."""
+        return SamplingParams(
+            temperature=temperature,
+            top_p=top_p,
+            max_new_tokens=self.max_new_tokens,
+            seed=seed,
+            logprobs=logprobs,
+        )
+
+
+def build_agent(cfg: WriterConfig, counter: TokenCounter) -> MemoryAgent:
+    """The memory agent of `cfg`. It holds no LLM and no sampling: callers pass both to
+    `memorize_many`/`step`, so greedy validation, the greedy anchor and sampled rollouts are
+    one agent with different sampling."""
+    return MemoryAgent(
+        FORMATS[cfg.format],
+        ToolExecutor(ToolRegistry(cfg.memory.disabled)),
+        cfg.memory.view,
+        counter.count,
+        prompt=cfg.prompt,
+        budget=cfg.max_new_tokens,
+    )
+
+
+def save_writer_config(folder: Path, cfg: WriterConfig) -> None:
+    """Record beside a saved policy how it was trained to write."""
+    (folder / WRITER_FILE).write_text(cfg.model_dump_json(indent=1) + "\n", "utf-8")
+
+
+def read_writer_config(folder: Path) -> WriterConfig | None:
+    """The writer config recorded in a policy folder; None for a folder that has none (a base
+    model, a registry name, a served model).
+
+    Raises:
+        ConfigError: the folder's writer.json is not a valid writer config.
+    """
+    path = Path(folder) / WRITER_FILE
+    if not path.is_file():
+        return None
+    try:
+        return WriterConfig.model_validate(json.loads(path.read_text("utf-8")))
+    except (json.JSONDecodeError, ValidationError) as exc:
+        raise ConfigError(f"{path}: not a writer config ({exc})") from None
+
+
+def policy_writer(
+    policy: str | Path | None, overrides: dict[str, object] | None = None
+) -> WriterConfig:
+    """The writer a policy is driven with: what its folder recorded (defaults otherwise), with
+    the given fields replaced (CLI options, explicitly set config keys).
+
+    Raises:
+        ConfigError: an override is not a valid writer setting.
+    """
+    recorded = read_writer_config(Path(policy)) if policy and Path(policy).is_dir() else None
+    base = (recorded or WriterConfig()).model_dump()
+    try:
+        return WriterConfig.model_validate({**base, **(overrides or {})})
+    except ValidationError as exc:
+        raise ConfigError(f"invalid writer settings: {exc}") from None
+
+
+def effective_writer(cfg: WriterConfig, policy: str | Path | None) -> WriterConfig:
+    """The writer of a config that embeds `WriterConfig` (an eval method, the served writer):
+    the writer fields it sets explicitly, on top of what the `policy` folder recorded (or the
+    defaults, for a policy that recorded nothing or for no policy)."""
+    given = {k: getattr(cfg, k) for k in WriterConfig.model_fields if k in cfg.model_fields_set}
+    return policy_writer(policy, given)

@@ -1,0 +1,98 @@
+"""The configs of the fixed reader (r1) and the content judge (r4), and the one builder of
+each: the trainer, the evaluator and the server assemble readers and judges here."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Literal, Protocol
+
+from pydantic import BaseModel, ConfigDict, Field, model_validator
+
+from memalpha.llm import LLM, ModelConfig, SamplingParams, make_llm
+from memalpha.reader.extractive import ExtractiveReader
+from memalpha.reader.judges import ContentJudge, RuleJudge
+from memalpha.reader.rag import Answer, Question, RagReader
+from memalpha.tokens import TokenCounter
+
+
+class Reader(Protocol):
+    """Answers questions from memories (RagReader, ExtractiveReader)."""
+
+    def answer(self, questions: list[Question]) -> list[Answer]: ...
+
+
+class Judge(Protocol):
+    """Scores (memory kind, content) writes in [0, 1] (ContentJudge, RuleJudge)."""
+
+    def judge(self, writes: list[tuple[str, str]]) -> list[float]: ...
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class ReaderConfig(_Strict):
+    """The fixed reader that turns final memories into r1."""
+
+    kind: Literal["extractive", "rag"] = Field(
+        "extractive", description="extractive: no LLM (CPU); rag: the published LLM reader."
+    )
+    model: ModelConfig | None = Field(None, description="The reader LLM (rag only).")
+    k: int = Field(20, ge=1, description="BM25 top-k per memory list; published 20.")
+    max_prompt_tokens: int = Field(30_000, ge=256)
+
+    @model_validator(mode="after")
+    def _model_for_rag(self) -> ReaderConfig:
+        if self.kind == "rag" and self.model is None:
+            raise ValueError("reader.kind 'rag' needs reader.model")
+        return self
+
+
+class JudgeConfig(_Strict):
+    """The content-validity judge behind r4."""
+
+    kind: Literal["rule", "llm", "none"] = Field(
+        "rule", description="rule: LLM-free approximation; llm: the published judge prompts."
+    )
+    model: ModelConfig | None = None
+
+    @model_validator(mode="after")
+    def _model_for_llm(self) -> JudgeConfig:
+        if self.kind == "llm" and self.model is None:
+            raise ValueError("judge.kind 'llm' needs judge.model")
+        return self
+
+
+def _same(llm: LLM) -> LLM:
+    return llm
+
+
+def build_reader(
+    cfg: ReaderConfig,
+    counter: TokenCounter,
+    wrap: Callable[[LLM], LLM] = _same,
+    sampling: SamplingParams | None = None,
+) -> tuple[Reader, LLM | None]:
+    """The reader and the LLM it holds (to close), if any; `wrap` goes around that LLM (the
+    server batches concurrent requests with it); `sampling` replaces the reader's default."""
+    if cfg.kind == "extractive":
+        return ExtractiveReader(k=cfg.k), None
+    assert cfg.model is not None  # checked by ReaderConfig
+    llm = wrap(make_llm(cfg.model))
+    reader = RagReader(
+        llm, counter.count, k=cfg.k, max_prompt_tokens=cfg.max_prompt_tokens, sampling=sampling
+    )
+    return reader, llm
+
+
+def build_judge(
+    cfg: JudgeConfig, wrap: Callable[[LLM], LLM] = _same
+) -> tuple[Judge | None, LLM | None]:
+    """The judge (None for `kind: none`) and the LLM it holds (to close), if any."""
+    if cfg.kind == "none":
+        return None, None
+    if cfg.kind == "rule":
+        return RuleJudge(), None
+    assert cfg.model is not None  # checked by JudgeConfig
+    llm = wrap(make_llm(cfg.model))
+    return ContentJudge(llm), llm
