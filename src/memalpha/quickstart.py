@@ -34,11 +34,26 @@ from pydantic import BaseModel, ConfigDict, Field, model_validator
 from memalpha.config import check_resumable, load_config, save_run_config
 from memalpha.data import BuildConfig, build, write_instances
 from memalpha.errors import ConfigError
-from memalpha.eval import EvalConfig, MethodConfig, read_rows, run_eval
-from memalpha.eval.stats import bootstrap_interval, paired_difference
-from memalpha.eval.summary import by_instance, write_summary
-from memalpha.rl.checkpoint import list_checkpoints, read_state
-from memalpha.rl.config import DataConfig, SFTConfig, TrainConfig
+from memalpha.eval import (
+    EvalConfig,
+    MethodConfig,
+    bootstrap_interval,
+    by_instance,
+    paired_difference,
+    read_rows,
+    run_eval,
+    write_summary,
+)
+from memalpha.rl import (
+    DataConfig,
+    SFTConfig,
+    TrainConfig,
+    Trainer,
+    list_checkpoints,
+    plot_run,
+    read_state,
+    run_sft,
+)
 from memalpha.tokens import make_token_counter
 
 Event = dict[str, Any]
@@ -116,8 +131,6 @@ def run_quickstart(
     stage(3, "sft", "supervised warm start")
     sft_policy = out / "sft" / "policy"
     if not (out / "sft" / "sft.json").is_file():
-        from memalpha.rl.sft import run_sft
-
         sft_cfg = cfg.sft.model_copy(
             update={
                 "out_dir": out / "sft",
@@ -208,8 +221,6 @@ def _grpo(
     emit: Callable[[Event], None],
 ) -> int:
     """Train from the warm start until `schedule.steps` or the deadline; the steps done."""
-    from memalpha.rl.trainer import Trainer
-
     train_cfg = cfg.train.model_copy(
         update={
             "out_dir": run_dir,
@@ -228,8 +239,6 @@ def _report(
     cfg: QuickstartConfig, out: Path, rows: list[dict[str, Any]], grpo_steps: int, end: float
 ) -> dict[str, Any]:
     """summary.md/json + scores.png over all four writers, GRPO curves, and the verdicts."""
-    from memalpha.rl.plot import plot_run
-
     summary = write_summary(out, rows)
     curves = plot_run(out / "grpo", out / "curves.png")
     per_instance = _per_instance(rows)

@@ -102,3 +102,34 @@ def test_smollm2_memorizes_and_answers_offline(tmp_path) -> None:
         ],
     )
     assert answer.exit_code == 0 and "answer:" in answer.stdout
+
+
+def test_a_trained_policy_memorizes_with_the_writer_it_was_trained_with(
+    tmp_path, tiny_model
+) -> None:
+    """A policy folder records its writer (writer.json): `memorize --policy` uses it, so a
+    policy trained on compact prompts is not driven with the published ones; options win."""
+    import shutil
+
+    from memalpha.agent import WriterConfig, save_writer_config
+
+    folder = tmp_path / "policy"
+    shutil.copytree(tiny_model, folder)
+    save_writer_config(folder, WriterConfig(prompt="compact", max_new_tokens=6))
+    text = tmp_path / "note.txt"
+    text.write_text("Alice moved to Paris in 2019. She bakes bread.", "utf-8")
+    args = ["memorize", "--input", str(text), "--store", str(tmp_path / "m.db")]
+    recorded = runner.invoke(app, [*args, "--session", "a", "--policy", str(folder)])
+    assert recorded.exit_code == 0, recorded.output
+    assert "prompt compact, budget 6 tokens" in recorded.output
+    told = runner.invoke(
+        app,
+        [*args, "--session", "b", "--policy", str(folder), "--prompt", "published"]
+        + ["--max-new-tokens", "4", "--view", "retrieved", "--view-k", "2"],
+    )
+    assert told.exit_code == 0, told.output
+    assert "prompt published, budget 4 tokens, view retrieved k=2" in told.output
+    plain = runner.invoke(
+        app, [*args, "--session", "c", "--policy", str(tiny_model), "--max-new-tokens", "8"]
+    )
+    assert "format hermes, prompt published, budget 8" in plain.output  # nothing recorded

@@ -202,3 +202,68 @@ def test_writer_recalls_a_batch_in_one_generation_per_chunk_index(
         ["b", "b"],
         ["b"],
     ]
+
+
+def test_a_writer_method_counts_tokens_with_its_own_tokenizer(tmp_path, shared_data, tiny_model):
+    """Training counts a memory with `memory.tokenizer`; eval must too (it used cl100k)."""
+    from memalpha.agent import RuleWriterLLM, WriterConfig, build_agent
+    from memalpha.data import BuildConfig, build
+    from memalpha.llm import FORMATS
+    from memalpha.memory import Memory
+    from memalpha.tokens import make_token_counter
+
+    words = {"kind": "huggingface", "name": str(tiny_model)}  # one token per word
+    squad = {
+        "source": "squad",
+        "split": "test",
+        "instances": 1,
+        "max_tokens": 160,
+        "chunk_tokens": 64,
+        "questions": 3,
+        "data_dir": str(shared_data),
+    }
+    cfg = EvalConfig.model_validate(
+        {
+            "out_dir": str(tmp_path / "words"),
+            "datasets": [squad],
+            "methods": [
+                {"name": "rule-words", "kind": "rule-writer", "memory": {"tokenizer": words}},
+                {"name": "rule-cl100k", "kind": "rule-writer"},
+            ],
+        }
+    )
+    rows = read_rows(run_eval(cfg) / "predictions.jsonl")
+    got = {r["method"]: r["memory_tokens"] for r in rows}
+    # the same memory, written as training writes it, counted with each tokenizer
+    (inst,) = build(BuildConfig.model_validate(squad), make_token_counter())
+    expected = {}
+    for name, method in (("rule-words", cfg.methods[0]), ("rule-cl100k", cfg.methods[1])):
+        writer = method.writer
+        counter = make_token_counter(writer.memory.tokenizer)
+        memory = Memory(writer.memory, counter)
+        build_agent(writer, counter).memorize(
+            RuleWriterLLM(FORMATS["hermes"]), WriterConfig().sampling(), memory, inst.chunks
+        )
+        expected[name] = memory.total_tokens
+    assert got == expected
+    assert got["rule-words"] != got["rule-cl100k"]
+
+
+def test_a_trained_policy_is_evaluated_as_it_was_trained(tmp_path, tiny_model):
+    """A policy folder's writer.json is the method's default; set fields replace it."""
+    import shutil
+
+    from memalpha.agent import WriterConfig, save_writer_config
+
+    folder = tmp_path / "policy"
+    shutil.copytree(tiny_model, folder)
+    save_writer_config(folder, WriterConfig(format="qwen", prompt="compact", max_new_tokens=77))
+    recorded = MethodConfig(name="m", kind="memalpha", policy={"model": str(folder)})
+    assert (recorded.writer.format, recorded.writer.prompt) == ("qwen", "compact")
+    assert recorded.writer.max_new_tokens == 77
+    override = MethodConfig(
+        name="m", kind="memalpha", policy={"model": str(folder)}, max_new_tokens=9
+    )
+    assert (override.writer.prompt, override.writer.max_new_tokens) == ("compact", 9)
+    base = MethodConfig(name="m", kind="memalpha", policy={"model": str(tiny_model)})
+    assert base.writer == WriterConfig()  # nothing recorded: the defaults

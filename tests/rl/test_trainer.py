@@ -15,6 +15,7 @@ import pytest
 import torch
 import yaml
 
+from memalpha.agent import read_writer_config
 from memalpha.config import load_config
 from memalpha.errors import ConfigError
 from memalpha.llm import ModelConfig, SamplingParams
@@ -64,8 +65,15 @@ def test_checkpoints_keep_last_and_best(tiny_model, tiny_data, tmp_path):
     )
     # a checkpoint's policy is an ordinary HF folder any backend loads
     llm = TransformersLLM(list_checkpoints(run)[-1] / "policy")
-    (gen,) = llm.generate([[{"role": "user", "content": "hi"}]], SamplingParams(max_new_tokens=2))
+    messages = [{"role": "user", "content": "hi"}]
+    (gen,) = llm.generate([messages], SamplingParams(max_new_tokens=2))
     assert gen.token_ids
+    # the ids it was generated from travel with it: nothing downstream re-tokenises a prompt
+    text = llm.render(messages)
+    assert list(gen.prompt_ids) == llm.tokenizer(text, add_special_tokens=False)["input_ids"]
+    # and the folder records how the policy writes, for whoever loads it
+    cfg = TrainConfig.model_validate(tiny_config(tiny_model, tiny_data, run))
+    assert read_writer_config(list_checkpoints(run)[-1] / "policy") == cfg.val_writer
 
 
 def test_kill_and_resume_repeats_the_uninterrupted_run(tiny_model, tiny_data, tmp_path):
@@ -226,6 +234,7 @@ def test_sft_teaches_the_transcripts(tiny_model, tmp_path):
     llm = TransformersLLM(folder)
     (gen,) = llm.generate([[{"role": "user", "content": "go"}]], SamplingParams(max_new_tokens=4))
     assert gen.text.startswith("yesyesyes")  # word-level tokens joined by the Fuse decoder
+    assert read_writer_config(folder) == cfg.writer  # how the warm-started policy writes
 
 
 def test_plot_draws_a_png(tiny_model, tiny_data, tmp_path):

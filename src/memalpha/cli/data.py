@@ -144,9 +144,7 @@ def data_verl(
 
     Example: memalpha data verl --config configs/train/cpu-smollm2.yaml --out-dir data/verl
     """
-    from memalpha.rl.config import TrainConfig
-    from memalpha.rl.parts import load_instances
-    from memalpha.rl.verl import write_verl_parquet
+    from memalpha.rl import TrainConfig, load_instances, write_verl_parquet
 
     cfg = load_config(TrainConfig, config, set_ or [])
     counter = make_token_counter(cfg.memory.tokenizer)

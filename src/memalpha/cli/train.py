@@ -11,7 +11,6 @@ from rich.progress import Progress, TaskID
 
 from memalpha.cli.common import SetOpt, app, err, friendly, out, progress
 from memalpha.config import load_config
-from memalpha.rl.config import SFTConfig, TrainConfig
 
 TrainConfigOpt = Annotated[
     Path, typer.Option("--config", help="Run config YAML, e.g. configs/train/cpu-smollm2.yaml.")
@@ -72,7 +71,7 @@ def sft(config: TrainConfigOpt, out_dir: OutOpt = None, set_: SetOpt = None) -> 
 
     Example: memalpha sft --config configs/sft/cpu-smollm2.yaml
     """
-    from memalpha.rl.sft import run_sft
+    from memalpha.rl import SFTConfig, run_sft
 
     cfg = load_config(SFTConfig, config, _overrides(set_, out_dir))
     with progress() as bar:
@@ -94,7 +93,7 @@ def train(
 
     Example: memalpha train --config configs/train/cpu-smollm2.yaml
     """
-    from memalpha.rl.trainer import Trainer
+    from memalpha.rl import TrainConfig, Trainer
 
     cfg = load_config(TrainConfig, config, _overrides(set_, out_dir))
     with progress() as bar:
@@ -113,6 +112,6 @@ def plot(
 
     Example: memalpha plot runs/grpo-smollm2
     """
-    from memalpha.rl.plot import plot_run
+    from memalpha.rl import plot_run
 
     out.print(f"wrote {plot_run(run_dir, png)}")

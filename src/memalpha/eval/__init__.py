@@ -2,6 +2,18 @@
 
 from memalpha.eval.config import EvalConfig, MethodConfig
 from memalpha.eval.runner import read_rows, run_eval
-from memalpha.eval.summary import compare_runs, summarize
+from memalpha.eval.stats import bootstrap_interval, paired_difference
+from memalpha.eval.summary import by_instance, compare_runs, summarize, write_summary
 
-__all__ = ["EvalConfig", "MethodConfig", "compare_runs", "read_rows", "run_eval", "summarize"]
+__all__ = [
+    "EvalConfig",
+    "MethodConfig",
+    "bootstrap_interval",
+    "by_instance",
+    "compare_runs",
+    "paired_difference",
+    "read_rows",
+    "run_eval",
+    "summarize",
+    "write_summary",
+]
