@@ -6,6 +6,7 @@ import json
 
 import pytest
 
+from memalpha.errors import UnknownEntryError
 from memalpha.memory import CallStatus, Component, Memory, ToolCall, ToolExecutor, ToolRegistry
 
 
@@ -157,3 +158,26 @@ def test_published_schemas_are_exact() -> None:
     ]
     names = [f["name"] for f in ToolRegistry().functions()]
     assert names == ["new_memory_insert", "memory_update", "memory_delete"]
+
+
+def test_every_result_carries_the_change_it_committed(make_memory, executor) -> None:
+    """What a call changed is on its result, equal to what the journal was given: nobody
+    has to swap the journal to learn it."""
+    journaled = []
+    memory = make_memory()
+    memory.journal = journaled.append
+    calls = [
+        ("new_memory_insert", {"memory_type": "semantic_memory", "content": "Cats purr."}),
+        (
+            "memory_update",
+            {"memory_type": "semantic_memory", "memory_id": "s1", "new_content": "Cats nap."},
+        ),
+        ("memory_update", {"memory_type": "core_memory", "new_content": "A cat person."}),
+        ("memory_delete", {"memory_type": "semantic_memory", "memory_id": "s1"}),
+        ("memory_delete", {"memory_type": "semantic_memory", "memory_id": "s1"}),  # refused
+    ]
+    results = [run(executor, memory, name, args) for name, args in calls]
+    assert [r.change for r in results if r.ok] == journaled
+    assert [c.op for c in journaled] == ["insert", "update", "update", "delete"]
+    assert results[-1].change is None and not results[-1].ok
+    assert results[-1].error is UnknownEntryError  # the refusal's type, not its name

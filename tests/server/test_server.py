@@ -108,6 +108,19 @@ def test_reward_endpoints_answer_and_judge_given_memories(server):
         assert "/sessions/{name}/memorize" in c.get("/openapi.json").json()["paths"]
 
 
+def test_openapi_shows_a_response_shape_for_every_route(server):
+    """Every route declares its response model, so /docs shows what comes back."""
+    paths = httpx.get(f"{server}/openapi.json").json()["paths"]
+    assert len([op for ops in paths.values() for op in ops]) == 14
+    for path, ops in paths.items():
+        for method, op in ops.items():
+            ok = next(v for k, v in op["responses"].items() if k.startswith("2"))
+            schema = ok["content"]["application/json"]["schema"]
+            assert "$ref" in schema, f"{method} {path} has no response model: {schema}"
+    memorize = paths["/sessions/{name}/memorize"]["post"]["responses"]["200"]
+    assert memorize["content"]["application/json"]["schema"]["$ref"].endswith("MemorizeResponse")
+
+
 def test_many_clients_many_sessions_nothing_lost_or_mixed(server):
     clients, rounds = 16, 6
     errors: list[str] = []

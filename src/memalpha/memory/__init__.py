@@ -5,7 +5,14 @@ Knows nothing of LLMs: the agent turns model output into `ToolCall`s and runs th
 
 from memalpha.memory.config import Component, MemoryConfig, ViewConfig
 from memalpha.memory.executor import CallStatus, ToolCall, ToolExecutor, ToolResult
-from memalpha.memory.export import read_json, snapshot_from_dict, snapshot_to_dict, write_json
+from memalpha.memory.export import (
+    EntryRecord,
+    MemoryRecord,
+    read_json,
+    snapshot_from_dict,
+    snapshot_to_dict,
+    write_json,
+)
 from memalpha.memory.model import Change, ComponentStats, Entry, Memory, MemorySnapshot
 from memalpha.memory.sqlite import SessionInfo, SqliteStore
 from memalpha.memory.tools import ToolRegistry, ToolSpec, parse_component, published_specs
@@ -22,8 +29,10 @@ __all__ = [
     "Component",
     "ComponentStats",
     "Entry",
+    "EntryRecord",
     "Memory",
     "MemoryConfig",
+    "MemoryRecord",
     "MemorySnapshot",
     "SessionInfo",
     "SqliteStore",

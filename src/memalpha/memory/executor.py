@@ -9,7 +9,7 @@ from typing import Any
 
 from memalpha.errors import DuplicateEntryError, MemoryOperationError, ToolCallError
 from memalpha.memory.config import Component
-from memalpha.memory.model import Memory
+from memalpha.memory.model import Change, Memory
 from memalpha.memory.tools import MEMORY_TYPE, ToolRegistry
 
 
@@ -36,7 +36,8 @@ class ToolResult:
     component: Component | None = None
     entry_id: str | None = None
     message: str = ""
-    error: str | None = None  # the refusing exception's class name, e.g. 'UnknownEntryError'
+    error: type[Exception] | None = None  # the refusing exception's type (UnknownEntryError…)
+    change: Change | None = None  # what the call committed (None unless it succeeded)
 
     @property
     def ok(self) -> bool:
@@ -61,15 +62,16 @@ class ToolExecutor:
             component: Component = args[MEMORY_TYPE]
             entry_id = _clean_id(args.get("memory_id"))
             if call.name == "new_memory_insert":
-                entry = memory.insert(component, args["content"])
+                change = Change("insert", component, memory.insert(component, args["content"]))
                 message = "inserted"
             elif call.name == "memory_update":
                 entry = memory.update(component, args["new_content"], entry_id)
+                change = Change("update", component, entry)
                 message = (
                     "updated" if entry.content == args["new_content"] else "updated (truncated)"
                 )
             else:
-                entry = memory.delete(component, entry_id)
+                change = Change("delete", component, memory.delete(component, entry_id))
                 message = "deleted"
         except DuplicateEntryError as exc:
             return ToolResult(
@@ -78,11 +80,11 @@ class ToolExecutor:
                 Component(exc.component),
                 exc.existing_id,
                 str(exc),
-                type(exc).__name__,
+                type(exc),
             )
         except (ToolCallError, MemoryOperationError) as exc:
-            return ToolResult(call, CallStatus.ERROR, message=str(exc), error=type(exc).__name__)
-        return ToolResult(call, CallStatus.OK, component, entry.id, message)
+            return ToolResult(call, CallStatus.ERROR, message=str(exc), error=type(exc))
+        return ToolResult(call, CallStatus.OK, component, change.entry.id, message, change=change)
 
     def execute_all(self, memory: Memory, calls: list[ToolCall]) -> list[ToolResult]:
         """Run calls in the order they were generated, each seeing the previous ones' effects."""

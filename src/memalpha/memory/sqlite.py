@@ -10,10 +10,10 @@ from __future__ import annotations
 import sqlite3
 import time
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import AbstractContextManager, contextmanager, nullcontext
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Literal
+from typing import Any, Literal
 
 from memalpha.errors import SessionExistsError, SessionNotFoundError, StoreError
 from memalpha.memory.config import LIST_COMPONENTS, Component, MemoryConfig
@@ -199,15 +199,28 @@ class SqliteStore:
             {"semantic": row[1], "episodic": row[2]},
         )
 
-    def open_memory(self, name: str, config: MemoryConfig, counter: TokenCounter) -> Memory:
-        """Load a session as a `Memory` whose every operation is written here first.
+    def open_memory(
+        self,
+        name: str,
+        config: MemoryConfig,
+        counter: TokenCounter,
+        *,
+        lock: AbstractContextManager[Any] | None = None,
+    ) -> Memory:
+        """Load a session as a `Memory` whose every operation is written here first (holding
+        `lock`, for a store shared between threads).
 
         Raises:
             SessionNotFoundError.
         """
-        memory = Memory(config, counter)
-        memory.restore(self.read(name))
-        memory.journal = lambda change: self.apply(name, change)
+
+        def journal(change: Change) -> None:
+            with lock if lock is not None else nullcontext():
+                self.apply(name, change)
+
+        snapshot = self.read(name)
+        memory = Memory(config, counter, journal=journal)
+        memory.restore(snapshot)  # restoring is not journaled
         return memory
 
     def write(self, name: str, snapshot: MemorySnapshot, *, replace: bool = False) -> None:

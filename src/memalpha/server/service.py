@@ -13,15 +13,14 @@ from __future__ import annotations
 import threading
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass
 from typing import Any, TypeVar
 
 from memalpha.agent import RuleWriterLLM, build_agent
 from memalpha.errors import ConfigError, SessionNotFoundError
 from memalpha.llm import FORMATS, LLM, make_llm
 from memalpha.memory import (
-    Change,
     Memory,
+    SessionInfo,
     SqliteStore,
     ToolCall,
     ToolResult,
@@ -34,14 +33,6 @@ from memalpha.server.config import ServerConfig
 from memalpha.tokens import make_token_counter
 
 T = TypeVar("T")
-
-
-@dataclass(frozen=True, slots=True)
-class ChunkOutcome:
-    """What one memorized chunk did: the calls as executed and the changes committed."""
-
-    calls: list[ToolResult]
-    changes: list[Change]
 
 
 class MemoryService:
@@ -102,27 +93,14 @@ class MemoryService:
             memory = self._memories.get(name)
             if memory is None:
                 memory = self._locked_store(
-                    self.store.open_memory, name, self.writer.memory, self.counter
+                    self.store.open_memory,
+                    name,
+                    self.writer.memory,
+                    self.counter,
+                    lock=self._store_lock,
                 )
-                memory.journal = lambda change: self._locked_store(self.store.apply, name, change)
                 self._memories[name] = memory
             yield memory
-
-    @contextmanager
-    def _recording(self, memory: Memory) -> Iterator[list[Change]]:
-        """Collect the changes committed inside the block (the journal sees each one)."""
-        changes: list[Change] = []
-        journal = memory.journal
-
-        def record(change: Change) -> None:
-            journal(change)
-            changes.append(change)
-
-        memory.journal = record
-        try:
-            yield changes
-        finally:
-            memory.journal = journal
 
     # ------------------------------------------------------------- sessions
 
@@ -130,17 +108,8 @@ class MemoryService:
         """Raises: SessionExistsError."""
         self._locked_store(self.store.create_session, name)
 
-    def sessions(self) -> list[dict[str, Any]]:
-        return [
-            {
-                "name": s.name,
-                "semantic": s.semantic,
-                "episodic": s.episodic,
-                "core_chars": s.core_chars,
-                "updated_at": s.updated_at,
-            }
-            for s in self._locked_store(self.store.sessions)
-        ]
+    def sessions(self) -> list[SessionInfo]:
+        return self._locked_store(self.store.sessions)
 
     def delete_session(self, name: str) -> None:
         with self._session(name):
@@ -154,18 +123,15 @@ class MemoryService:
 
     # ------------------------------------------------------------- memory work
 
-    def memorize(self, name: str, chunks: list[str]) -> list[ChunkOutcome]:
-        """Run the writer over the chunks in order; each chunk's calls are durable when it
-        returns."""
+    def memorize(self, name: str, chunks: list[str]) -> list[list[ToolResult]]:
+        """Run the writer over the chunks in order; each chunk's calls (each with the change
+        it committed) are durable when it returns."""
         self.require(name)
         out = []
         with self._session(name) as memory:
             for index, chunk in enumerate(chunks):
-                with self._recording(memory) as changes:
-                    (step,) = self.agent.step(
-                        self.writer_llm, self.sampling, [memory], [chunk], index
-                    )
-                out.append(ChunkOutcome(step.results, changes))
+                (step,) = self.agent.step(self.writer_llm, self.sampling, [memory], [chunk], index)
+                out.append(step.results)
         return out
 
     def ask(self, name: str, questions: list[str], data_source: str = "") -> list[Answer]:
@@ -174,12 +140,12 @@ class MemoryService:
             prefix = query_prompt(data_source)
             return self.reader.answer([Question(memory, q, prefix) for q in questions])
 
-    def execute(self, name: str, call: ToolCall) -> tuple[ToolResult, list[Change]]:
-        """One memory call through the same executor the writer's calls go through."""
+    def execute(self, name: str, call: ToolCall) -> ToolResult:
+        """One memory call through the same executor the writer's calls go through; the
+        result holds the change it committed."""
         self.require(name)
-        with self._session(name) as memory, self._recording(memory) as changes:
-            result = self.executor.execute(memory, call)
-        return result, changes
+        with self._session(name) as memory:
+            return self.executor.execute(memory, call)
 
     def snapshot(self, name: str) -> dict[str, Any]:
         self.require(name)

@@ -1,0 +1,79 @@
+"""What every route depends on, as FastAPI dependencies: the service and the config (held by
+the app, built in its lifespan), the API-key check, session names, request caps, and model
+calls bounded by the backend deadline."""
+
+from __future__ import annotations
+
+import asyncio
+import secrets
+from collections.abc import Callable
+from typing import Annotated, Any
+
+from fastapi import Depends, Request
+from starlette.concurrency import run_in_threadpool
+
+from memalpha.server.config import LimitsConfig, ServerConfig
+from memalpha.server.errors import ApiError, ErrorCode
+from memalpha.server.service import MemoryService
+
+
+def get_service(request: Request) -> MemoryService:
+    return request.app.state.service
+
+
+def get_config(request: Request) -> ServerConfig:
+    return request.app.state.config
+
+
+Service = Annotated[MemoryService, Depends(get_service)]
+Config = Annotated[ServerConfig, Depends(get_config)]
+
+
+def authorize(request: Request) -> None:
+    """Accept the request if the server has no keys or it carries one of them
+    (`Authorization: Bearer KEY` or `X-API-Key: KEY`).
+
+    Raises:
+        ApiError: 401, missing or wrong key.
+    """
+    keys: list[str] = request.app.state.api_keys
+    if not keys:
+        return
+    given = request.headers.get("authorization", "")
+    token = given[7:] if given.lower().startswith("bearer ") else ""
+    token = token or request.headers.get("x-api-key", "")
+    if not any(secrets.compare_digest(token, k) for k in keys):
+        raise ApiError(
+            401, ErrorCode.UNAUTHORIZED, "missing or wrong API key (Authorization: Bearer)"
+        )
+
+
+def valid_session_name(name: str, limits: LimitsConfig) -> str:
+    """Raises: ApiError 422, a name that is empty, blank or too long."""
+    if len(name) > limits.max_session_chars or not name.strip():
+        raise ApiError(
+            422,
+            ErrorCode.INVALID_SESSION_NAME,
+            f"session names are 1–{limits.max_session_chars} chars",
+        )
+    return name
+
+
+def cap(n: int, most: int, code: ErrorCode, what: str) -> None:
+    """Raises: ApiError 413 when `n` exceeds `most`."""
+    if n > most:
+        raise ApiError(413, code, f"{what}: {n} > {most}")
+
+
+async def timed(cfg: ServerConfig, fn: Callable[..., Any], *args: Any) -> Any:
+    """Run a model-bound call in a worker thread, within the backend deadline.
+
+    Raises:
+        ApiError: 504 when it takes longer than `backend_timeout_s`.
+    """
+    try:
+        return await asyncio.wait_for(run_in_threadpool(fn, *args), cfg.backend_timeout_s)
+    except TimeoutError:
+        raise ApiError(
+            504, ErrorCode.BACKEND_TIMEOUT, f"no result within {cfg.backend_timeout_s:g} s"
+        ) from None

@@ -1,0 +1,79 @@
+"""Sessions: create, list, delete; memorize chunks into one; ask it questions."""
+
+from __future__ import annotations
+
+from fastapi import APIRouter
+from starlette.concurrency import run_in_threadpool
+
+from memalpha.server.deps import Config, Service, cap, timed, valid_session_name
+from memalpha.server.errors import ErrorCode
+from memalpha.server.schemas import (
+    AnswerOut,
+    Answers,
+    AskRequest,
+    CallOut,
+    ChunkOut,
+    CreateSession,
+    Deleted,
+    MemorizeRequest,
+    MemorizeResponse,
+    SessionInfo,
+    SessionList,
+    SessionName,
+    changes,
+)
+
+router = APIRouter(tags=["sessions"])
+
+
+@router.post("/sessions", status_code=201)
+async def create_session(body: CreateSession, service: Service, cfg: Config) -> SessionName:
+    name = valid_session_name(body.name, cfg.limits)
+    await run_in_threadpool(service.create_session, name)
+    return SessionName(name=name)
+
+
+@router.get("/sessions")
+async def list_sessions(service: Service) -> SessionList:
+    infos = await run_in_threadpool(service.sessions)
+    return SessionList(sessions=[SessionInfo.model_validate(s) for s in infos])
+
+
+@router.delete("/sessions/{name}")
+async def delete_session(name: str, service: Service) -> Deleted:
+    await run_in_threadpool(service.delete_session, name)
+    return Deleted(deleted=name)
+
+
+@router.post("/sessions/{name}/memorize")
+async def memorize(
+    name: str, body: MemorizeRequest, service: Service, cfg: Config
+) -> MemorizeResponse:
+    """The writer reads the chunks in order; per chunk, its calls and what they changed."""
+    limits = cfg.limits
+    cap(len(body.chunks), limits.max_chunks, ErrorCode.TOO_MANY_CHUNKS, "chunks per request")
+    for chunk in body.chunks:
+        cap(len(chunk), limits.max_chunk_chars, ErrorCode.CHUNK_TOO_LONG, "characters in a chunk")
+    per_chunk = await timed(cfg, service.memorize, name, body.chunks)
+    return MemorizeResponse(
+        chunks=[
+            ChunkOut(calls=[CallOut.of(r) for r in results], diff=changes(results))
+            for results in per_chunk
+        ]
+    )
+
+
+@router.post("/sessions/{name}/ask")
+async def ask(name: str, body: AskRequest, service: Service, cfg: Config) -> Answers:
+    """Answers from the session's memory alone, with the entries retrieved for each."""
+    limits = cfg.limits
+    cap(len(body.questions), limits.max_questions, ErrorCode.TOO_MANY_QUESTIONS, "questions")
+    for q in body.questions:
+        cap(
+            len(q),
+            limits.max_question_chars,
+            ErrorCode.QUESTION_TOO_LONG,
+            "characters in a question",
+        )
+    answers = await timed(cfg, service.ask, name, body.questions, body.data_source)
+    return Answers(answers=[AnswerOut.of(a) for a in answers])
