@@ -119,3 +119,12 @@ def test_library_code_does_not_print() -> None:
             if isinstance(n, ast.Call) and getattr(n.func, "id", None) == "print"
         ]
         assert not calls, f"{path.relative_to(SRC)} calls print()"
+
+
+def test_no_function_is_longer_than_a_screen() -> None:
+    """STYLE §1: functions fit on a screen; 60 lines is the hard limit."""
+    for path in SRC.rglob("*.py"):
+        for node in ast.walk(ast.parse(path.read_text("utf-8"))):
+            if isinstance(node, ast.FunctionDef | ast.AsyncFunctionDef):
+                lines = node.end_lineno - node.lineno + 1
+                assert lines <= 60, f"{path.relative_to(SRC)}:{node.lineno} {node.name}: {lines}"

@@ -129,16 +129,7 @@ def run_quickstart(
     _save_state(out, state)
 
     stage(3, "sft", "supervised warm start")
-    sft_policy = out / "sft" / "policy"
-    if not (out / "sft" / "sft.json").is_file():
-        sft_cfg = cfg.sft.model_copy(
-            update={
-                "out_dir": out / "sft",
-                "policy": cfg.sft.policy.model_copy(update={"model": cfg.base_model}),
-                "data": DataConfig(train_files=[train_file]),
-            }
-        )
-        run_sft(sft_cfg, emit)
+    sft_policy = _warm_start(cfg, out / "sft", train_file, emit)
 
     stage(4, "grpo", "GRPO")
     if "grpo_steps" not in state:
@@ -158,6 +149,22 @@ def run_quickstart(
         emit,
     )
     return _report(cfg, out, baseline + trained, state["grpo_steps"], end)
+
+
+def _warm_start(
+    cfg: QuickstartConfig, run_dir: Path, train_file: Path, emit: Callable[[Event], None]
+) -> Path:
+    """The warm-started policy, trained once (a finished run is kept)."""
+    if not (run_dir / "sft.json").is_file():
+        sft_cfg = cfg.sft.model_copy(
+            update={
+                "out_dir": run_dir,
+                "policy": cfg.sft.policy.model_copy(update={"model": cfg.base_model}),
+                "data": DataConfig(train_files=[train_file]),
+            }
+        )
+        run_sft(sft_cfg, emit)
+    return run_dir / "policy"
 
 
 def _dataset(cfg: QuickstartConfig, folder: Path) -> tuple[Path, Path]:

@@ -41,6 +41,31 @@ BaseUrlOpt = Annotated[
     typer.Option("--base-url", help="OpenAI-compatible server, e.g. http://127.0.0.1:8000/v1."),
 ]
 
+# writer options: unset means what the policy folder recorded at training (writer.json)
+FormatOpt = Annotated[
+    str | None,
+    typer.Option(
+        "--format",
+        help="Tool-call format: hermes or qwen (qwen for Memalpha-4B). Default: the policy's, "
+        "recorded at training (writer.json), else hermes.",
+    ),
+]
+PromptOpt = Annotated[
+    str | None,
+    typer.Option(
+        help="Writer prompts: published or compact. Default: the policy's, else published."
+    ),
+]
+BudgetOpt = Annotated[
+    int | None,
+    typer.Option(help="Writer's token budget per chunk. Default: the policy's, else 2048."),
+]
+ViewOpt = Annotated[
+    str | None,
+    typer.Option(help="What the writer sees of its memory: recent or retrieved entries."),
+]
+ViewKOpt = Annotated[int | None, typer.Option("--view-k", help="Entries shown per memory list.")]
+
 
 def _model(name: str, base_url: str | None) -> LLM:
     cfg = ModelConfig(
@@ -102,31 +127,11 @@ def memorize(
     index: Annotated[int, typer.Option(help="Which instance of --instance.")] = 0,
     policy: PolicyOpt = "rule",
     base_url: BaseUrlOpt = None,
-    fmt: Annotated[
-        str | None,
-        typer.Option(
-            "--format",
-            help="Tool-call format: hermes or qwen (qwen for Memalpha-4B). Default: the "
-            "policy's, recorded at training (writer.json), else hermes.",
-        ),
-    ] = None,
-    prompt: Annotated[
-        str | None,
-        typer.Option(
-            help="Writer prompts: published or compact. Default: the policy's, else published."
-        ),
-    ] = None,
-    max_new_tokens: Annotated[
-        int | None,
-        typer.Option(help="Writer's token budget per chunk. Default: the policy's, else 2048."),
-    ] = None,
-    view: Annotated[
-        str | None,
-        typer.Option(help="What the writer sees of its memory: recent or retrieved entries."),
-    ] = None,
-    view_k: Annotated[
-        int | None, typer.Option("--view-k", help="Entries shown per memory list.")
-    ] = None,
+    fmt: FormatOpt = None,
+    prompt: PromptOpt = None,
+    max_new_tokens: BudgetOpt = None,
+    view: ViewOpt = None,
+    view_k: ViewKOpt = None,
     chunk_tokens: Annotated[int, typer.Option(help="Chunk size for --input.")] = 1024,
     config: ConfigOpt = None,
     set_: SetOpt = None,

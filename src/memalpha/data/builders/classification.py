@@ -71,6 +71,30 @@ LOADERS = {
 }
 
 
+def _round_robin(
+    pools: dict[str, list[str]],
+    label_id: dict[str, int],
+    max_tokens: int,
+    counter: TokenCounter,
+    rng: random.Random,
+) -> list[str]:
+    """Labelled lines drawn round robin over shuffled labels (every label appears early),
+    until the token budget is spent; consumes the pools."""
+    lines, used, order = [], 0, list(pools)
+    while any(pools.values()):
+        rng.shuffle(order)
+        for lab in order:
+            if not pools[lab]:
+                continue
+            line = classification_line(pools[lab].pop(), label_id[lab])
+            n = counter.count(line)
+            if used + n > max_tokens:
+                return lines
+            lines.append(line)
+            used += n + 1
+    return lines
+
+
 def build_classification(cfg: BuildConfig, data_dir: Path, counter: TokenCounter) -> list[Instance]:
     rows = list(dict.fromkeys((t, lab) for t, lab in LOADERS[cfg.source](data_dir) if t))
     labels = sorted({lab for _, lab in rows})
@@ -87,19 +111,7 @@ def build_classification(cfg: BuildConfig, data_dir: Path, counter: TokenCounter
         held = {
             lab: [ts.pop() for _ in range(min(per_label, len(ts) - 1))] for lab, ts in pools.items()
         }
-        lines, used, order = [], 0, list(pools)
-        while any(pools.values()):  # round robin over shuffled labels: every label appears early
-            rng.shuffle(order)
-            for lab in order:
-                if not pools[lab]:
-                    continue
-                line = classification_line(pools[lab].pop(), label_id[lab])
-                n = counter.count(line)
-                if used + n > cfg.max_tokens:
-                    pools = {k: [] for k in pools}
-                    break
-                lines.append(line)
-                used += n + 1
+        lines = _round_robin(pools, label_id, cfg.max_tokens, counter, rng)
         seen = {int(ln.rsplit("Label: ", 1)[1]) for ln in lines}
         asked = [(t, lab) for lab, ts in held.items() if label_id[lab] in seen for t in ts]
         asked = sorted(rng.sample(asked, min(cfg.questions, len(asked))))
