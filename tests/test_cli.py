@@ -176,3 +176,86 @@ def test_data_build_rejects_bad_split(tmp_path) -> None:
         "data", "build", "--source", "squad", "--split", "dev", "--out", str(tmp_path / "x.jsonl")
     )
     assert result.exit_code == 2 and "split" in result.stderr
+
+
+def _big_store(path) -> None:
+    from memalpha.memory import MemorySnapshot, SqliteStore
+    from memalpha.memory.model import Entry
+
+    entries = tuple(Entry(f"s{i}", f"entry number {i} " * 20, 0) for i in range(1, 1500))
+    with SqliteStore(path) as db:
+        db.write("big", MemorySnapshot("core", entries, ()))
+
+
+def test_corrupt_pages_are_a_one_line_error(tmp_path) -> None:
+    """The header reads fine, the pages behind it do not (a DatabaseError from `read`)."""
+    db = tmp_path / "pages.db"
+    _big_store(db)
+    data = bytearray(db.read_bytes())
+    data[8192 : len(data) - 4096] = b"\xff" * (len(data) - 12288)
+    db.write_bytes(bytes(data))
+    for command in (["memory", "stats"], ["memory", "show", "--session", "big"]):
+        result = invoke(*command, "--store", str(db))
+        assert result.exit_code == 1, result.output
+        assert "corrupt" in result.stderr and "Traceback" not in result.output
+
+
+@pytest.mark.parametrize("content", [b"", b"foreign"])
+def test_an_empty_or_foreign_file_is_refused_and_left_as_it_was(tmp_path, content) -> None:
+    import sqlite3
+
+    db = tmp_path / "other.db"
+    if content:
+        with sqlite3.connect(db) as conn:
+            conn.execute("CREATE TABLE invoices (id INTEGER)")
+    else:
+        db.write_bytes(b"")
+    before = db.read_bytes()
+    for command in (["memory", "stats"], ["memory", "export", "--session", "x", "--out", "o.json"]):
+        result = invoke(*command, "--store", str(db))
+        assert result.exit_code == 1 and "Traceback" not in result.output
+        assert "memalpha store" in result.stderr
+    if content:  # writing commands refuse a foreign file too
+        demo = invoke("demo", "--store", str(db))
+        assert demo.exit_code == 1 and "invoices" in demo.stderr
+    assert db.read_bytes() == before
+
+
+def test_a_full_disk_is_a_one_line_error(tmp_path) -> None:
+    """A file-size limit makes the import's writes fail half-way: one line, exit 1."""
+    import resource
+    import sys
+
+    memory = {
+        "semantic": [{"id": f"s{i}", "content": "word " * 50 + str(i)} for i in range(1, 3000)]
+    }
+    src = tmp_path / "big.json"
+    src.write_text(json.dumps(memory))
+
+    def limit() -> None:
+        resource.setrlimit(resource.RLIMIT_FSIZE, (200_000, 200_000))
+
+    cmd = [sys.executable, "-m", "memalpha.cli", "memory", "import", "--store"]
+    cmd += [str(tmp_path / "m.db"), "--session", "x", "--input", str(src)]
+    done = subprocess.run(cmd, preexec_fn=limit, capture_output=True, text=True, timeout=60)
+    assert done.returncode == 1 and "Traceback" not in done.stderr
+    assert "cannot write" in done.stderr and len(done.stderr.strip().splitlines()) == 1
+
+
+@pytest.mark.parametrize(
+    "text, fragment",
+    [
+        ('{"semantic": [{"id": "s²", "content": "a"}]}', "not of the form"),
+        ("[" * 100_000, "nested too deep"),
+        ('{"semantic": [{"id": "s1", "content": "\\ud800"}]}', "surrogate"),
+        ('{"semantic": [{"id": "s1", "content": "\\u200b"}]}', "invisible"),
+    ],
+)
+def test_bad_import_files_are_one_line_errors(tmp_path, text, fragment) -> None:
+    src = tmp_path / "bad.json"
+    src.write_text(text)
+    result = invoke(
+        "memory", "import", "--store", str(tmp_path / "m.db"), "--session", "x", "--input", str(src)
+    )
+    assert result.exit_code == 1 and fragment in result.stderr, result.output
+    assert "Traceback" not in result.output

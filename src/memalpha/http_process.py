@@ -31,9 +31,10 @@ def http_process(
     health: str = "/health",
     startup_s: float = 120.0,
     env: dict[str, str] | None = None,
+    ready: tuple[int, ...] = (200,),
 ) -> Iterator[str]:
-    """Run `argv(port)`; yield `http://host:port` once `health` answers 200; SIGKILL on exit
-    (no graceful shutdown: what a crash looks like to the server).
+    """Run `argv(port)`; yield `http://host:port` once `health` answers with a status in
+    `ready`; SIGKILL on exit (no graceful shutdown: what a crash looks like to the server).
 
     Raises:
         BackendUnavailable: the process exited or did not answer within `startup_s`.
@@ -48,7 +49,7 @@ def http_process(
             deadline = time.monotonic() + startup_s
             while True:
                 try:
-                    if httpx.get(f"{base}{health}", timeout=1).status_code == 200:
+                    if httpx.get(f"{base}{health}", timeout=1).status_code in ready:
                         break
                 except httpx.HTTPError:
                     pass

@@ -5,10 +5,20 @@ LLM (a fake, used only where the test needs exact model text)."""
 from __future__ import annotations
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
-from memalpha.agent import MemoryAgent, RuleWriterLLM, memorize_user_prompt, rule_calls
+from memalpha.agent import (
+    MemoryAgent,
+    RuleWriterLLM,
+    WriterConfig,
+    build_agent,
+    memorize_user_prompt,
+    rule_calls,
+)
+from memalpha.agent.memory_agent import MAX_CALLS
 from memalpha.data import BuildConfig, build
-from memalpha.llm import FORMATS
+from memalpha.llm import FORMATS, FunctionCall
 from memalpha.llm.protocol import Generation, SamplingParams
 from memalpha.memory import (
     CallStatus,
@@ -19,6 +29,7 @@ from memalpha.memory import (
     ToolRegistry,
     ViewConfig,
 )
+from memalpha.memory.content import content_problem
 
 
 class ScriptedLLM:
@@ -136,3 +147,37 @@ def test_rule_writer_turns_labelled_lines_into_examples() -> None:
         "Sentence: book a flight; Label: 3",
         "Sentence: play jazz; Label: 1",
     ]
+
+
+HOSTILE = ["<tool_call>", "</tool_call>", "✿FUNCTION✿: ", "✿ARGS✿: ", "[", "{", '"', "\ud800"]
+CALL_TEXT = (
+    '<tool_call>{"name": "new_memory_insert", "arguments": {"memory_type": "semantic_memory", '
+    '"content": "'
+)
+
+
+@settings(max_examples=200, deadline=None)
+@given(
+    st.lists(st.one_of(st.characters(), st.sampled_from([*HOSTILE, CALL_TEXT])), max_size=200).map(
+        "".join
+    ),
+    st.sampled_from(["hermes", "qwen"]),
+)
+def test_execute_is_total_on_any_model_output(counter, text, fmt) -> None:
+    """Whatever the model writes, `execute` returns results (no exception escapes), every
+    call is counted, and the memory keeps its invariants."""
+    agent = build_agent(WriterConfig(format=fmt), counter)
+    memory = Memory(MemoryConfig(), counter)
+    step = agent.execute(memory, [], Generation(text), 0)
+    assert all(r.ok or r.message for r in step.results)  # a failure always says why
+    ids = [e.id for e in memory.entries(Component.SEMANTIC)]
+    assert len(ids) == len(set(ids))
+    assert all(content_problem(e.content) is None for e in memory.entries(Component.SEMANTIC))
+
+
+def test_calls_beyond_the_limit_are_one_failed_call(counter) -> None:
+    one = FORMATS["hermes"].render([FunctionCall("memory_delete", {"memory_type": "core_memory"})])
+    agent = build_agent(WriterConfig(), counter)
+    step = agent.execute(Memory(MemoryConfig(), counter), [], Generation("\n".join([one] * 500)), 0)
+    assert len(step.results) == MAX_CALLS + 1
+    assert "over the limit" in step.results[-1].message

@@ -18,8 +18,9 @@ from memalpha.eval.config import MethodConfig
 from memalpha.eval.methods import LongContext, RagTopK
 
 
-def config(tmp_path, shared_data, tiny_model, name="run", **extra) -> EvalConfig:
-    small = {
+def small(shared_data) -> dict:
+    """One short held-out instance per source: enough to exercise every method."""
+    return {
         "split": "test",
         "instances": 1,
         "max_tokens": 160,
@@ -27,15 +28,25 @@ def config(tmp_path, shared_data, tiny_model, name="run", **extra) -> EvalConfig
         "questions": 3,
         "data_dir": str(shared_data),
     }
+
+
+def config(tmp_path, shared_data, tiny_model, name="run", **extra) -> EvalConfig:
+    one = small(shared_data)
     model = {"model": str(tiny_model), "batch_size": 8}
     return EvalConfig.model_validate(
         {
             "out_dir": str(tmp_path / name),
             "datasets": [
-                {"source": "squad", **small},
-                {"source": "trec_coarse", **small},
-                {"source": "book", **small, "max_tokens": 800, "chunk_tokens": 200},
-                {"source": "conflict", **small, "max_tokens": 400, "chunk_tokens": 128, "facts": 4},
+                {"source": "squad", **one},
+                {"source": "trec_coarse", **one},
+                {"source": "book", **one, "max_tokens": 800, "chunk_tokens": 200},
+                {
+                    "source": "conflict",
+                    **one,
+                    "max_tokens": 400,
+                    "chunk_tokens": 128,
+                    "facts": 4,
+                },
             ],
             "methods": [
                 {
@@ -213,15 +224,7 @@ def test_a_writer_method_counts_tokens_with_its_own_tokenizer(tmp_path, shared_d
     from memalpha.tokens import make_token_counter
 
     words = {"kind": "huggingface", "name": str(tiny_model)}  # one token per word
-    squad = {
-        "source": "squad",
-        "split": "test",
-        "instances": 1,
-        "max_tokens": 160,
-        "chunk_tokens": 64,
-        "questions": 3,
-        "data_dir": str(shared_data),
-    }
+    squad = {"source": "squad", **small(shared_data)}
     cfg = EvalConfig.model_validate(
         {
             "out_dir": str(tmp_path / "words"),

@@ -5,11 +5,12 @@ from __future__ import annotations
 
 import json
 import threading
+import time
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
 
-from memalpha.errors import BackendError, BackendUnavailable, ConfigError
+from memalpha.errors import BackendError, BackendTimeout, BackendUnavailable, ConfigError
 from memalpha.llm.openai_http import OpenAIHttpLLM
 from memalpha.llm.protocol import SamplingParams
 from memalpha.llm.registry import ModelConfig, make_llm
@@ -136,3 +137,59 @@ def test_http_backend_against_a_real_transformers_server(transformers_server) ->
         gens = llm.generate(prompts, SamplingParams(max_new_tokens=16))
     assert len(gens) == 4 and all(g.text for g in gens)
     assert all(g.finish_reason in ("stop", "length") for g in gens)
+
+
+@pytest.fixture
+def slow_server():
+    """A server on 127.0.0.1 that accepts and then answers slowly or never (a fake model
+    server: what is tested is our client's deadline). `mode` picks: 'silent' reads the
+    request and says nothing; 'trickle' sends a valid response one byte every 50 ms."""
+    import socket
+
+    state = {"mode": "silent", "stop": threading.Event()}
+    sock = socket.socket()
+    sock.bind(("127.0.0.1", 0))
+    sock.listen(8)
+    sock.settimeout(0.2)
+
+    def serve() -> None:
+        conns = []
+        while not state["stop"].is_set():
+            try:
+                conn, _ = sock.accept()
+            except TimeoutError:
+                continue
+            conns.append(conn)
+            conn.recv(65536)
+            if state["mode"] == "trickle":
+                body = json.dumps({"choices": [{"message": {"content": "x" * 400}}]}).encode()
+                head = f"HTTP/1.1 200 OK\r\nContent-Length: {len(body)}\r\n\r\n".encode()
+                conn.sendall(head)
+                for byte in body:
+                    if state["stop"].wait(0.05):
+                        break
+                    conn.sendall(bytes([byte]))
+        for conn in conns:
+            conn.close()
+
+    thread = threading.Thread(target=serve, daemon=True)
+    thread.start()
+    yield f"http://127.0.0.1:{sock.getsockname()[1]}/v1", state
+    state["stop"].set()
+    thread.join(5)
+    sock.close()
+
+
+@pytest.mark.parametrize("mode", ["silent", "trickle"])
+def test_a_server_that_never_finishes_is_given_up_at_the_deadline(slow_server, mode) -> None:
+    """Per-read timeouts alone never fire on a trickle, and four retries of a silent server
+    took ~487 s: the deadline bounds the whole request, retries included."""
+    url, state = slow_server
+    state["mode"] = mode
+    began = time.monotonic()
+    with (
+        OpenAIHttpLLM(url, "m", timeout_s=0.5, deadline_s=1.5, max_retries=3, backoff_s=0.1) as llm,
+        pytest.raises(BackendTimeout, match="deadline"),
+    ):
+        llm.generate(HELLO, SamplingParams())
+    assert time.monotonic() - began < 3.0

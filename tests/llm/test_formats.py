@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import json
+import time
 from pathlib import Path
 
+import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
@@ -106,3 +108,64 @@ calls = st.lists(
 def test_render_then_parse_gives_the_calls_back(sequence) -> None:
     for fmt in (qwen, hermes):
         assert fmt.parse(fmt.render(sequence)).calls == sequence, fmt.name
+
+
+# any text at all: call markers, lone surrogates, control characters included
+MARKERS = ["<tool_call>", "</tool_call>", "✿", "✿FUNCTION✿: ", "✿ARGS✿: ", "✿RESULT✿: "]
+any_text = st.lists(
+    st.one_of(st.characters(), st.sampled_from([*MARKERS, "}", "{", '"', "\\"])), max_size=40
+).map("".join)
+any_calls = st.lists(
+    st.builds(
+        FunctionCall,
+        st.sampled_from(["new_memory_insert", "memory_update", "memory_delete"]),
+        st.dictionaries(
+            st.sampled_from(["memory_type", "content", "new_content", "memory_id"]),
+            any_text,
+            max_size=3,
+        ),
+    ),
+    max_size=4,
+)
+
+
+@settings(max_examples=300, deadline=None)
+@given(any_calls)
+def test_render_then_parse_is_exact_for_any_content(sequence) -> None:
+    """Content holding `</tool_call>`, `<tool_call>` or `✿` came back changed (4 of 16
+    samples), so the rule writer turned document text into memory operations."""
+    for fmt in (qwen, hermes):
+        assert fmt.parse(fmt.render(sequence)).calls == sequence, fmt.name
+
+
+@settings(max_examples=300, deadline=None)
+@given(
+    st.lists(
+        st.one_of(st.characters(), st.sampled_from([*MARKERS, "[", "{", '"'])), max_size=300
+    ).map("".join)
+)
+def test_parse_never_raises_on_any_text(text) -> None:
+    for fmt in (qwen, hermes):
+        fmt.parse(text)
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "<tool_call>" + "[" * 5000,
+        "<tool_call>" + '{"a": ' * 5000,
+        "✿FUNCTION✿: x\n✿ARGS✿: " + "[" * 5000,
+        "✿FUNCTION✿: " * 4000,
+        '<tool_call>{"name": "new_memory_insert", "arguments": {"content": "' + "x" * 1_000_000,
+        '✿FUNCTION✿: new_memory_insert\n✿ARGS✿: {"content": "' + "x" * 1_000_000,
+    ],
+    ids=["deep-list", "deep-object", "deep-qwen", "repeated-markers", "1MB-hermes", "1MB-qwen"],
+)
+def test_hostile_outputs_parse_fast_into_failed_calls(text) -> None:
+    """These raised RecursionError/ValueError, or took 6.8 s (quadratic ✿ regex) and 20 s
+    (json_repair on 1 MB)."""
+    for fmt in (qwen, hermes):
+        began = time.perf_counter()
+        calls = fmt.parse(text).calls
+        assert time.perf_counter() - began < 0.5, fmt.name
+        assert all(c.error or isinstance(c.arguments, (dict, str)) for c in calls)

@@ -186,3 +186,18 @@ def test_failed_journal_leaves_memory_unchanged(memory: Memory) -> None:
     assert [e.content for e in memory.entries(S)] == ["kept"]
     memory.journal = None
     assert memory.insert(S, "next").id == "s2"  # the refused insert did not use up an id
+
+
+@pytest.mark.parametrize("content", ["\u200b\u200b", "\x00", "\ufeff", " \u2028 ", "\u00a0"])
+def test_invisible_content_is_refused_like_empty_content(memory, content) -> None:
+    """`str.strip()` keeps zero-width spaces, NUL and BOM: 391 fuzzed entries held only those."""
+    with pytest.raises(InvalidOperationError, match="empty or invisible"):
+        memory.insert(Component.SEMANTIC, content)
+    with pytest.raises(InvalidOperationError, match="empty or invisible"):
+        memory.update(Component.CORE, content)
+
+
+def test_a_lone_surrogate_is_refused_before_it_reaches_a_store(memory) -> None:
+    with pytest.raises(InvalidOperationError, match="lone surrogate"):
+        memory.insert(Component.SEMANTIC, "Bob \ud83d is here")
+    memory.insert(Component.SEMANTIC, "Bob 😀 is here")  # a whole emoji is fine

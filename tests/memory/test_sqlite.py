@@ -157,3 +157,26 @@ def test_killed_writer_loses_no_acknowledged_operation(tmp_path, counter) -> Non
         if n % 3 == 0:
             assert stored[entry_id] == f"updated fact {n}"
     assert len(set(stored)) == len(stored)
+
+
+def test_a_locked_store_is_a_store_error_that_says_what_to_do(tmp_path) -> None:
+    """Another process holds the write lock: after the wait, a one-line StoreError naming
+    the file (it was a bare sqlite3.OperationalError)."""
+    import sqlite3
+
+    from memalpha.memory import MemorySnapshot
+
+    path = tmp_path / "locked.db"
+    with SqliteStore(path) as db:
+        db.create_session("a")
+    holder = sqlite3.connect(path, isolation_level=None)
+    holder.execute("BEGIN EXCLUSIVE")
+    try:
+        with (
+            SqliteStore(path, timeout=0.2) as db,
+            pytest.raises(StoreError, match="another process"),
+        ):
+            db.write("b", MemorySnapshot("x", (), ()))
+    finally:
+        holder.execute("ROLLBACK")
+        holder.close()

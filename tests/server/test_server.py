@@ -315,6 +315,9 @@ def test_dead_model_backend_is_a_clean_503(tmp_path):
         r = c.post("/sessions/s/memorize", json={"chunks": ["Alice lives in Paris."]})
         assert code(r) == (503, "backend_unavailable")
         assert c.get("/sessions/s/memory").json()["semantic"] == []
+        health = c.get("/health")  # it said ok while the backend was dead
+        assert health.status_code == 503 and health.json()["status"] == "degraded"
+        assert "does not answer" in health.json()["backends"]["writer"]
 
 
 def test_concurrent_generations_share_backend_calls():
@@ -351,6 +354,42 @@ def test_a_stuck_backend_times_out():
     llm = BatchingLLM(Stuck(FORMATS["hermes"]), window_ms=0, max_batch=1, timeout_s=0.3)
     with pytest.raises(BackendTimeout):
         llm.generate([[{"role": "user", "content": "x"}]], SamplingParams())
+    llm.close()
+
+
+def test_a_dead_backend_blocks_no_caller_past_its_deadline():
+    """While one call hangs in the backend, callers queued behind it (other sessions) get
+    their 504 at their own deadline, and requests already answered are never sent."""
+
+    class Hanging(RuleWriterLLM):  # a fake backend that hangs: no real one does on cue
+        def __init__(self) -> None:
+            super().__init__(FORMATS["hermes"])
+            self.prompts = 0
+
+        def generate(self, prompts, sampling):
+            self.prompts += len(prompts)
+            time.sleep(1.5)
+            return super().generate(prompts, sampling)
+
+    backend = Hanging()
+    llm = BatchingLLM(backend, window_ms=0, max_batch=1, timeout_s=0.3)
+    waited: list[float] = []
+
+    def caller(i: int) -> None:
+        began = time.monotonic()
+        with pytest.raises(BackendTimeout):
+            llm.generate([[{"role": "user", "content": f"x{i}"}]], SamplingParams())
+        waited.append(time.monotonic() - began)
+
+    threads = [threading.Thread(target=caller, args=(i,)) for i in range(4)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert len(waited) == 4 and max(waited) < 0.6
+    assert llm.health() is not None  # the hung call shows on /health
+    time.sleep(1.6)
+    assert backend.prompts == 1  # the three answered with 504 were never sent
     llm.close()
 
 

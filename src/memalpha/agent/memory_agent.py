@@ -56,6 +56,7 @@ USER_TEMPLATE = _prompt("memorize_user.txt")
 COMPACT_SYSTEM = _prompt("compact_system.txt")
 COMPACT_USER = _prompt("compact_user.txt")
 PromptStyle = Literal["published", "compact"]
+MAX_CALLS = 64  # calls run per output; a chunk needs a few dozen at most
 
 
 def memorize_user_prompt(chunk: str, max_new_tokens: int) -> str:
@@ -165,14 +166,29 @@ class MemoryAgent:
         self, memory: Memory, prompt: list[Message], gen: Generation, index: int
     ) -> ChunkStep:
         """Parse one generation and run its calls in order (also used by the verl agent loop,
-        whose generations come from verl's rollout servers)."""
+        whose generations come from verl's rollout servers). Total on model output: whatever
+        the text, the result is calls that succeeded or failed with a reason; only our own
+        failures (a store that cannot write) raise."""
         results = []
-        for call in self.fmt.parse(gen.text).calls:
+        for call in self._calls(gen.text):
             if call.error:  # unusable call text: a failed call, as the executor would report it
                 results.append(ToolResult(to_tool_call(call), CallStatus.ERROR, message=call.error))
             else:
                 results.append(self.executor.execute(memory, to_tool_call(call)))
         return ChunkStep(index, prompt, gen, results, memory.total_tokens)
+
+    def _calls(self, text: str) -> list[FunctionCall]:
+        """The calls of one output, at most `MAX_CALLS`; the rest become one failed call."""
+        try:
+            calls = self.fmt.parse(text).calls
+        except (ValueError, RecursionError, TypeError) as exc:  # a parser bug must not end a run
+            return [FunctionCall("", "", error=f"unparseable output ({type(exc).__name__})")]
+        if len(calls) <= MAX_CALLS:
+            return calls
+        dropped = FunctionCall(
+            "", "", error=f"{len(calls) - MAX_CALLS} calls over the limit of {MAX_CALLS} not run"
+        )
+        return [*calls[:MAX_CALLS], dropped]
 
     def memorize(
         self,

@@ -67,9 +67,23 @@ ViewOpt = Annotated[
 ViewKOpt = Annotated[int | None, typer.Option("--view-k", help="Entries shown per memory list.")]
 
 
-def _model(name: str, base_url: str | None) -> LLM:
+DeadlineOpt = Annotated[
+    float,
+    typer.Option(
+        "--deadline",
+        help="Seconds a served model (--base-url) gets for one request in all: connect, "
+        "first byte, whole answer and retries.",
+    ),
+]
+
+
+def _model(name: str, base_url: str | None, deadline_s: float = 300.0) -> LLM:
     cfg = ModelConfig(
-        model=name, backend="openai" if base_url else "transformers", base_url=base_url
+        model=name,
+        backend="openai" if base_url else "transformers",
+        base_url=base_url,
+        timeout_s=min(120.0, deadline_s),
+        deadline_s=deadline_s,
     )
     with err.status(f"loading {name}…"):
         return make_llm(cfg)
@@ -127,6 +141,7 @@ def memorize(
     index: Annotated[int, typer.Option(help="Which instance of --instance.")] = 0,
     policy: PolicyOpt = "rule",
     base_url: BaseUrlOpt = None,
+    deadline: DeadlineOpt = 300.0,
     fmt: FormatOpt = None,
     prompt: PromptOpt = None,
     max_new_tokens: BudgetOpt = None,
@@ -146,7 +161,11 @@ def memorize(
     writer = _writer(policy, fmt, prompt, max_new_tokens, view, view_k, memory)
     counter = make_token_counter(writer.memory.tokenizer)
     chunks = _chunks(input_path, instance, index, chunk_tokens, counter)
-    llm = RuleWriterLLM(FORMATS[writer.format]) if policy == "rule" else _model(policy, base_url)
+    llm = (
+        RuleWriterLLM(FORMATS[writer.format])
+        if policy == "rule"
+        else _model(policy, base_url, deadline)
+    )
     err.print(
         f"writer: format {writer.format}, prompt {writer.prompt}, "
         f"budget {writer.max_new_tokens} tokens, view {writer.memory.view.mode} "
@@ -194,6 +213,7 @@ def ask(
         str, typer.Option(help="'extractive' (no LLM) or a model as for --policy.")
     ] = "extractive",
     base_url: BaseUrlOpt = None,
+    deadline: DeadlineOpt = 300.0,
     source: Annotated[
         str, typer.Option(help="Data source whose query prompt to use, e.g. trec_coarse.")
     ] = "",
@@ -213,7 +233,7 @@ def ask(
     if reader == "extractive":
         (answer,) = ExtractiveReader(k=k).answer([q])
     else:
-        llm = _model(reader, base_url)
+        llm = _model(reader, base_url, deadline)
         (answer,) = RagReader(llm, counter.count, k=k).answer([q])
         llm.close()
     out.print(f"[bold]answer:[/] {answer.text}", highlight=False)

@@ -60,7 +60,7 @@ def friendly(fn: F) -> F:
         try:
             return fn(*args, **kwargs)
         except MemalphaError as exc:
-            err.print(f"[bold red]error:[/] {exc}", highlight=False)
+            err.print(f"[bold red]error:[/] {exc}", highlight=False, soft_wrap=True)
             raise typer.Exit(2 if isinstance(exc, ConfigError) else 1) from None
 
     return wrapper  # type: ignore[return-value]
@@ -95,4 +95,4 @@ def open_existing(path: Path) -> SqliteStore:
             f"no store at '{path}'; create one with `memalpha demo --store {path}` "
             "or `memalpha memory import`"
         )
-    return SqliteStore(path)
+    return SqliteStore(path, create=False)

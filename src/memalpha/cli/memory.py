@@ -29,6 +29,7 @@ from memalpha.memory import (
     ToolCall,
     ToolExecutor,
     ToolRegistry,
+    check_limits,
     read_json,
     snapshot_to_dict,
     write_json,
@@ -162,12 +163,17 @@ def memory_import(
         ),
     ],
     replace: Annotated[bool, typer.Option(help="Overwrite an existing session.")] = False,
+    config: ConfigOpt = None,
+    set_: SetOpt = None,
 ) -> None:
-    """Import a JSON memory as a session (created; existing only with --replace).
+    """Import a JSON memory as a session (created; existing only with --replace). It must fit
+    the memory config's caps (--config/--set), as the writer's own memories do.
 
     Example: memalpha memory import --store mem.db --session copy --input demo.json
     """
     snap = read_json(input_path)
+    cfg = memory_config(config, set_)
+    check_limits(snap, cfg, make_token_counter(cfg.tokenizer), source=str(input_path))
     with SqliteStore(store) as db:
         db.write(session, snap, replace=replace)
     err.print(

@@ -4,6 +4,7 @@ and a clear error when the server is down."""
 
 from __future__ import annotations
 
+import json
 import time
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
@@ -19,7 +20,11 @@ class OpenAIHttpLLM:
 
     Args:
         model: the model name the server serves.
-        timeout_s: per request; max_retries: extra attempts on timeouts, 429 and 5xx.
+        timeout_s: per attempt (connect, then each read); max_retries: extra attempts on
+            timeouts, 429 and 5xx.
+        deadline_s: for one request in all: connect, first byte, the whole response and every
+            retry. A server that accepts and never answers, or trickles a byte a second, is
+            given up on here.
         concurrency: requests in flight at once.
     """
 
@@ -33,9 +38,11 @@ class OpenAIHttpLLM:
         max_retries: int = 3,
         backoff_s: float = 1.0,
         concurrency: int = 16,
+        deadline_s: float = 300.0,
     ) -> None:
         self.name = model
         self.base_url = base_url.rstrip("/")
+        self.timeout_s, self.deadline_s = timeout_s, deadline_s
         self.max_retries = max_retries
         self.backoff_s = backoff_s
         headers = {"Authorization": f"Bearer {api_key}"} if api_key else {}
@@ -84,28 +91,66 @@ class OpenAIHttpLLM:
 
     def _post(self, path: str, body: dict[str, Any]) -> dict[str, Any]:
         url = self.base_url + path
+        end = time.monotonic() + self.deadline_s
         for attempt in range(self.max_retries + 1):
             try:
-                response = self._client.post(url, json=body)
+                status, payload = self._attempt(url, body, end)
             except httpx.ConnectError:
                 raise BackendUnavailable(
                     f"no model server at {self.base_url} (connection refused); start it or fix "
                     "base_url in the config"
                 ) from None
             except httpx.TimeoutException:
-                if attempt == self.max_retries:
-                    raise BackendTimeout(
-                        f"{url}: no answer after {self.max_retries + 1} "
-                        "attempts; raise timeout_s or check the server"
-                    ) from None
-            else:
-                if response.status_code == 200:
-                    return response.json()
-                if response.status_code != 429 and response.status_code < 500:
-                    raise BackendError(f"{url}: HTTP {response.status_code}: {response.text[:200]}")
-                if attempt == self.max_retries:
-                    raise BackendUnavailable(
-                        f"{url}: HTTP {response.status_code} after {self.max_retries + 1} attempts"
-                    )
-            time.sleep(self.backoff_s * 2**attempt)
+                status, payload = 0, b""
+            if status == 200:
+                return self._json(url, payload)
+            if status and status != 429 and status < 500:
+                raise BackendError(
+                    f"{url}: HTTP {status}: {payload[:200].decode(errors='replace')}"
+                )
+            wait = self.backoff_s * 2**attempt
+            if attempt == self.max_retries or time.monotonic() + wait >= end:
+                what = f"HTTP {status}" if status else "no answer"
+                raise (BackendUnavailable if status else BackendTimeout)(
+                    f"{url}: {what} after {attempt + 1} attempts within the {self.deadline_s:g} s "
+                    "deadline; check the server or raise timeout_s / deadline_s"
+                )
+            time.sleep(wait)
         raise AssertionError("unreachable")
+
+    def _attempt(self, url: str, body: dict[str, Any], end: float) -> tuple[int, bytes]:
+        """One POST, streamed, so the whole response (not just each read) keeps the deadline.
+
+        Raises:
+            httpx.ConnectError; httpx.TimeoutException, also when the deadline passes.
+        """
+        left = end - time.monotonic()
+        if left <= 0:
+            raise httpx.ReadTimeout("deadline passed")
+        timeout = httpx.Timeout(min(self.timeout_s, left))
+        parts = []
+        with self._client.stream("POST", url, json=body, timeout=timeout) as response:
+            for chunk in response.iter_bytes():
+                parts.append(chunk)
+                if time.monotonic() > end:
+                    raise httpx.ReadTimeout("deadline passed while the response trickled in")
+            return response.status_code, b"".join(parts)
+
+    def _json(self, url: str, payload: bytes) -> dict[str, Any]:
+        try:
+            data = json.loads(payload)
+        except (json.JSONDecodeError, UnicodeDecodeError):
+            raise BackendError(f"{url}: the answer is not JSON: {payload[:120]!r}") from None
+        if not isinstance(data, dict):
+            raise BackendError(f"{url}: the answer is not a JSON object")
+        return data
+
+    def health(self, timeout_s: float = 2.0) -> str | None:
+        """None when the server answers `GET /models` within `timeout_s`, else why not."""
+        try:
+            response = self._client.get(self.base_url + "/models", timeout=timeout_s)
+        except httpx.HTTPError as exc:
+            return f"{self.base_url} does not answer ({type(exc).__name__})"
+        return (
+            None if response.status_code < 500 else f"{self.base_url}: HTTP {response.status_code}"
+        )

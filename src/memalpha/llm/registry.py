@@ -38,7 +38,14 @@ class ModelConfig(BaseModel):
         "http://127.0.0.1:8000/v1 (openai backend only).",
     )
     api_key: str | None = None
-    timeout_s: float = Field(120.0, gt=0)
+    timeout_s: float = Field(
+        120.0, gt=0, description="openai: per attempt (connect, then each read)."
+    )
+    deadline_s: float = Field(
+        300.0,
+        gt=0,
+        description="openai: one request in all (connect, first byte, whole response, retries).",
+    )
     max_retries: int = Field(3, ge=0)
     concurrency: int = Field(16, ge=1)
     device: str = "cpu"
@@ -94,6 +101,7 @@ def make_llm(cfg: ModelConfig) -> LLM:
             cfg.model,
             api_key=cfg.api_key,
             timeout_s=cfg.timeout_s,
+            deadline_s=cfg.deadline_s,
             max_retries=cfg.max_retries,
             concurrency=cfg.concurrency,
         )

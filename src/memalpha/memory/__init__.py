@@ -8,6 +8,7 @@ from memalpha.memory.executor import CallStatus, ToolCall, ToolExecutor, ToolRes
 from memalpha.memory.export import (
     EntryRecord,
     MemoryRecord,
+    check_limits,
     read_json,
     snapshot_from_dict,
     snapshot_to_dict,
@@ -42,6 +43,7 @@ __all__ = [
     "ToolResult",
     "ToolSpec",
     "ViewConfig",
+    "check_limits",
     "fit_k",
     "parse_component",
     "published_specs",

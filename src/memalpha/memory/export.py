@@ -11,8 +11,10 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, ValidationError, field_validator
 
 from memalpha.errors import DataError
-from memalpha.memory.config import LIST_COMPONENTS
-from memalpha.memory.model import ID_PREFIX, Entry, MemorySnapshot
+from memalpha.memory.config import LIST_COMPONENTS, Component, MemoryConfig
+from memalpha.memory.content import content_problem
+from memalpha.memory.model import ID_PREFIX, MAX_ID, Entry, MemorySnapshot
+from memalpha.tokens import TokenCounter
 
 FORMAT = "memalpha.memory/1"
 
@@ -70,14 +72,62 @@ def snapshot_from_dict(data: Any, *, source: str = "<memory>") -> MemorySnapshot
     for c in LIST_COMPONENTS:
         entries = getattr(record, c.value)
         for e in entries:
-            if not (e.id.startswith(ID_PREFIX[c]) and e.id[1:].isdigit() and int(e.id[1:]) > 0):
-                raise DataError(
-                    f"{c.value} id '{e.id}' is not of the form {ID_PREFIX[c]}<number>", path=source
-                )
+            _check_entry(c, e, source)
         lists[c] = tuple(Entry(e.id, e.content, 0) for e in entries)
+    if record.core and (problem := content_problem(record.core)) is not None:
+        raise DataError(f"core: {problem}", path=source)
+    for kind, n in record.next_ids.items():
+        if not 1 <= n <= MAX_ID + 1:
+            raise DataError(f"next_ids.{kind} = {n} is outside 1..{MAX_ID + 1}", path=source)
     return MemorySnapshot(
         record.core, lists[LIST_COMPONENTS[0]], lists[LIST_COMPONENTS[1]], dict(record.next_ids)
     )
+
+
+def _check_entry(component: Component, e: EntryRecord, source: str) -> None:
+    """An imported entry: an id as memalpha writes them (ASCII digits, at most MAX_ID) and
+    content a tool call could have stored."""
+    prefix = ID_PREFIX[component]
+    number = e.id[len(prefix) :]
+    if not (
+        e.id.startswith(prefix)
+        and number.isascii()
+        and number.isdigit()
+        and len(number) <= len(str(MAX_ID))
+        and 0 < int(number) <= MAX_ID
+    ):
+        raise DataError(
+            f"{component.value} id '{e.id[:40]}' is not of the form {prefix}<number> "
+            f"(ASCII digits, 1 to {MAX_ID})",
+            path=source,
+        )
+    problem = content_problem(e.content)
+    if problem is not None:
+        raise DataError(f"{component.value} entry {e.id}: {problem}", path=source)
+
+
+def check_limits(
+    snapshot: MemorySnapshot, config: MemoryConfig, counter: TokenCounter, *, source: str
+) -> None:
+    """Refuse an imported memory that breaks the caps its writer works under (a tool call
+    could never have produced it).
+
+    Raises:
+        DataError: core over `core_max_tokens`, or an entry, the entry count or the total over
+            the optional caps.
+    """
+    entries = snapshot.semantic + snapshot.episodic
+    counts = counter.count_many([snapshot.core] + [e.content for e in entries])
+    core, sizes = counts[0], counts[1:]
+    checks = [
+        ("core", core, config.core_max_tokens),
+        ("largest entry", max(sizes, default=0), config.max_entry_tokens),
+        ("entries", len(entries), config.max_entries),
+        ("total tokens", sum(counts), config.max_total_tokens),
+    ]
+    for what, value, most in checks:
+        if most is not None and value > most:
+            raise DataError(f"{what}: {value} is over the memory's cap of {most}", path=source)
 
 
 def _is_published(data: dict[str, Any]) -> bool:
@@ -111,4 +161,8 @@ def read_json(path: Path) -> MemorySnapshot:
         raise DataError("no such file", path=str(path)) from None
     except (json.JSONDecodeError, UnicodeDecodeError) as exc:
         raise DataError(f"not valid JSON ({exc})", path=str(path)) from None
+    except RecursionError:
+        raise DataError("JSON nested too deep to be a memory export", path=str(path)) from None
+    except OSError as exc:
+        raise DataError(f"cannot read it ({exc.strerror or exc})", path=str(path)) from None
     return snapshot_from_dict(data, source=str(path))

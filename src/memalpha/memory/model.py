@@ -19,11 +19,13 @@ from memalpha.errors import (
     UnknownEntryError,
 )
 from memalpha.memory.config import LIST_COMPONENTS, Component, MemoryConfig
+from memalpha.memory.content import content_problem
 from memalpha.retrieval import IncrementalBM25
 from memalpha.tokens import TokenCounter
 
 CORE_TRUNCATION_MARKER = " [content exceeds {limit} tokens, truncated]"  # published, SPEC §1.2
 ID_PREFIX = {Component.SEMANTIC: "s", Component.EPISODIC: "e"}
+MAX_ID = 999_999_999  # entry numbers stay well inside SQLite's and JSON's integers
 
 
 @dataclass(frozen=True, slots=True)
@@ -288,8 +290,9 @@ class Memory:
 
     @staticmethod
     def _require_content(content: str) -> None:
-        if not isinstance(content, str) or not content.strip():
-            raise InvalidOperationError("content is empty; give the text to store")
+        problem = content_problem(content)
+        if problem is not None:
+            raise InvalidOperationError(f"{problem}; give the text to store")
 
     @staticmethod
     def _require_id(component: Component, entry_id: str | None) -> str:

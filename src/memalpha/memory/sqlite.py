@@ -9,11 +9,12 @@ from __future__ import annotations
 
 import sqlite3
 import time
-from collections.abc import Iterator
-from contextlib import AbstractContextManager, contextmanager, nullcontext
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
+from functools import wraps
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any, Literal, TypeVar
 
 from memalpha.errors import SessionExistsError, SessionNotFoundError, StoreError
 from memalpha.memory.config import LIST_COMPONENTS, Component, MemoryConfig
@@ -21,6 +22,7 @@ from memalpha.memory.model import Change, Entry, Memory, MemorySnapshot
 from memalpha.tokens import TokenCounter
 
 SCHEMA_VERSION = 1
+F = TypeVar("F", bound=Callable[..., Any])
 _MIGRATIONS = [  # index i upgrades user_version i -> i+1
     """
     CREATE TABLE sessions (
@@ -53,16 +55,53 @@ class SessionInfo:
     updated_at: float
 
 
+_HINTS = (  # what SQLite says -> what the user can do
+    ("locked", "another process is writing to it; wait for it to finish or stop it"),
+    ("busy", "another process is writing to it; wait for it to finish or stop it"),
+    ("full", "the disk (or a file-size limit) has no room left; free space and retry"),
+    ("disk i/o", "the file cannot be written (disk full, file-size limit or a bad disk)"),
+    ("not a database", "the file is corrupt or not SQLite; restore it from a backup"),
+    ("malformed", "the file is corrupt; restore it from a backup"),
+    ("readonly", "the file is read-only; fix its permissions"),
+)
+
+
+def _store_error(exc: sqlite3.Error, action: str, path: Path) -> StoreError:
+    """One line: what failed, SQLite's reason, and what to do about it."""
+    reason = str(exc)
+    hint = next((h for key, h in _HINTS if key in reason.lower()), "")
+    return StoreError(f"cannot {action}: {reason}{'; ' + hint if hint else ''}", path=str(path))
+
+
+def _translated(action: str) -> Callable[[F], F]:
+    """Turn SQLite's own errors in a store method into a `StoreError` naming the file."""
+
+    def wrap(fn: F) -> F:
+        @wraps(fn)
+        def inner(self: SqliteStore, *args: Any, **kwargs: Any) -> Any:
+            try:
+                return fn(self, *args, **kwargs)
+            except sqlite3.Error as exc:
+                raise _store_error(exc, action, self.path) from None
+
+        return inner  # type: ignore[return-value]
+
+    return wrap
+
+
 class SqliteStore:
     """Many named memories in one SQLite file.
 
     Args:
-        path: the database file (created if missing).
+        path: the database file (created if missing, when `create`).
         synchronous: 'NORMAL' survives a process kill; 'FULL' also a power cut (slower).
         timeout: seconds to wait for another writer's lock.
+        create: make a new store when the file is missing or empty; when False (reading
+            commands) such a file is an error and is left as it was.
 
     Raises:
-        StoreError: the file is not a memalpha store, is corrupt, or is from a newer version.
+        StoreError: the file is not a memalpha store (foreign tables, or missing/empty without
+            `create`), is corrupt, locked, or from a newer version; it is then not modified.
     """
 
     def __init__(
@@ -71,19 +110,41 @@ class SqliteStore:
         *,
         synchronous: Literal["NORMAL", "FULL"] = "NORMAL",
         timeout: float = 30.0,
+        create: bool = True,
     ) -> None:
         self.path = Path(path)
         self._depth = 0
+        if not create and (not self.path.is_file() or self.path.stat().st_size == 0):
+            raise StoreError("no memalpha store here (missing or empty file)", path=str(path))
         try:
             self.conn = sqlite3.connect(
                 self.path, timeout=timeout, isolation_level=None, check_same_thread=False
             )
+        except sqlite3.Error as exc:
+            raise _store_error(exc, "open it", self.path) from None
+        try:
+            self._refuse_foreign()
             self.conn.execute("PRAGMA journal_mode=WAL")
             self.conn.execute(f"PRAGMA synchronous={synchronous}")
             self.conn.execute("PRAGMA foreign_keys=ON")
             self._migrate()
-        except sqlite3.DatabaseError as exc:
-            raise StoreError(f"cannot open as a memalpha store: {exc}", path=str(path)) from None
+        except sqlite3.Error as exc:
+            self.conn.close()
+            raise _store_error(exc, "open as a memalpha store", self.path) from None
+        except StoreError:
+            self.conn.close()
+            raise
+
+    def _refuse_foreign(self) -> None:
+        """A SQLite file with tables but no memalpha schema belongs to something else."""
+        if self.conn.execute("PRAGMA user_version").fetchone()[0] > 0:
+            return
+        tables = [r[0] for r in self.conn.execute("SELECT name FROM sqlite_master")]
+        if tables:
+            raise StoreError(
+                f"not a memalpha store (it holds {', '.join(tables[:5])}); name another file",
+                path=str(self.path),
+            )
 
     def __enter__(self) -> SqliteStore:
         return self
@@ -128,6 +189,7 @@ class SqliteStore:
 
     # ---------------------------------------------------------------- sessions
 
+    @_translated("list its sessions")
     def sessions(self) -> list[SessionInfo]:
         rows = self.conn.execute(
             """SELECT s.name, length(s.core), s.updated_at,
@@ -139,10 +201,12 @@ class SqliteStore:
         ).fetchall()
         return [SessionInfo(n, sem, epi, core, upd) for n, core, upd, sem, epi in rows]
 
+    @_translated("read it")
     def has_session(self, name: str) -> bool:
         row = self.conn.execute("SELECT 1 FROM sessions WHERE name = ?", (name,)).fetchone()
         return row is not None
 
+    @_translated("create a session in it")
     def create_session(self, name: str, *, exist_ok: bool = False) -> None:
         """Raises: StoreError: the session exists (unless exist_ok) or the name is empty."""
         if not name or not name.strip():
@@ -158,6 +222,7 @@ class SqliteStore:
                 (name, now, now),
             )
 
+    @_translated("delete a session from it")
     def delete_session(self, name: str) -> None:
         with self.atomic():
             self._require(name)
@@ -170,6 +235,7 @@ class SqliteStore:
 
     # ---------------------------------------------------------------- memories
 
+    @_translated("read a session from it")
     def read(self, name: str) -> MemorySnapshot:
         """The session's memory as a snapshot (token counts left at 0).
 
@@ -199,30 +265,18 @@ class SqliteStore:
             {"semantic": row[1], "episodic": row[2]},
         )
 
-    def open_memory(
-        self,
-        name: str,
-        config: MemoryConfig,
-        counter: TokenCounter,
-        *,
-        lock: AbstractContextManager[Any] | None = None,
-    ) -> Memory:
-        """Load a session as a `Memory` whose every operation is written here first (holding
-        `lock`, for a store shared between threads).
+    def open_memory(self, name: str, config: MemoryConfig, counter: TokenCounter) -> Memory:
+        """Load a session as a `Memory` whose every operation is written here first.
 
         Raises:
             SessionNotFoundError.
         """
-
-        def journal(change: Change) -> None:
-            with lock if lock is not None else nullcontext():
-                self.apply(name, change)
-
         snapshot = self.read(name)
-        memory = Memory(config, counter, journal=journal)
+        memory = Memory(config, counter, journal=lambda change: self.apply(name, change))
         memory.restore(snapshot)  # restoring is not journaled
         return memory
 
+    @_translated("write a session to it")
     def write(self, name: str, snapshot: MemorySnapshot, *, replace: bool = False) -> None:
         """Store a whole memory as session `name`, in one transaction.
 
@@ -268,7 +322,20 @@ class SqliteStore:
         try:
             self._apply(name, change)
         except sqlite3.Error as exc:
-            raise StoreError(f"cannot write session '{name}': {exc}", path=str(self.path)) from None
+            raise _store_error(exc, f"write session '{name}'", self.path) from None
+
+    def apply_many(self, name: str, changes: list[Change]) -> None:
+        """Persist changes to session `name` in one transaction: all of them or none.
+
+        Raises:
+            StoreError: as `apply`; nothing of the list is then stored.
+        """
+        try:
+            with self.atomic():
+                for change in changes:
+                    self._apply(name, change)
+        except sqlite3.Error as exc:
+            raise _store_error(exc, f"write session '{name}'", self.path) from None
 
     def _apply(self, name: str, change: Change) -> None:
         c, e = change.component, change.entry

@@ -8,9 +8,8 @@ from dataclasses import dataclass
 from importlib.resources import files
 from typing import Any
 
-import json_repair
-
 from memalpha.errors import ConfigError, ToolArgumentError, ToolParseError
+from memalpha.jsontext import argument_problem, repair_object
 from memalpha.memory.config import Component
 
 MEMORY_TYPE = "memory_type"
@@ -145,15 +144,18 @@ class ToolRegistry:
 
 def _as_object(tool: str, arguments: dict[str, Any] | str) -> dict[str, Any]:
     if isinstance(arguments, str):
+        problem = argument_problem(arguments)
+        if problem is not None:
+            raise ToolParseError(f"{tool}: {problem}", tool=tool)
         try:
-            arguments = json.loads(arguments)
-        except json.JSONDecodeError:
-            repaired = json_repair.repair_json(arguments, return_objects=True)
-            if not isinstance(repaired, dict) or not repaired:
-                raise ToolParseError(
-                    f"{tool}: arguments are not a JSON object: {arguments[:80]!r}", tool=tool
-                ) from None
-            arguments = repaired
+            parsed = json.loads(arguments)  # bounded by argument_problem: no deep recursion
+        except (json.JSONDecodeError, RecursionError):
+            parsed = repair_object(arguments) or None  # a repair that finds nothing is a miss
+        if parsed is None:
+            raise ToolParseError(
+                f"{tool}: arguments are not a JSON object: {arguments[:80]!r}", tool=tool
+            )
+        arguments = parsed
     if not isinstance(arguments, dict):
         raise ToolParseError(
             f"{tool}: arguments must be a JSON object, got {type(arguments).__name__}", tool=tool

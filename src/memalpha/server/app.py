@@ -5,16 +5,16 @@ limit and the error handlers of `server/errors.py`."""
 from __future__ import annotations
 
 import os
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
-from typing import Any
 
-from fastapi import Depends, FastAPI, Request
+from fastapi import Depends, FastAPI
 from starlette.concurrency import run_in_threadpool
 
 from memalpha.server.config import ServerConfig, check_exposure
 from memalpha.server.deps import authorize
-from memalpha.server.errors import ErrorCode, error_response, install_error_handlers
+from memalpha.server.errors import install_error_handlers
+from memalpha.server.limits import BodyLimit
 from memalpha.server.routes import entries, health, reward, sessions
 from memalpha.server.service import MemoryService
 
@@ -38,18 +38,6 @@ def _lifespan(cfg: ServerConfig, service: MemoryService | None):
     return lifespan
 
 
-def _body_limit(most: int):
-    """Refuse a body whose declared size is over the limit, before reading it."""
-
-    async def limit(request: Request, call_next: Callable[[Request], Awaitable[Any]]) -> Any:
-        size = request.headers.get("content-length")
-        if size is not None and size.isdigit() and int(size) > most:
-            return error_response(413, ErrorCode.BODY_TOO_LARGE, f"body of {size} bytes > {most}")
-        return await call_next(request)
-
-    return limit
-
-
 def create_app(cfg: ServerConfig, service: MemoryService | None = None) -> FastAPI:
     """The app for `cfg` (the service is built at startup unless given).
 
@@ -66,7 +54,7 @@ def create_app(cfg: ServerConfig, service: MemoryService | None = None) -> FastA
     )
     app.state.config, app.state.api_keys = cfg, keys
     install_error_handlers(app)
-    app.middleware("http")(_body_limit(cfg.limits.max_body_bytes))
+    app.add_middleware(BodyLimit, most=cfg.limits.max_body_bytes)
     app.include_router(health.router)
     for routes in (sessions, entries, reward):
         app.include_router(routes.router, dependencies=[Depends(authorize)])

@@ -35,6 +35,7 @@ class BatchingLLM:
         self.llm, self.name = llm, llm.name
         self.window_s, self.max_batch, self.timeout_s = window_ms / 1000, max_batch, timeout_s
         self.batches: list[int] = []  # sizes of the backend calls made (for tests and stats)
+        self._busy_since: float | None = None  # when the backend call in flight began
         self._queue: queue.Queue[_Request | None] = queue.Queue()
         self._worker = threading.Thread(target=self._run, name="memalpha-batcher", daemon=True)
         self._worker.start()
@@ -54,6 +55,18 @@ class BatchingLLM:
             raise BackendTimeout(
                 f"{self.name}: no generation within {self.timeout_s:g} s"
             ) from None
+
+    def health(self) -> str | None:
+        """None when the backend looks alive; why not when a call has been running past the
+        deadline, or the backend's own probe fails."""
+        since = self._busy_since
+        running = time.monotonic() - since if since is not None else 0.0
+        if running > self.timeout_s:
+            return (
+                f"{self.name}: a generation has run {running:.0f} s (deadline {self.timeout_s:g} s)"
+            )
+        probe = getattr(self.llm, "health", None)
+        return probe() if probe is not None else None
 
     def close(self) -> None:
         self._queue.put(None)
@@ -80,6 +93,7 @@ class BatchingLLM:
             live = [r for r in batch if r[2].set_running_or_notify_cancel()]
             if not live:
                 continue
+            self._busy_since = time.monotonic()
             try:
                 gens = self.llm.generate([r[0] for r in live], item[1])
             except Exception as exc:  # handed to every caller of the batch
@@ -87,6 +101,8 @@ class BatchingLLM:
                 for r in live:
                     r[2].set_exception(err)
                 continue
+            finally:
+                self._busy_since = None
             self.batches.append(len(live))
             for r, g in zip(live, gens, strict=True):
                 r[2].set_result(g)

@@ -7,7 +7,7 @@ import ipaddress
 from pathlib import Path
 from typing import Literal
 
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from memalpha.agent import WriterConfig, effective_writer
 from memalpha.errors import ConfigError
@@ -59,6 +59,8 @@ class ServedWriterConfig(WriterConfig):
 
 
 class ServerConfig(_Strict):
+    """Where memories live, who may call, request limits, the writer, reader and judge."""
+
     host: str = "127.0.0.1"
     port: int = Field(8750, ge=0, le=65535)
     store: Path = Path("memalpha.db")
@@ -72,6 +74,13 @@ class ServerConfig(_Strict):
     writer: ServedWriterConfig = Field(default_factory=ServedWriterConfig)
     reader: ReaderConfig = Field(default_factory=ReaderConfig)
     judge: JudgeConfig = Field(default_factory=JudgeConfig)
+
+    @field_validator("api_keys")
+    @classmethod
+    def _no_blank_keys(cls, keys: list[str]) -> list[str]:
+        if any(not k.strip() for k in keys):
+            raise ValueError("an API key is empty: an empty key would accept requests with none")
+        return keys
 
 
 def is_loopback(host: str) -> bool:

@@ -42,19 +42,27 @@ def authorize(request: Request) -> None:
     given = request.headers.get("authorization", "")
     token = given[7:] if given.lower().startswith("bearer ") else ""
     token = token or request.headers.get("x-api-key", "")
-    if not any(secrets.compare_digest(token, k) for k in keys):
+    # bytes: compare_digest refuses str with non-ASCII characters (a 500 instead of a 401)
+    sent = token.encode("utf-8")
+    if not token or not any(secrets.compare_digest(sent, k.encode()) for k in keys):
         raise ApiError(
             401, ErrorCode.UNAUTHORIZED, "missing or wrong API key (Authorization: Bearer)"
         )
 
 
+UNADDRESSABLE = set("/\\?#%")  # a session with one of these could never be named in a URL path
+
+
 def valid_session_name(name: str, limits: LimitsConfig) -> str:
-    """Raises: ApiError 422, a name that is empty, blank or too long."""
-    if len(name) > limits.max_session_chars or not name.strip():
+    """Raises: ApiError 422, a name that is empty, blank, too long, or that no URL path could
+    address (a `/`, `?`, `#`, `%` or backslash, or a control character)."""
+    addressable = name.isprintable() and not (set(name) & UNADDRESSABLE)
+    if len(name) > limits.max_session_chars or not name.strip() or not addressable:
         raise ApiError(
             422,
             ErrorCode.INVALID_SESSION_NAME,
-            f"session names are 1–{limits.max_session_chars} chars",
+            f"session names are 1–{limits.max_session_chars} printable characters without "
+            "/ \\ ? # %",
         )
     return name
 

@@ -6,11 +6,14 @@ paths) reaches a client."""
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable, Coroutine
 from enum import StrEnum
+from typing import Any
 
-from fastapi import FastAPI, Request
+from fastapi import FastAPI, HTTPException, Request, Response
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
+from fastapi.routing import APIRoute
 
 from memalpha.errors import (
     BackendError,
@@ -141,6 +144,28 @@ async def _library_error(_: Request, exc: MemalphaError) -> JSONResponse:
 async def _internal(_: Request, exc: Exception) -> JSONResponse:
     log.exception("unhandled error")
     return error_response(500, ErrorCode.INTERNAL_ERROR, "internal error; see the server log")
+
+
+class ContainedRoute(APIRoute):
+    """A route whose unexpected errors become a 500 answer inside the route. (A handler for
+    `Exception` runs in Starlette's outermost middleware, which re-raises afterwards, and the
+    server then drops the client's keep-alive connection.)"""
+
+    def get_route_handler(self) -> Callable[[Request], Coroutine[Any, Any, Response]]:
+        handler = super().get_route_handler()
+
+        async def contained(request: Request) -> Response:
+            try:
+                return await handler(request)
+            except (ApiError, MemalphaError, HTTPException, RequestValidationError):
+                raise  # answered by their own handlers
+            except Exception:
+                log.exception("unhandled error in %s %s", request.method, request.url.path)
+                return error_response(
+                    500, ErrorCode.INTERNAL_ERROR, "internal error; see the server log"
+                )
+
+        return contained
 
 
 def install_error_handlers(app: FastAPI) -> None:

@@ -30,5 +30,6 @@ def serve_subprocess(
         ],
         env=env,
         startup_s=startup_s,
+        ready=(200, 503),  # 503: up, with a model backend that does not answer (yet)
     ) as url:
         yield url

@@ -3,14 +3,37 @@ an error), responses are what the OpenAPI page shows and what clients parse."""
 
 from __future__ import annotations
 
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field
 
 from memalpha.memory import Change, MemoryRecord, ToolResult
 from memalpha.reader import Answer
 
 ComponentName = Literal["core", "semantic", "episodic"]
+
+
+def _valid_unicode(text: str) -> str:
+    """JSON escapes can carry lone surrogates (`\\ud800`), which no store or response can
+    encode: refused where they enter."""
+    for i, ch in enumerate(text):
+        if "\ud800" <= ch <= "\udfff":
+            raise ValueError(f"lone surrogate U+{ord(ch):04X} at character {i}: not valid Unicode")
+    return text
+
+
+Text = Annotated[str, AfterValidator(_valid_unicode)]
+
+
+def _encodable(value: Any) -> Any:
+    """Model output echoed back to a client, with any unencodable character replaced."""
+    if isinstance(value, str):
+        return value.encode("utf-8", "replace").decode("utf-8")
+    if isinstance(value, dict):
+        return {_encodable(k): _encodable(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_encodable(v) for v in value]
+    return value
 
 
 # ------------------------------------------------------------------ requests
@@ -21,20 +44,20 @@ class _Body(BaseModel):
 
 
 class CreateSession(_Body):
-    name: str = Field(min_length=1)
+    name: Text = Field(min_length=1)
 
 
 class MemorizeRequest(_Body):
-    chunks: list[str] = Field(min_length=1, description="Chunks, memorized in order.")
+    chunks: list[Text] = Field(min_length=1, description="Chunks, memorized in order.")
 
 
 class AskRequest(_Body):
-    questions: list[str] = Field(min_length=1)
-    data_source: str = Field("", description="Selects the published query prompt, if any.")
+    questions: list[Text] = Field(min_length=1)
+    data_source: Text = Field("", description="Selects the published query prompt, if any.")
 
 
 class ContentBody(_Body):
-    content: str = Field(min_length=1)
+    content: Text = Field(min_length=1)
 
 
 class ImportRequest(_Body):
@@ -44,8 +67,8 @@ class ImportRequest(_Body):
 
 class QAItem(_Body):
     memory: dict[str, Any]
-    question: str
-    data_source: str = ""
+    question: Text
+    data_source: Text = ""
 
 
 class BatchQARequest(_Body):
@@ -53,8 +76,8 @@ class BatchQARequest(_Body):
 
 
 class JudgedWrite(_Body):
-    memory_type: str
-    content: str
+    memory_type: Text
+    content: Text
 
 
 class JudgeRequest(_Body):
@@ -65,9 +88,14 @@ class JudgeRequest(_Body):
 
 
 class Health(BaseModel):
-    status: Literal["ok"] = "ok"
+    status: Literal["ok", "degraded"] = Field(
+        description="degraded (HTTP 503): a model backend does not answer."
+    )
     writer: str = Field(description="The writer model's name ('rule' for the rule writer).")
     reader: str = Field(description="The reader kind.")
+    backends: dict[str, str | None] = Field(
+        default_factory=dict, description="Per model role: null when it answers, else why not."
+    )
 
 
 class SessionName(BaseModel):
@@ -108,11 +136,11 @@ class CallOut(BaseModel):
     @classmethod
     def of(cls, r: ToolResult) -> CallOut:
         return cls(
-            name=r.call.name,
-            arguments=r.call.arguments,
+            name=_encodable(r.call.name),
+            arguments=_encodable(r.call.arguments),
             status=r.status.value,
             entry_id=r.entry_id,
-            message=r.message,
+            message=_encodable(r.message),
         )
 
 

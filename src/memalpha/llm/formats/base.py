@@ -6,6 +6,18 @@ import json
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
+from memalpha.jsontext import argument_problem, loads_object, repair_object
+
+__all__ = [
+    "FunctionCall",
+    "ParsedOutput",
+    "ToolCallFormat",
+    "argument_problem",
+    "dumps_escaped",
+    "loads_object",
+    "repair_object",
+]
+
 
 @dataclass(frozen=True, slots=True)
 class FunctionCall:
@@ -37,10 +49,12 @@ class ToolCallFormat(Protocol):
     def render(self, calls: list[FunctionCall]) -> str: ...
 
 
-def loads_object(text: str) -> dict[str, Any] | None:
-    """A JSON object from text, or None."""
-    try:
-        value = json.loads(text)
-    except json.JSONDecodeError:
-        return None
-    return value if isinstance(value, dict) else None
+def dumps_escaped(value: Any, markers: tuple[str, ...]) -> str:
+    """JSON of `value` in which every call marker of a format (`<tool_call>`, `</tool_call>`;
+    `✿`) has its first character written as a \\u escape: valid JSON that decodes to the same
+    value, and holds no text the format's parser reads as the start or end of a call. All
+    other text is written as before, so prompts and teacher transcripts do not change."""
+    text = json.dumps(value, ensure_ascii=False)
+    for marker in markers:
+        text = text.replace(marker, f"\\u{ord(marker[0]):04x}{marker[1:]}")
+    return text

@@ -7,10 +7,16 @@ import json
 import re
 from typing import Any
 
-import json_repair
+from memalpha.llm.formats.base import (
+    FunctionCall,
+    ParsedOutput,
+    argument_problem,
+    dumps_escaped,
+    loads_object,
+    repair_object,
+)
 
-from memalpha.llm.formats.base import FunctionCall, ParsedOutput, loads_object
-
+_MARKERS = ("<tool_call>", "</tool_call>")
 _CALL = re.compile(r"<tool_call>(.*?)(?:</tool_call>|(?=<tool_call>)|$)", re.S)
 
 
@@ -37,19 +43,21 @@ class HermesFormat:
         return ParsedOutput(reasoning, [_call(m.group(1).strip()) for m in _CALL.finditer(text)])
 
     def render(self, calls: list[FunctionCall]) -> str:
+        """Calls as the model writes them; any content parses back unchanged (a call marker
+        inside content is written with a JSON escape, so it cannot close or open a call)."""
         return "\n".join(
             "<tool_call>\n"
-            + json.dumps({"name": c.name, "arguments": c.arguments}, ensure_ascii=False)
+            + dumps_escaped({"name": c.name, "arguments": c.arguments}, _MARKERS)
             + "\n</tool_call>"
             for c in calls
         )
 
 
 def _call(body: str) -> FunctionCall:
-    obj = loads_object(body)
-    if obj is None:
-        repaired = json_repair.repair_json(body, return_objects=True) if body else None
-        obj = repaired if isinstance(repaired, dict) else None
+    problem = argument_problem(body)
+    if problem is not None:
+        return FunctionCall("", body[:200], error=f"unusable tool call: {problem}")
+    obj = loads_object(body) or repair_object(body)
     if obj is None or not isinstance(obj.get("name"), str) or not obj["name"]:
         return FunctionCall("", body, error=f"not a tool call object: {body[:80]!r}")
     args = obj.get("arguments", obj.get("parameters", {}))

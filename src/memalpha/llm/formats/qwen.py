@@ -7,14 +7,15 @@ import json
 import re
 from typing import Any
 
-from memalpha.llm.formats.base import FunctionCall, ParsedOutput, loads_object
+from memalpha.llm.formats.base import (
+    FunctionCall,
+    ParsedOutput,
+    argument_problem,
+    dumps_escaped,
+    loads_object,
+)
 
 FN_NAME, FN_ARGS, FN_RESULT, FN_EXIT = "✿FUNCTION✿", "✿ARGS✿", "✿RESULT✿", "✿RETURN✿"
-# the published parser (agent.py::_parse_function_calls_from_text), DOTALL
-_CALL = re.compile(
-    r"✿FUNCTION✿:\s*([^\n]+)\s*✿ARGS✿:\s*([^✿]+?)(?=✿RESULT✿|✿RETURN✿|✿FUNCTION✿|$)", re.S
-)
-_NAME_ONLY = re.compile(r"✿FUNCTION✿:\s*([^\n]*)")
 
 
 class QwenAgentFormat:
@@ -41,45 +42,46 @@ class QwenAgentFormat:
         )
 
     def parse(self, text: str) -> ParsedOutput:
-        """Calls in order. The text is cut at the first `✿RESULT✿:` (the model imagining tool
-        results) as the published trainer does; arguments are trimmed to the last `}` (or
-        closing fence) as published. A `✿FUNCTION✿` without `✿ARGS✿` becomes an error call."""
+        """Calls in order, as the published regex reads them, in one linear pass (the regex
+        is quadratic on a line of repeated `✿FUNCTION✿:`). The text is cut at the first
+        `✿RESULT✿:` (the model imagining tool results) as the published trainer does;
+        arguments are trimmed to the last `}` (or closing fence) as published. A
+        `✿FUNCTION✿` without usable `✿ARGS✿` becomes an error call."""
         text = text.split(f"{FN_RESULT}:", 1)[0]
-        first = text.find(FN_NAME)
-        reasoning = (text if first < 0 else text[:first]).strip()
-        calls, covered = [], []
-        for m in _CALL.finditer(text):
-            covered.append(m.start())
-            args = m.group(2).strip()
-            if args.startswith("{") and "}" in args:
-                args = args[: args.rfind("}") + 1]
-            elif args.startswith("```") and args.count("```") >= 2:
-                args = args[: args.rfind("```") + 3]
-                args = re.sub(r"^```(?:json)?\s*|\s*```$", "", args)
-            parsed = loads_object(args)
-            calls.append(
-                (
-                    m.start(),
-                    FunctionCall(m.group(1).strip(), parsed if parsed is not None else args),
-                )
-            )
-        for m in _NAME_ONLY.finditer(text):
-            if m.start() not in covered:
-                calls.append(
-                    (
-                        m.start(),
-                        FunctionCall(m.group(1).strip(), "", error=f"no {FN_ARGS} after {FN_NAME}"),
-                    )
-                )
-        return ParsedOutput(reasoning, [c for _, c in sorted(calls, key=lambda x: x[0])])
+        head, *segments = text.split(FN_NAME)
+        calls = [_segment_call(seg[1:]) for seg in segments if seg.startswith(":")]
+        return ParsedOutput(head.strip(), calls)
 
     def render(self, calls: list[FunctionCall]) -> str:
+        """Calls as Memalpha-4B writes them; any dict arguments parse back unchanged (a `✿` in
+        content is a JSON escape, so it cannot end the arguments or start a call)."""
         return "\n".join(
             f"{FN_NAME}: {c.name}\n{FN_ARGS}: "
-            + (
-                json.dumps(c.arguments, ensure_ascii=False)
-                if isinstance(c.arguments, dict)
-                else c.arguments
-            )
+            + (dumps_escaped(c.arguments, ("✿",)) if isinstance(c.arguments, dict) else c.arguments)
             for c in calls
         )
+
+
+def _segment_call(rest: str) -> FunctionCall:
+    """The call in the text after one `✿FUNCTION✿:` (up to the next one or the end), read as
+    the published `✿FUNCTION✿:\\s*([^\\n]+)\\s*✿ARGS✿:\\s*([^✿]+?)(?=✿RESULT✿|✿RETURN✿|…|$)`."""
+    at = rest.find(f"{FN_ARGS}:")
+    name = rest[:at].strip() if at >= 0 else ""
+    if at < 0 or not name or "\n" in name:
+        first_line = rest.lstrip().split("\n", 1)[0].strip()
+        return FunctionCall(first_line, "", error=f"no {FN_ARGS} after {FN_NAME}")
+    region = rest[at + len(FN_ARGS) + 1 :]
+    stop = region.find("✿")
+    args = (region if stop < 0 else region[:stop]).strip()
+    if not args or (stop >= 0 and not region.startswith((FN_RESULT, FN_EXIT), stop)):
+        return FunctionCall(name, "", error=f"no {FN_ARGS} after {FN_NAME}")
+    problem = argument_problem(args)
+    if problem is not None:
+        return FunctionCall(name, args[:200], error=f"unusable tool call: {problem}")
+    if args.startswith("{") and "}" in args:
+        args = args[: args.rfind("}") + 1]
+    elif args.startswith("```") and args.count("```") >= 2:
+        args = args[: args.rfind("```") + 3]
+        args = re.sub(r"^```(?:json)?\s*|\s*```$", "", args)
+    parsed = loads_object(args)
+    return FunctionCall(name, parsed if parsed is not None else args)

@@ -8,7 +8,7 @@ from starlette.concurrency import run_in_threadpool
 
 from memalpha.memory import MemoryRecord, ToolCall
 from memalpha.server.deps import Config, Service, cap, valid_session_name
-from memalpha.server.errors import ErrorCode, refused_call
+from memalpha.server.errors import ContainedRoute, ErrorCode, refused_call
 from memalpha.server.schemas import (
     CallOut,
     CallResponse,
@@ -20,7 +20,7 @@ from memalpha.server.schemas import (
     changes,
 )
 
-router = APIRouter(tags=["memory"])
+router = APIRouter(tags=["memory"], route_class=ContainedRoute)
 
 
 async def _call(service: Service, name: str, call: ToolCall) -> CallResponse:

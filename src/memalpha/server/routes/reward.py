@@ -6,16 +6,20 @@ from __future__ import annotations
 from fastapi import APIRouter
 
 from memalpha.server.deps import Config, Service, cap, timed
-from memalpha.server.errors import ErrorCode
+from memalpha.server.errors import ContainedRoute, ErrorCode
 from memalpha.server.schemas import AnswerOut, Answers, BatchQARequest, JudgeRequest, Scores
 
-router = APIRouter(prefix="/v1", tags=["reward"])
+router = APIRouter(prefix="/v1", tags=["reward"], route_class=ContainedRoute)
 
 
 @router.post("/reader/answer")
 async def batch_answer(body: BatchQARequest, service: Service, cfg: Config) -> Answers:
     """Answer questions over given memories (r1 of the training reward, as a service)."""
-    cap(len(body.items), cfg.limits.max_questions, ErrorCode.TOO_MANY_QUESTIONS, "items")
+    limits = cfg.limits
+    cap(len(body.items), limits.max_questions, ErrorCode.TOO_MANY_QUESTIONS, "items")
+    for i in body.items:
+        most = limits.max_question_chars
+        cap(len(i.question), most, ErrorCode.QUESTION_TOO_LONG, "characters in a question")
     items = [(i.memory, i.question, i.data_source) for i in body.items]
     answers = await timed(cfg, service.answer_batch, items)
     return Answers(answers=[AnswerOut.of(a) for a in answers])

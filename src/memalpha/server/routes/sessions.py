@@ -6,7 +6,7 @@ from fastapi import APIRouter
 from starlette.concurrency import run_in_threadpool
 
 from memalpha.server.deps import Config, Service, cap, timed, valid_session_name
-from memalpha.server.errors import ErrorCode
+from memalpha.server.errors import ContainedRoute, ErrorCode
 from memalpha.server.schemas import (
     AnswerOut,
     Answers,
@@ -23,7 +23,7 @@ from memalpha.server.schemas import (
     changes,
 )
 
-router = APIRouter(tags=["sessions"])
+router = APIRouter(tags=["sessions"], route_class=ContainedRoute)
 
 
 @router.post("/sessions", status_code=201)
