@@ -1,7 +1,8 @@
-"""Load on `memalpha serve`: N concurrent clients, each with its own session, memorize chunks
-and ask questions for a fixed time. Reports throughput, p50/p99 latency per operation, errors,
-and lost writes: after the run the server is killed (SIGKILL) and restarted on the same store,
-and every session must hold exactly the entries its memorize responses acknowledged.
+"""Load on `memalpha serve`: N concurrent clients, each with its own session, memorize chunks,
+ask questions and search entries for a fixed time. Reports throughput, p50/p99 latency per
+operation, errors, and lost writes: after the run the server is killed (SIGKILL) and restarted
+on the same store, and every session must hold exactly the entries its memorize responses
+acknowledged.
 
     python benchmarks/server_load.py --clients 32 --seconds 60                 # rule writer
     python benchmarks/server_load.py --clients 4 --seconds 60 --writer llm \
@@ -27,6 +28,7 @@ from report import save
 
 NAMES = ["Alice", "Bob", "Chen", "Dara", "Emeka", "Farah", "Goran", "Hana"]
 CITIES = ["Paris", "Lyon", "Osaka", "Lima", "Oslo", "Accra", "Quito", "Hanoi"]
+OPS = ("memorize", "memorize", "ask", "search")  # each client's loop
 
 
 def chunk(client: int, n: int, rng: random.Random) -> str:
@@ -46,17 +48,22 @@ async def client(url: str, i: int, until: float, stats: dict, headers: dict) -> 
         n = 0
         while time.monotonic() < until:
             n += 1
-            op = "ask" if n % 3 == 0 else "memorize"
+            op = OPS[n % len(OPS)]
             start = time.perf_counter()
             try:
                 if op == "memorize":
                     r = await c.post(
                         f"/sessions/{session}/memorize", json={"chunks": [chunk(i, n, rng)]}
                     )
-                else:
+                elif op == "ask":
                     r = await c.post(
                         f"/sessions/{session}/ask",
                         json={"questions": [f"Where did {rng.choice(NAMES)} move?"]},
+                    )
+                else:
+                    r = await c.post(
+                        f"/sessions/{session}/search",
+                        json={"query": f"{rng.choice(NAMES)} {rng.choice(CITIES)}", "k": 5},
                     )
             except httpx.HTTPError as exc:
                 stats["errors"].append(f"{op}: {exc!r}")
@@ -74,7 +81,7 @@ async def client(url: str, i: int, until: float, stats: dict, headers: dict) -> 
 
 
 async def run(url: str, clients: int, seconds: float, headers: dict) -> dict:
-    stats: dict = {"memorize": [], "ask": [], "errors": [], "acked": {}}
+    stats: dict = {"memorize": [], "ask": [], "search": [], "errors": [], "acked": {}}
     until = time.monotonic() + seconds
     start = time.monotonic()
     await asyncio.gather(*(client(url, i, until, stats, headers) for i in range(clients)))
@@ -132,7 +139,7 @@ def main() -> None:
         # the server was SIGKILLed; a new one must find every acknowledged entry
         with serve_subprocess(store, *extra) as url:
             lost = lost_writes(url, stats["acked"])
-    ops = len(stats["memorize"]) + len(stats["ask"])
+    ops = len(stats["memorize"]) + len(stats["ask"]) + len(stats["search"])
     row = {
         "writer": args.writer if args.writer == "rule" else args.model,
         "clients": args.clients,
@@ -143,6 +150,8 @@ def main() -> None:
         "memorize_p99_ms": 1000 * pct(stats["memorize"], 99),
         "ask_p50_ms": 1000 * pct(stats["ask"], 50),
         "ask_p99_ms": 1000 * pct(stats["ask"], 99),
+        "search_p50_ms": 1000 * pct(stats["search"], 50),
+        "search_p99_ms": 1000 * pct(stats["search"], 99),
         "errors": len(stats["errors"]),
         "acknowledged_entries": sum(len(v) for v in stats["acked"].values()),
         "lost_writes": lost,

@@ -34,6 +34,8 @@ FORBIDDEN = {
         "cli",
     },
     "cli": {"rl"},
+    "client": {"rl", "eval", "cli", "mcp", "agent", "llm", "rollout"},
+    "mcp": {"rl", "eval", "cli"},
 }
 # The training commands (`memalpha sft/train/plot`, `memalpha data verl`) are the CLI of rl/:
 # they reach it through `memalpha.rl`'s public names, inside the command (so no other command
@@ -102,9 +104,10 @@ def test_packages_are_used_only_through_their_public_names() -> None:
             assert not hidden, f"{rel} imports {sorted(hidden)} not in memalpha.{parts[1]}.__all__"
 
 
-def test_importing_the_server_does_not_load_torch() -> None:
-    """The service with a rule or served writer needs no torch (2.7 s to import)."""
-    code = "import sys, memalpha.server.app; print('torch' in sys.modules)"
+@pytest.mark.parametrize("module", ["memalpha.server.app", "memalpha.client"])
+def test_importing_the_server_or_its_client_does_not_load_torch(module) -> None:
+    """The service with a rule or served writer, and its client, need no torch (2.7 s)."""
+    code = f"import sys, {module}; print('torch' in sys.modules)"
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "False"
 

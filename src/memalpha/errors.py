@@ -119,3 +119,32 @@ class BackendTimeout(BackendError):
 
 class BackendUnavailable(BackendError):
     """A model backend cannot be reached."""
+
+
+class ServiceError(MemalphaError):
+    """The memory service refused a request (`memalpha.client`): its HTTP status, its stable
+    error code (`memalpha.server.errors.ErrorCode` values) and its message."""
+
+    def __init__(self, status: int, code: str, message: str) -> None:
+        super().__init__(f"{code} ({status}): {message}")
+        self.status, self.code, self.message = status, code, message
+
+
+class ServiceNotFound(ServiceError):
+    """404: unknown session or entry."""
+
+
+class ServiceConflict(ServiceError):
+    """409: the session or entry already exists."""
+
+
+class ServiceUnauthorized(ServiceError):
+    """401: missing or wrong API key."""
+
+
+class ServiceRequestError(ServiceError):
+    """400, 413, 422: the request was malformed, too large or refused."""
+
+
+class ServiceBackendError(ServiceError):
+    """502, 503, 504: a model behind the service failed or did not answer in time."""

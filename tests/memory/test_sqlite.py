@@ -11,6 +11,7 @@ import pytest
 
 from memalpha.errors import SessionNotFoundError, StoreError
 from memalpha.memory import Component, MemoryConfig, SqliteStore
+from memalpha.tokens import make_token_counter
 
 S = Component.SEMANTIC
 
@@ -180,3 +181,33 @@ def test_a_locked_store_is_a_store_error_that_says_what_to_do(tmp_path) -> None:
     finally:
         holder.execute("ROLLBACK")
         holder.close()
+
+
+def test_a_version_1_store_gains_a_history_and_keeps_its_sessions(tmp_path) -> None:
+    import sqlite3
+
+    from memalpha.memory.sqlite import _MIGRATIONS
+
+    path = tmp_path / "v1.db"
+    conn = sqlite3.connect(path)
+    conn.executescript(_MIGRATIONS[0])  # the schema as memalpha wrote it before history
+    conn.execute("INSERT INTO sessions (name, created_at, updated_at) VALUES ('old', 0, 0)")
+    conn.execute(
+        "INSERT INTO entries (session, component, id, seq, content) "
+        "VALUES ('old', 'semantic', 's1', 1, 'kept')"
+    )
+    conn.execute("PRAGMA user_version=1")
+    conn.commit()
+    conn.close()
+    with SqliteStore(path) as db:
+        assert [e.content for e in db.read("old").semantic] == ["kept"]
+        assert db.history("old") == []  # nothing was logged before v2
+        memory = db.open_memory("old", MemoryConfig(), make_token_counter(), source="crud")
+        memory.update(Component.SEMANTIC, "changed", "s1")
+        (record,) = db.history("old")
+    assert (record.op, record.source, record.before, record.after) == (
+        "update",
+        "crud",
+        "kept",
+        "changed",
+    )

@@ -111,7 +111,7 @@ def test_reward_endpoints_answer_and_judge_given_memories(server):
 def test_openapi_shows_a_response_shape_for_every_route(server):
     """Every route declares its response model, so /docs shows what comes back."""
     paths = httpx.get(f"{server}/openapi.json").json()["paths"]
-    assert len([op for ops in paths.values() for op in ops]) == 14
+    assert len([op for ops in paths.values() for op in ops]) == 16
     for path, ops in paths.items():
         for method, op in ops.items():
             ok = next(v for k, v in op["responses"].items() if k.startswith("2"))

@@ -9,7 +9,16 @@ import os
 # (set HF_HUB_DISABLE_PROGRESS_BARS=0 to see them again)
 os.environ.setdefault("HF_HUB_DISABLE_PROGRESS_BARS", "1")
 
-from memalpha.cli import agent, data, evaluate, memory, quickstart, serve, train  # noqa: E402, F401  (registers the commands)
+from memalpha.cli import (  # noqa: E402, F401  (registers the commands)
+    agent,
+    data,
+    evaluate,
+    mcp,
+    memory,
+    quickstart,
+    serve,
+    train,
+)
 from memalpha.cli.common import app  # noqa: E402
 
 __all__ = ["app"]

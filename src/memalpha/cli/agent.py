@@ -24,7 +24,7 @@ from memalpha.cli.common import (
 from memalpha.data import chunk_text, read_instances
 from memalpha.errors import ConfigError
 from memalpha.llm import FORMATS, LLM, ModelConfig, make_llm
-from memalpha.memory import MemoryConfig, SqliteStore
+from memalpha.memory import Component, MemoryConfig, SqliteStore
 from memalpha.reader import ExtractiveReader, Question, RagReader, query_prompt
 from memalpha.tokens import make_token_counter
 
@@ -239,3 +239,37 @@ def ask(
     out.print(f"[bold]answer:[/] {answer.text}", highlight=False)
     for e in answer.evidence[:5]:
         out.print(f"  [dim]\\[{e.id}][/] {e.content}", highlight=False)
+
+
+@app.command("search")
+@friendly
+def search(
+    query: Annotated[str, typer.Argument(help="Text to match.")],
+    store: StoreOpt,
+    session: SessionOpt,
+    k: Annotated[int, typer.Option(help="Entries to show, best first.")] = 10,
+    memory_type: Annotated[
+        list[str] | None,
+        typer.Option("--type", help="semantic and/or episodic (default: both)."),
+    ] = None,
+    config: ConfigOpt = None,
+    set_: SetOpt = None,
+) -> None:
+    """Find a session's entries by BM25, with their scores; no LLM answers.
+
+    Example: memalpha search "Paris" --store mem.db --session s1 --k 5
+    """
+    cfg = memory_config(config, set_)
+    try:
+        kinds = [Component(t) for t in (memory_type or ["semantic", "episodic"])]
+    except ValueError:
+        raise ConfigError(f"--type takes semantic or episodic, got {memory_type}") from None
+    with open_existing(store) as db:
+        memory = db.open_memory(session, cfg, make_token_counter(cfg.tokenizer))
+    hits = sorted(
+        ((c, e, s) for c in kinds for e, s in memory.search(c, query, k)), key=lambda h: -h[2]
+    )[:k]
+    for c, e, s in hits:
+        out.print(f"{s:7.3f}  [dim]{c.value}[/] [cyan]\\[{e.id}][/] {e.content}", highlight=False)
+    if not hits:
+        err.print("no entry matches")

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import time
 from importlib.resources import files
 from pathlib import Path
 from typing import Annotated, Any
@@ -127,6 +128,28 @@ def memory_show(
         out.print(f"\n[bold]{component}[/] ({len(shown)} of {len(entries)})")
         for e in shown:
             out.print(f"  [cyan]\\[{e.id}][/] {e.content}", highlight=False)
+
+
+@memory_app.command("history")
+@friendly
+def memory_history(
+    store: StoreOpt,
+    session: SessionOpt,
+    entry: Annotated[str | None, typer.Option(help="One entry's history, e.g. s3.")] = None,
+) -> None:
+    """Every operation applied to a session, in order: when, by whom, before and after.
+
+    Example: memalpha memory history --store mem.db --session demo --entry s1
+    """
+    with open_existing(store) as db:
+        records = db.history(session, entry)
+    table = Table(title=f"history of {session}" + (f" / {entry}" if entry else ""))
+    for col in ("#", "time (UTC)", "source", "op", "entry", "before", "after"):
+        table.add_column(col, overflow="fold")
+    for r in records:
+        when = time.strftime("%Y-%m-%d %H:%M:%S", time.gmtime(r.at))
+        table.add_row(str(r.seq), when, r.source, r.op, r.entry_id, r.before or "", r.after or "")
+    out.print(table)
 
 
 @memory_app.command("export")

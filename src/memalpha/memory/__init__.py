@@ -14,6 +14,7 @@ from memalpha.memory.export import (
     snapshot_to_dict,
     write_json,
 )
+from memalpha.memory.history import HistoryRecord, Source
 from memalpha.memory.model import Change, ComponentStats, Entry, Memory, MemorySnapshot
 from memalpha.memory.sqlite import SessionInfo, SqliteStore
 from memalpha.memory.tools import ToolRegistry, ToolSpec, parse_component, published_specs
@@ -31,11 +32,13 @@ __all__ = [
     "ComponentStats",
     "Entry",
     "EntryRecord",
+    "HistoryRecord",
     "Memory",
     "MemoryConfig",
     "MemoryRecord",
     "MemorySnapshot",
     "SessionInfo",
+    "Source",
     "SqliteStore",
     "ToolCall",
     "ToolExecutor",

@@ -9,20 +9,27 @@ from __future__ import annotations
 
 import sqlite3
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
-from functools import wraps
 from pathlib import Path
-from typing import Any, Literal, TypeVar
+from typing import Literal
 
 from memalpha.errors import SessionExistsError, SessionNotFoundError, StoreError
 from memalpha.memory.config import LIST_COMPONENTS, Component, MemoryConfig
+from memalpha.memory.history import SCHEMA as HISTORY_SCHEMA
+from memalpha.memory.history import (
+    HistoryRecord,
+    Source,
+    content_before,
+    read_history,
+    record_change,
+)
 from memalpha.memory.model import Change, Entry, Memory, MemorySnapshot
+from memalpha.memory.store_errors import store_error, translated
 from memalpha.tokens import TokenCounter
 
-SCHEMA_VERSION = 1
-F = TypeVar("F", bound=Callable[..., Any])
+SCHEMA_VERSION = 2
 _MIGRATIONS = [  # index i upgrades user_version i -> i+1
     """
     CREATE TABLE sessions (
@@ -43,6 +50,7 @@ _MIGRATIONS = [  # index i upgrades user_version i -> i+1
     );
     CREATE INDEX entries_order ON entries (session, component, seq);
     """,
+    HISTORY_SCHEMA,  # v2: the operations log (a v1 store starts it empty)
 ]
 
 
@@ -53,40 +61,6 @@ class SessionInfo:
     episodic: int
     core_chars: int
     updated_at: float
-
-
-_HINTS = (  # what SQLite says -> what the user can do
-    ("locked", "another process is writing to it; wait for it to finish or stop it"),
-    ("busy", "another process is writing to it; wait for it to finish or stop it"),
-    ("full", "the disk (or a file-size limit) has no room left; free space and retry"),
-    ("disk i/o", "the file cannot be written (disk full, file-size limit or a bad disk)"),
-    ("not a database", "the file is corrupt or not SQLite; restore it from a backup"),
-    ("malformed", "the file is corrupt; restore it from a backup"),
-    ("readonly", "the file is read-only; fix its permissions"),
-)
-
-
-def _store_error(exc: sqlite3.Error, action: str, path: Path) -> StoreError:
-    """One line: what failed, SQLite's reason, and what to do about it."""
-    reason = str(exc)
-    hint = next((h for key, h in _HINTS if key in reason.lower()), "")
-    return StoreError(f"cannot {action}: {reason}{'; ' + hint if hint else ''}", path=str(path))
-
-
-def _translated(action: str) -> Callable[[F], F]:
-    """Turn SQLite's own errors in a store method into a `StoreError` naming the file."""
-
-    def wrap(fn: F) -> F:
-        @wraps(fn)
-        def inner(self: SqliteStore, *args: Any, **kwargs: Any) -> Any:
-            try:
-                return fn(self, *args, **kwargs)
-            except sqlite3.Error as exc:
-                raise _store_error(exc, action, self.path) from None
-
-        return inner  # type: ignore[return-value]
-
-    return wrap
 
 
 class SqliteStore:
@@ -121,7 +95,7 @@ class SqliteStore:
                 self.path, timeout=timeout, isolation_level=None, check_same_thread=False
             )
         except sqlite3.Error as exc:
-            raise _store_error(exc, "open it", self.path) from None
+            raise store_error(exc, "open it", self.path) from None
         try:
             self._refuse_foreign()
             self.conn.execute("PRAGMA journal_mode=WAL")
@@ -130,7 +104,7 @@ class SqliteStore:
             self._migrate()
         except sqlite3.Error as exc:
             self.conn.close()
-            raise _store_error(exc, "open as a memalpha store", self.path) from None
+            raise store_error(exc, "open as a memalpha store", self.path) from None
         except StoreError:
             self.conn.close()
             raise
@@ -189,7 +163,7 @@ class SqliteStore:
 
     # ---------------------------------------------------------------- sessions
 
-    @_translated("list its sessions")
+    @translated("list its sessions")
     def sessions(self) -> list[SessionInfo]:
         rows = self.conn.execute(
             """SELECT s.name, length(s.core), s.updated_at,
@@ -201,12 +175,12 @@ class SqliteStore:
         ).fetchall()
         return [SessionInfo(n, sem, epi, core, upd) for n, core, upd, sem, epi in rows]
 
-    @_translated("read it")
+    @translated("read it")
     def has_session(self, name: str) -> bool:
         row = self.conn.execute("SELECT 1 FROM sessions WHERE name = ?", (name,)).fetchone()
         return row is not None
 
-    @_translated("create a session in it")
+    @translated("create a session in it")
     def create_session(self, name: str, *, exist_ok: bool = False) -> None:
         """Raises: StoreError: the session exists (unless exist_ok) or the name is empty."""
         if not name or not name.strip():
@@ -222,7 +196,7 @@ class SqliteStore:
                 (name, now, now),
             )
 
-    @_translated("delete a session from it")
+    @translated("delete a session from it")
     def delete_session(self, name: str) -> None:
         with self.atomic():
             self._require(name)
@@ -235,7 +209,7 @@ class SqliteStore:
 
     # ---------------------------------------------------------------- memories
 
-    @_translated("read a session from it")
+    @translated("read a session from it")
     def read(self, name: str) -> MemorySnapshot:
         """The session's memory as a snapshot (token counts left at 0).
 
@@ -265,18 +239,21 @@ class SqliteStore:
             {"semantic": row[1], "episodic": row[2]},
         )
 
-    def open_memory(self, name: str, config: MemoryConfig, counter: TokenCounter) -> Memory:
-        """Load a session as a `Memory` whose every operation is written here first.
+    def open_memory(
+        self, name: str, config: MemoryConfig, counter: TokenCounter, source: Source = "writer"
+    ) -> Memory:
+        """Load a session as a `Memory` whose every operation is written here first (and
+        into its history, as coming from `source`).
 
         Raises:
             SessionNotFoundError.
         """
         snapshot = self.read(name)
-        memory = Memory(config, counter, journal=lambda change: self.apply(name, change))
+        memory = Memory(config, counter, journal=lambda change: self.apply(name, change, source))
         memory.restore(snapshot)  # restoring is not journaled
         return memory
 
-    @_translated("write a session to it")
+    @translated("write a session to it")
     def write(self, name: str, snapshot: MemorySnapshot, *, replace: bool = False) -> None:
         """Store a whole memory as session `name`, in one transaction.
 
@@ -312,19 +289,41 @@ class SqliteStore:
                     f"UPDATE sessions SET next_{c.value} = max(next_{c.value}, ?) WHERE name = ?",
                     (top, name),
                 )
+            self._record_import(name, snapshot)
 
-    def apply(self, name: str, change: Change) -> None:
+    def _record_import(self, name: str, snapshot: MemorySnapshot) -> None:
+        """An imported memory enters the history as one insert per entry (and the core)."""
+        now = time.time()
+        changes = [Change("update", Component.CORE, Entry("core", snapshot.core, 0))]
+        changes = changes if snapshot.core else []
+        changes += [Change("insert", Component.SEMANTIC, e) for e in snapshot.semantic]
+        changes += [Change("insert", Component.EPISODIC, e) for e in snapshot.episodic]
+        for change in changes:
+            record_change(self.conn, name, change, None, "import", now)
+
+    @translated("read its history")
+    def history(self, name: str, entry_id: str | None = None) -> list[HistoryRecord]:
+        """Every operation applied to session `name` since it was created (or since the
+        store gained a history), in order; one entry's if `entry_id` is given.
+
+        Raises:
+            SessionNotFoundError.
+        """
+        self._require(name)
+        return read_history(self.conn, name, entry_id)
+
+    def apply(self, name: str, change: Change, source: Source = "crud") -> None:
         """Persist one change to session `name` (the journal of an opened memory).
 
         Raises:
             StoreError: the session is gone or no longer matches the memory in RAM.
         """
         try:
-            self._apply(name, change)
+            self._apply(name, change, source)
         except sqlite3.Error as exc:
-            raise _store_error(exc, f"write session '{name}'", self.path) from None
+            raise store_error(exc, f"write session '{name}'", self.path) from None
 
-    def apply_many(self, name: str, changes: list[Change]) -> None:
+    def apply_many(self, name: str, changes: list[Change], source: Source = "writer") -> None:
         """Persist changes to session `name` in one transaction: all of them or none.
 
         Raises:
@@ -333,13 +332,14 @@ class SqliteStore:
         try:
             with self.atomic():
                 for change in changes:
-                    self._apply(name, change)
+                    self._apply(name, change, source)
         except sqlite3.Error as exc:
-            raise _store_error(exc, f"write session '{name}'", self.path) from None
+            raise store_error(exc, f"write session '{name}'", self.path) from None
 
-    def _apply(self, name: str, change: Change) -> None:
+    def _apply(self, name: str, change: Change, source: Source) -> None:
         c, e = change.component, change.entry
         with self.atomic():
+            before = content_before(self.conn, name, change)
             if c is Component.CORE:
                 core = e.content if change.op == "update" else ""
                 cur = self.conn.execute(
@@ -375,3 +375,4 @@ class SqliteStore:
                     f"{e.id} found no row); reopen the session",
                     path=str(self.path),
                 )
+            record_change(self.conn, name, change, before, source, time.time())

@@ -11,7 +11,7 @@ from contextlib import asynccontextmanager
 from fastapi import Depends, FastAPI
 from starlette.concurrency import run_in_threadpool
 
-from memalpha.server.config import ServerConfig, check_exposure
+from memalpha.server.config import ApiKey, ServerConfig, check_exposure
 from memalpha.server.deps import authorize
 from memalpha.server.errors import install_error_handlers
 from memalpha.server.limits import BodyLimit
@@ -21,9 +21,8 @@ from memalpha.server.service import MemoryService
 KEYS_ENV = "MEMALPHA_API_KEYS"
 
 
-def api_keys(cfg: ServerConfig) -> list[str]:
-    env = [k.strip() for k in os.environ.get(KEYS_ENV, "").split(",") if k.strip()]
-    return [*cfg.api_keys, *env]
+def api_keys(cfg: ServerConfig) -> list[ApiKey]:
+    return cfg.keys(os.environ.get(KEYS_ENV, ""))
 
 
 def _lifespan(cfg: ServerConfig, service: MemoryService | None):
@@ -53,6 +52,8 @@ def create_app(cfg: ServerConfig, service: MemoryService | None = None) -> FastA
         description="Durable three-part memories written by a trained memory agent.",
     )
     app.state.config, app.state.api_keys = cfg, keys
+    if service is not None:  # usable at once, also where no lifespan runs (in-process ASGI)
+        app.state.service = service
     install_error_handlers(app)
     app.add_middleware(BodyLimit, most=cfg.limits.max_body_bytes)
     app.include_router(health.router)

@@ -58,16 +58,29 @@ class ServedWriterConfig(WriterConfig):
         )
 
 
+class ApiKey(_Strict):
+    """A key and the session namespace it may use; no namespace: an admin key (all sessions)."""
+
+    key: str = Field(min_length=1)
+    namespace: str | None = Field(
+        None,
+        pattern=r"^[A-Za-z0-9_.-]{1,64}$",
+        description="The key sees and names only its namespace's sessions (stored as "
+        "'NAMESPACE:name'); other tenants' sessions do not exist for it.",
+    )
+
+
 class ServerConfig(_Strict):
     """Where memories live, who may call, request limits, the writer, reader and judge."""
 
     host: str = "127.0.0.1"
     port: int = Field(8750, ge=0, le=65535)
     store: Path = Path("memalpha.db")
-    api_keys: list[str] = Field(
+    api_keys: list[str | ApiKey] = Field(
         default_factory=list,
-        description="Accepted keys (Authorization: Bearer KEY); also $MEMALPHA_API_KEYS, "
-        "comma-separated. None allowed only on a loopback host.",
+        description="Accepted keys (Authorization: Bearer KEY): a plain string is an admin "
+        "key, {key, namespace} a tenant's; also $MEMALPHA_API_KEYS (admin keys, "
+        "comma-separated). None allowed only on a loopback host.",
     )
     backend_timeout_s: float = Field(120.0, gt=0, description="Per memorize/ask model call.")
     limits: LimitsConfig = Field(default_factory=LimitsConfig)
@@ -77,10 +90,15 @@ class ServerConfig(_Strict):
 
     @field_validator("api_keys")
     @classmethod
-    def _no_blank_keys(cls, keys: list[str]) -> list[str]:
-        if any(not k.strip() for k in keys):
+    def _no_blank_keys(cls, keys: list[str | ApiKey]) -> list[str | ApiKey]:
+        if any(not (k if isinstance(k, str) else k.key).strip() for k in keys):
             raise ValueError("an API key is empty: an empty key would accept requests with none")
         return keys
+
+    def keys(self, env: str = "") -> list[ApiKey]:
+        """Every accepted key: the config's and the admin keys of `env` (comma-separated)."""
+        given = [ApiKey(key=k) if isinstance(k, str) else k for k in self.api_keys]
+        return given + [ApiKey(key=k.strip()) for k in env.split(",") if k.strip()]
 
 
 def is_loopback(host: str) -> bool:
@@ -92,7 +110,7 @@ def is_loopback(host: str) -> bool:
         return False
 
 
-def check_exposure(cfg: ServerConfig, keys: list[str]) -> None:
+def check_exposure(cfg: ServerConfig, keys: list[ApiKey]) -> None:
     """Refuse to serve memories without keys anywhere but on the loopback interface.
 
     Raises:

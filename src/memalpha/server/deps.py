@@ -7,12 +7,13 @@ from __future__ import annotations
 import asyncio
 import secrets
 from collections.abc import Callable
+from dataclasses import dataclass
 from typing import Annotated, Any
 
 from fastapi import Depends, Request
 from starlette.concurrency import run_in_threadpool
 
-from memalpha.server.config import LimitsConfig, ServerConfig
+from memalpha.server.config import ApiKey, LimitsConfig, ServerConfig
 from memalpha.server.errors import ApiError, ErrorCode
 from memalpha.server.service import MemoryService
 
@@ -29,25 +30,49 @@ Service = Annotated[MemoryService, Depends(get_service)]
 Config = Annotated[ServerConfig, Depends(get_config)]
 
 
-def authorize(request: Request) -> None:
+@dataclass(frozen=True, slots=True)
+class Caller:
+    """Who is asking: an admin (no namespace; every session, by its stored name) or a
+    tenant, whose session names are scoped to its namespace."""
+
+    namespace: str | None = None
+
+    def scope(self, name: str) -> str:
+        """The stored name of the caller's session `name`."""
+        return name if self.namespace is None else f"{self.namespace}:{name}"
+
+    def visible(self, stored: str) -> str | None:
+        """The caller's name for a stored session, or None when it is not the caller's."""
+        if self.namespace is None:
+            return stored
+        prefix = f"{self.namespace}:"
+        return stored[len(prefix) :] if stored.startswith(prefix) else None
+
+
+def authorize(request: Request) -> Caller:
     """Accept the request if the server has no keys or it carries one of them
-    (`Authorization: Bearer KEY` or `X-API-Key: KEY`).
+    (`Authorization: Bearer KEY` or `X-API-Key: KEY`); who the key belongs to.
 
     Raises:
         ApiError: 401, missing or wrong key.
     """
-    keys: list[str] = request.app.state.api_keys
+    keys: list[ApiKey] = request.app.state.api_keys
     if not keys:
-        return
+        return Caller()
     given = request.headers.get("authorization", "")
     token = given[7:] if given.lower().startswith("bearer ") else ""
     token = token or request.headers.get("x-api-key", "")
     # bytes: compare_digest refuses str with non-ASCII characters (a 500 instead of a 401)
     sent = token.encode("utf-8")
-    if not token or not any(secrets.compare_digest(sent, k.encode()) for k in keys):
+    matches = [k for k in keys if secrets.compare_digest(sent, k.key.encode())]
+    if not token or not matches:
         raise ApiError(
             401, ErrorCode.UNAUTHORIZED, "missing or wrong API key (Authorization: Bearer)"
         )
+    return Caller(matches[0].namespace)
+
+
+Authorized = Annotated[Caller, Depends(authorize)]
 
 
 UNADDRESSABLE = set("/\\?#%")  # a session with one of these could never be named in a URL path

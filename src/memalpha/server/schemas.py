@@ -60,6 +60,14 @@ class ContentBody(_Body):
     content: Text = Field(min_length=1)
 
 
+class SearchRequest(_Body):
+    query: Text = Field(min_length=1, description="Text to match (BM25 over the entries).")
+    k: int = Field(10, ge=1, le=100, description="How many entries to return, best first.")
+    memory_types: list[Literal["semantic", "episodic"]] = Field(
+        default_factory=lambda: ["semantic", "episodic"], min_length=1
+    )
+
+
 class ImportRequest(_Body):
     memory: dict[str, Any] = Field(description="An exported memory (GET …/export).")
     replace: bool = False
@@ -204,3 +212,36 @@ class MemoryView(MemoryRecord):
     """A session's memory as exported, plus its size in tokens."""
 
     tokens: int
+
+
+class Hit(BaseModel):
+    component: Literal["semantic", "episodic"]
+    id: str
+    content: str
+    score: float = Field(description="BM25 score against the query (higher is better).")
+
+
+class SearchResults(BaseModel):
+    results: list[Hit] = Field(description="Best first; no LLM is involved.")
+
+
+class HistoryEntry(BaseModel):
+    """One operation applied to a session."""
+
+    model_config = ConfigDict(from_attributes=True)
+
+    seq: int = Field(description="Order of application within the store.")
+    at: float = Field(description="Unix time it was applied.")
+    source: Literal["writer", "crud", "import"] = Field(
+        description="writer: a tool call of the memory writer; crud: a direct edit; import."
+    )
+    op: Literal["insert", "update", "delete"]
+    component: ComponentName
+    entry_id: str
+    before: str | None
+    after: str | None
+
+
+class History(BaseModel):
+    session: str
+    operations: list[HistoryEntry]

@@ -20,6 +20,9 @@ from memalpha.errors import ConfigError, DataError, SessionNotFoundError
 from memalpha.llm import FORMATS, LLM, ModelConfig, make_llm
 from memalpha.memory import (
     Change,
+    Component,
+    Entry,
+    HistoryRecord,
     Memory,
     MemorySnapshot,
     SessionInfo,
@@ -52,7 +55,7 @@ class _Journal:
             self.pending.append(change)
             return
         with self.lock:
-            self.store.apply(self.name, change)
+            self.store.apply(self.name, change, "crud")
 
     @contextmanager
     def staged(self) -> Iterator[None]:
@@ -60,7 +63,7 @@ class _Journal:
         try:
             yield
             with self.lock:
-                self.store.apply_many(self.name, self.pending)
+                self.store.apply_many(self.name, self.pending, "writer")
         finally:
             self.pending = None
 
@@ -208,6 +211,22 @@ class MemoryService:
         self.require(name)
         with self._session(name) as memory:
             return self.executor.execute(memory, call)
+
+    def search(
+        self, name: str, query: str, k: int, components: list[Component]
+    ) -> list[tuple[Component, Entry, float]]:
+        """The k entries of the given lists that BM25 ranks highest for `query` (no LLM)."""
+        self.require(name)
+        with self._session(name) as memory:
+            hits = [
+                (c, entry, score) for c in components for entry, score in memory.search(c, query, k)
+            ]
+        return sorted(hits, key=lambda h: -h[2])[:k]
+
+    def history(self, name: str, entry_id: str | None = None) -> list[HistoryRecord]:
+        """Every operation applied to the session, in order (one entry's, if given)."""
+        with self._store_lock:
+            return self.store.history(name, entry_id)
 
     def snapshot(self, name: str) -> dict[str, Any]:
         self.require(name)
