@@ -98,6 +98,12 @@ def cap(n: int, most: int, code: ErrorCode, what: str) -> None:
         raise ApiError(413, code, f"{what}: {n} > {most}")
 
 
+def cap_each(texts: list[str], most: int, code: ErrorCode, what: str) -> None:
+    """Raises: ApiError 413 when any of `texts` is longer than `most` characters."""
+    for text in texts:
+        cap(len(text), most, code, what)
+
+
 async def timed(cfg: ServerConfig, fn: Callable[..., Any], *args: Any) -> Any:
     """Run a model-bound call in a worker thread, within the backend deadline.
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from fastapi import APIRouter
 
-from memalpha.server.deps import Config, Service, cap, timed
+from memalpha.server.deps import Config, Service, cap, cap_each, timed
 from memalpha.server.errors import ContainedRoute, ErrorCode
 from memalpha.server.schemas import AnswerOut, Answers, BatchQARequest, JudgeRequest, Scores
 
@@ -17,9 +17,9 @@ async def batch_answer(body: BatchQARequest, service: Service, cfg: Config) -> A
     """Answer questions over given memories (r1 of the training reward, as a service)."""
     limits = cfg.limits
     cap(len(body.items), limits.max_questions, ErrorCode.TOO_MANY_QUESTIONS, "items")
-    for i in body.items:
-        most = limits.max_question_chars
-        cap(len(i.question), most, ErrorCode.QUESTION_TOO_LONG, "characters in a question")
+    questions = [i.question for i in body.items]
+    most = limits.max_question_chars
+    cap_each(questions, most, ErrorCode.QUESTION_TOO_LONG, "characters in a question")
     items = [(i.memory, i.question, i.data_source) for i in body.items]
     answers = await timed(cfg, service.answer_batch, items)
     return Answers(answers=[AnswerOut.of(a) for a in answers])
@@ -30,7 +30,7 @@ async def batch_judge(body: JudgeRequest, service: Service, cfg: Config) -> Scor
     """Content validity of writes (r4 of the training reward, as a service)."""
     limits = cfg.limits
     cap(len(body.writes), limits.max_questions, ErrorCode.TOO_MANY_WRITES, "writes")
-    for w in body.writes:
-        cap(len(w.content), limits.max_content_chars, ErrorCode.CONTENT_TOO_LONG, "content chars")
+    contents = [w.content for w in body.writes]
+    cap_each(contents, limits.max_content_chars, ErrorCode.CONTENT_TOO_LONG, "content chars")
     writes = [(w.memory_type, w.content) for w in body.writes]
     return Scores(scores=await timed(cfg, service.judge_batch, writes))

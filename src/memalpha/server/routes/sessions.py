@@ -5,7 +5,15 @@ from __future__ import annotations
 from fastapi import APIRouter
 from starlette.concurrency import run_in_threadpool
 
-from memalpha.server.deps import Authorized, Config, Service, cap, timed, valid_session_name
+from memalpha.server.deps import (
+    Authorized,
+    Config,
+    Service,
+    cap,
+    cap_each,
+    timed,
+    valid_session_name,
+)
 from memalpha.server.errors import ContainedRoute, ErrorCode
 from memalpha.server.schemas import (
     AnswerOut,
@@ -62,8 +70,8 @@ async def memorize(
     """The writer reads the chunks in order; per chunk, its calls and what they changed."""
     limits = cfg.limits
     cap(len(body.chunks), limits.max_chunks, ErrorCode.TOO_MANY_CHUNKS, "chunks per request")
-    for chunk in body.chunks:
-        cap(len(chunk), limits.max_chunk_chars, ErrorCode.CHUNK_TOO_LONG, "characters in a chunk")
+    most = limits.max_chunk_chars
+    cap_each(body.chunks, most, ErrorCode.CHUNK_TOO_LONG, "characters in a chunk")
     per_chunk = await timed(cfg, service.memorize, caller.scope(name), body.chunks)
     return MemorizeResponse(
         chunks=[
@@ -80,12 +88,7 @@ async def ask(
     """Answers from the session's memory alone, with the entries retrieved for each."""
     limits = cfg.limits
     cap(len(body.questions), limits.max_questions, ErrorCode.TOO_MANY_QUESTIONS, "questions")
-    for q in body.questions:
-        cap(
-            len(q),
-            limits.max_question_chars,
-            ErrorCode.QUESTION_TOO_LONG,
-            "characters in a question",
-        )
+    most = limits.max_question_chars
+    cap_each(body.questions, most, ErrorCode.QUESTION_TOO_LONG, "characters in a question")
     answers = await timed(cfg, service.ask, caller.scope(name), body.questions, body.data_source)
     return Answers(answers=[AnswerOut.of(a) for a in answers])
