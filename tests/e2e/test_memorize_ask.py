@@ -133,3 +133,15 @@ def test_a_trained_policy_memorizes_with_the_writer_it_was_trained_with(
         app, [*args, "--session", "c", "--policy", str(tiny_model), "--max-new-tokens", "8"]
     )
     assert "format hermes, prompt published, budget 8" in plain.output  # nothing recorded
+
+
+@pytest.mark.parametrize(
+    "option", [["--view", "sideways"], ["--prompt", "terse"], ["--view-k", "-1"]]
+)
+def test_a_bad_writer_option_is_a_config_error(tmp_path, option) -> None:
+    text = tmp_path / "note.txt"
+    text.write_text("Alice moved to Paris.", "utf-8")
+    args = ["memorize", "--input", str(text), "--store", str(tmp_path / "m.db"), "--session", "s"]
+    result = runner.invoke(app, [*args, *option])
+    assert result.exit_code == 2 and "invalid writer settings" in result.output
+    assert not (tmp_path / "m.db").exists()  # refused before anything was written

@@ -102,14 +102,13 @@ def _writer(
     a base model, a served model or the rule writer), then --config/--set for the memory,
     then each option given."""
     recorded = policy_writer(None if policy == "rule" else policy)
-    memory = memory or recorded.memory
+    # as plain data, so that the one validation below checks every option given
+    settings = (memory or recorded.memory).model_dump()
     views = {"mode": view, "k": view_k}
-    given_view = {k: v for k, v in views.items() if v is not None}
-    if given_view:
-        memory = memory.model_copy(update={"view": memory.view.model_copy(update=given_view)})
+    settings["view"] |= {k: v for k, v in views.items() if v is not None}
     options = {"format": fmt, "prompt": prompt, "max_new_tokens": max_new_tokens}
     given = {k: v for k, v in options.items() if v is not None}
-    return policy_writer(None, {**recorded.model_dump(), "memory": memory, **given})
+    return policy_writer(None, {**recorded.model_dump(), "memory": settings, **given})
 
 
 def _chunks(
