@@ -1,19 +1,16 @@
 """The memalpha writer as a verl 0.9 agent loop (needs verl: `pip install 'memalpha[verl]'`).
 
 One dataset row is one instance; verl runs `rollout.n` copies of it (G = 8 as published).
-Each copy memorizes every chunk with its own prompt — the memory as it is then and the chunk —
+Each copy memorizes every chunk with its own prompt (the memory as it is then, and the chunk)
 through verl's rollout servers (vLLM or SGLang, token ids in and out), executes the calls with
-memalpha's tools, and returns one chunk's exact prompt and sampled ids as the training row
-(`memalpha.rl.verl.episode` explains the mapping). The reward is computed by
-`memalpha.rl.verl.reward_fn.compute_score` in verl's reward workers, from the record of the
-episode this loop puts in `extra_fields`.
+memalpha's tools, and returns one `AgentLoopOutput` per chunk: that chunk's exact prompt ids,
+sampled ids and their log-probs. verl's V1 trainer stores each as its own training sample, the
+published one sample per (trajectory, chunk). The last output carries the episode record the
+reward function (`memalpha.rl.verl.reward_fn`) scores; every output carries its chunk index,
+by which the memalpha trainer (`memalpha.rl.verl.trainer`) gives it its own chunk's reward.
 
-Register it with an agent-loop config file (configs/verl/agent_loops.yaml):
-
-    - name: memalpha_writer
-      _target_: memalpha.rl.verl.agent_loop.MemalphaAgentLoop
-      memalpha_config: configs/train/paper-qwen3-4b.yaml
-      train_chunk: random
+The loop is registered by `memalpha/rl/verl/agent_loops.yaml`, and reads the memalpha config
+the launcher put into verl's config (`memalpha.config`, see `memalpha.rl.verl.shipped`).
 """
 
 from __future__ import annotations
@@ -31,43 +28,40 @@ from verl.experimental.agent_loop.agent_loop import (
 )
 
 from memalpha.data import Instance
+from memalpha.errors import DataError
 from memalpha.llm import Generation, Message
 from memalpha.rl.verl.dataset import AGENT_NAME
-from memalpha.rl.verl.episode import TrainChunk, Writer, pick_chunk, to_record
+from memalpha.rl.verl.episode import Writer, to_record
 from memalpha.rl.verl.reward_fn import EPISODE_KEY, INSTANCE_KEY
+from memalpha.rl.verl.samples import CHUNK_KEY
+from memalpha.rollout import Trajectory
 
 
 @lru_cache(maxsize=4)
-def _writer(config_path: str) -> Writer:
-    return Writer.from_path(config_path)
+def _writer(config_text: str) -> Writer:
+    return Writer.from_json(config_text)
 
 
 @register(AGENT_NAME)
 class MemalphaAgentLoop(AgentLoopBase):
-    """Args (besides verl's): memalpha_config, the path of the memalpha train config whose
-    format, prompt, memory and writer budget the episodes use; train_chunk, random or last."""
+    """verl's agent-loop arguments only; the writer comes from `memalpha.config`."""
 
-    def __init__(
-        self,
-        *args: Any,
-        memalpha_config: str,
-        train_chunk: TrainChunk = "random",
-        **kwargs: Any,
-    ) -> None:
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
         kwargs.pop("name", None)  # the registry entry's own name, passed along by hydra
         kwargs.pop("tools", None)  # memalpha's tools are its own, not verl tool objects
         super().__init__(*args, **kwargs)
-        self.writer = _writer(str(memalpha_config))
-        self.train_chunk: TrainChunk = train_chunk
+        self.writer = _writer(str(self.config.get("memalpha", {}).get("config") or ""))
+        self.prompt_length = int(self.rollout_config.prompt_length)
         self.response_length = int(self.rollout_config.response_length)
+        self._where = ""  # the chunk being prompted, for errors (one loop object per trajectory)
 
-    async def run(self, sampling_params: dict[str, Any], **kwargs: Any) -> AgentLoopOutput:
+    async def run(self, sampling_params: dict[str, Any], **kwargs: Any) -> list[AgentLoopOutput]:
         instance = Instance.model_validate_json(kwargs["extra_info"][INSTANCE_KEY])
         budget = min(self.writer.max_new_tokens, self.response_length)
-        seconds = 0.0
+        seconds: list[float] = []
 
-        async def generate(messages: list[Message]) -> tuple[list[int], Generation]:
-            nonlocal seconds
+        async def generate(messages: list[Message], index: int) -> tuple[list[int], Generation]:
+            self._where = f"instance {instance.id}, chunk {index}"
             prompt_ids = await self.ct_build_initial_tokens(messages)
             start = time.perf_counter()
             out = await self.server_manager.generate(
@@ -75,7 +69,7 @@ class MemalphaAgentLoop(AgentLoopBase):
                 prompt_ids=prompt_ids,
                 sampling_params={**sampling_params, "max_tokens": budget},
             )
-            seconds += time.perf_counter() - start
+            seconds.append(time.perf_counter() - start)
             ids = list(out.token_ids)
             generation = Generation(
                 text=self.tokenizer.decode(ids, skip_special_tokens=True),
@@ -88,20 +82,46 @@ class MemalphaAgentLoop(AgentLoopBase):
             return prompt_ids, generation
 
         trajectory, prompts = await self.writer.run(instance, generate)
-        k = pick_chunk(trajectory, self.train_chunk)
-        generation = trajectory.episode.steps[k].generation
-        response = list(generation.token_ids[: self.response_length])
-        logprobs = list(generation.logprobs[: len(response)]) if generation.logprobs else None
-        return AgentLoopOutput(
-            prompt_ids=prompts[k],
-            response_ids=response,
-            response_mask=[1] * len(response),
-            response_logprobs=logprobs,
-            num_turns=2,
-            metrics=AgentLoopMetrics(generate_sequences=seconds),
-            extra_fields={
-                EPISODE_KEY: to_record(trajectory, k).model_dump(mode="json"),
-                "turn_scores": [],
-                "tool_rewards": [],
-            },
+        return chunk_outputs(trajectory, prompts, seconds)
+
+    def _cap_text_prompt_length(self, prompt_ids: list[int]) -> list[int]:
+        """verl's base class cuts an over-long prompt from the left with a warning, which
+        would drop the writer's system prompt and train on a context nobody wrote: refuse.
+
+        Raises:
+            DataError: the prompt, counted in the policy's tokens, exceeds rollout.prompt_length.
+        """
+        if len(prompt_ids) > self.prompt_length:
+            raise DataError(
+                f"{self._where}: the writer's prompt is {len(prompt_ids)} tokens of the "
+                f"policy's tokenizer, over rollout.prompt_length = {self.prompt_length} "
+                "(data.max_prompt_length): raise it, or lower memory.view.max_prompt_tokens or "
+                "the chunk size"
+            )
+        return prompt_ids
+
+
+def chunk_outputs(
+    trajectory: Trajectory, prompts: list[list[int]], seconds: list[float]
+) -> list[AgentLoopOutput]:
+    """One output per chunk, in chunk order; the last carries the episode record."""
+    outputs = []
+    steps = trajectory.episode.steps
+    for index, (step, prompt_ids) in enumerate(zip(steps, prompts, strict=True)):
+        generation = step.generation
+        response = list(generation.token_ids)
+        extra: dict[str, Any] = {CHUNK_KEY: index, "turn_scores": [], "tool_rewards": []}
+        if index == len(steps) - 1:
+            extra[EPISODE_KEY] = to_record(trajectory).model_dump(mode="json")
+        outputs.append(
+            AgentLoopOutput(
+                prompt_ids=prompt_ids,
+                response_ids=response,
+                response_mask=[1] * len(response),
+                response_logprobs=list(generation.logprobs) if generation.logprobs else None,
+                num_turns=2,
+                metrics=AgentLoopMetrics(generate_sequences=seconds[index]),
+                extra_fields=extra,
+            )
         )
+    return outputs

@@ -6,24 +6,18 @@ index; in verl every trajectory is its own coroutine and the rollout servers bat
 requests. Both build prompts and execute calls with the same `MemoryAgent`, so a memory written
 under verl is the memory the local trainer would have written from the same generations.
 
-Sample mapping. The published trainer makes one sample per (trajectory, chunk): the chunk's
-prompt (which holds the memory as it was then) and its generation. verl's agent-loop worker
-returns exactly one row per dataset row, and its trainer joins that row with the input batch
-row by row, so one trajectory cannot become K rows without forking verl. Each trajectory
-therefore trains on one of its chunks (`pick_chunk`): the sample is exact — the prompt and
-the sampled ids of that chunk, as published — and its reward is that chunk's terms. Over many
-trajectories every chunk index is trained on; each trajectory weighs the same instead of in
-proportion to its number of chunks, and (K−1)/K of the generated tokens are not trained on.
+Sample mapping, as published (MEMALPHA_SPEC §4.1): one training sample per (trajectory, chunk),
+the chunk's prompt (which holds the memory as it was then) and its generation. verl 0.9's V1
+trainer stores every output an agent loop returns as its own sample, so the agent loop returns
+one output per chunk (`memalpha.rl.verl.agent_loop`).
 """
 
 from __future__ import annotations
 
-import hashlib
-import random
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field
 
@@ -41,12 +35,13 @@ from memalpha.memory import (
     snapshot_to_dict,
 )
 from memalpha.rl.config import TrainConfig
+from memalpha.rl.verl.shipped import config_from_json
 from memalpha.rollout import Trajectory
 from memalpha.tokens import TokenCounter, make_token_counter
 
-TrainChunk = Literal["random", "last"]
-Generate = Callable[[list[Message]], Awaitable[tuple[list[int], Generation]]]
-"""messages → (the prompt's token ids, the generation) — one request to a rollout server."""
+Generate = Callable[[list[Message], int], Awaitable[tuple[list[int], Generation]]]
+"""(messages, chunk index) → (the prompt's token ids, the generation): one request to a rollout
+server."""
 
 
 class CallRecord(BaseModel):
@@ -73,7 +68,6 @@ class EpisodeRecord(BaseModel):
 
     memory: dict[str, Any]
     chunks: list[ChunkRecord] = Field(min_length=1)
-    train_chunk: int = Field(ge=0)
 
 
 class Writer:
@@ -99,6 +93,11 @@ class Writer:
     def from_path(cls, path: str | Path) -> Writer:
         return cls(load_config(TrainConfig, Path(path)))
 
+    @classmethod
+    def from_json(cls, text: str) -> Writer:
+        """The writer of the config the launcher shipped (`memalpha.rl.verl.shipped`)."""
+        return cls(config_from_json(text))
+
     @property
     def max_new_tokens(self) -> int:
         return self.cfg.rollout.max_new_tokens
@@ -112,28 +111,13 @@ class Writer:
         prompts: list[list[int]] = []
         for index, chunk in enumerate(instance.chunks):
             messages = self.agent.messages(memory, chunk)
-            prompt_ids, generation = await generate(messages)
+            prompt_ids, generation = await generate(messages, index)
             steps.append(self.agent.execute(memory, messages, generation, index))
             prompts.append(list(prompt_ids))
         return Trajectory(0, instance, memory, Episode(steps)), prompts
 
 
-def pick_chunk(trajectory: Trajectory, mode: TrainChunk = "random") -> int:
-    """The chunk a trajectory trains on under verl (see the module docstring).
-
-    `random` draws uniformly with a seed taken from the trajectory's own generations, so the G
-    rollouts of an instance draw independently and a replayed trajectory draws the same chunk.
-    """
-    steps = trajectory.episode.steps
-    if mode == "last":
-        return len(steps) - 1
-    seed = hashlib.sha256(
-        "\x00".join([trajectory.instance.id, *(s.generation.text for s in steps)]).encode()
-    ).digest()
-    return random.Random(seed).randrange(len(steps))
-
-
-def to_record(trajectory: Trajectory, train_chunk: int) -> EpisodeRecord:
+def to_record(trajectory: Trajectory) -> EpisodeRecord:
     return EpisodeRecord(
         memory=snapshot_to_dict(trajectory.memory.snapshot()),
         chunks=[
@@ -146,7 +130,6 @@ def to_record(trajectory: Trajectory, train_chunk: int) -> EpisodeRecord:
             )
             for step in trajectory.episode.steps
         ],
-        train_chunk=train_chunk,
     )
 
 

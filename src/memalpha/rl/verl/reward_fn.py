@@ -1,50 +1,69 @@
-"""The reward of one verl sample, with memalpha's reader, judge and reward code.
+"""The rewards of one verl trajectory, with memalpha's reader, judge and reward code.
 
 verl 0.9's reward loop calls `compute_score(data_source, solution_str, ground_truth,
-extra_info, **reward_kwargs)` once per sample, with the dataset row's `extra_info` merged with
-the agent loop's `extra_fields`. Ours finds the instance there (written by `write_verl_parquet`)
-and the episode record (written by the agent loop), rebuilds the final memory, lets the
-configured reader answer the instance's questions from it and returns the trained chunk's
-r1 + r2 + β·r3 + γ·r4 — the very terms `memalpha train` computes — with each term alongside
-for verl's logs. `solution_str` and `ground_truth` are not needed: the memory is the answer.
+extra_info, **reward_kwargs)` once per trajectory, on its last output, with the dataset row's
+`extra_info` merged with that output's `extra_fields`. Ours finds the instance there (written
+by `write_verl_parquet`) and the episode record (written by the agent loop), rebuilds the final
+memory, lets the configured reader answer the instance's questions from it and computes every
+chunk's r1 + w·r2 + β·r3 + γ·r4: the very terms `memalpha train` computes. verl copies the
+result to every output of the trajectory; `memalpha.rl.verl.samples` then gives each chunk
+sample its own chunk's total. `solution_str` and `ground_truth` are not needed: the memory is
+the answer.
 
-Wire it with:
+Wired by the launcher's config (`memalpha/rl/verl/config/memalpha_ppo.yaml`):
     reward.custom_reward_function.path=pkg://memalpha.rl.verl.reward_fn
     reward.custom_reward_function.name=compute_score
-    +reward.custom_reward_function.reward_kwargs.memalpha_config=configs/train/paper-qwen3-4b.yaml
+    reward.custom_reward_function.reward_kwargs.memalpha_config=${memalpha.config}
 """
 
 from __future__ import annotations
 
-import os
+import json
+from dataclasses import asdict
 from functools import lru_cache
-from pathlib import Path
 from typing import Any
 
 from pydantic import ValidationError
 
-from memalpha.config import load_config
 from memalpha.data import Instance
-from memalpha.errors import ConfigError, DataError
+from memalpha.errors import DataError
 from memalpha.reader import build_judge, build_reader
+from memalpha.reward import RewardTerms
 from memalpha.rl.config import TrainConfig
 from memalpha.rl.verl.episode import EpisodeRecord, from_record
+from memalpha.rl.verl.shipped import config_from_json
 from memalpha.rollout import Scoring, score_episodes
 from memalpha.tokens import make_token_counter
 
 EPISODE_KEY = "memalpha_episode"
 INSTANCE_KEY = "instance"
-CONFIG_ENV = "MEMALPHA_CONFIG"
+TERMS_KEY = "memalpha_terms"
+"""reward_extra_info key of every chunk's reward terms, as JSON (a string: verl's validation
+metrics skip strings, and chunk counts differ between trajectories)."""
+LOGGED = ("r1_chunk", "r2_calls", "r3_compression", "r4_validity", "w_r2", "beta_r3", "gamma_r4")
+_FIELDS = {"r1_chunk": "r1", "r2_calls": "r2", "r3_compression": "r3", "r4_validity": "r4"}
 
 
 @lru_cache(maxsize=4)
-def _scorer(config_path: str) -> tuple[TrainConfig, Scoring]:
+def _scorer(config_text: str) -> tuple[TrainConfig, Scoring]:
     """Config and scoring parts of one memalpha config, built once per reward worker."""
-    cfg = load_config(TrainConfig, Path(config_path))
+    cfg = config_from_json(config_text)
     counter = make_token_counter(cfg.memory.tokenizer)
     reader, _ = build_reader(cfg.reader, counter)
     judge, _ = build_judge(cfg.judge)
     return cfg, Scoring(reader, judge, cfg.reward, counter)
+
+
+def encode_terms(terms: list[RewardTerms]) -> str:
+    return json.dumps([asdict(t) for t in terms])
+
+
+def decode_terms(text: str) -> list[RewardTerms]:
+    """Raises: DataError: `text` is not what `encode_terms` writes."""
+    try:
+        return [RewardTerms(**item) for item in json.loads(text)]
+    except (TypeError, ValueError) as exc:
+        raise DataError(f"malformed {TERMS_KEY}: {exc}") from None
 
 
 def compute_score(
@@ -52,26 +71,29 @@ def compute_score(
     solution_str: str,
     ground_truth: Any,
     extra_info: dict[str, Any] | None = None,
-    memalpha_config: str | None = None,
+    memalpha_config: str = "",
     **_: Any,
-) -> dict[str, float]:
-    """{"score": total reward of the trained chunk, "r1_qa" (the trajectory's QA score),
-    "r1_chunk" (the r1 this chunk is credited with), "r2_calls", "r3_compression",
-    "r4_validity", and the weighted "w_r2", "beta_r3", "gamma_r4"} — named as in the local
-    trainer's logs.
+) -> dict[str, float | str]:
+    """{"score": the last chunk's total reward (the output verl scores), "r1_qa" (the
+    trajectory's QA score), the chunk means of "r1_chunk", "r2_calls", "r3_compression",
+    "r4_validity", "w_r2", "beta_r3", "gamma_r4" (named as in the local trainer's logs), and
+    TERMS_KEY: every chunk's terms}.
 
     Raises:
-        ConfigError: no memalpha config was named (reward_kwargs or $MEMALPHA_CONFIG).
+        ConfigError: `memalpha_config` (the launcher's JSON) is missing or invalid.
         DataError: the sample carries no instance or no episode record, or a malformed one.
     """
-    path = memalpha_config or os.environ.get(CONFIG_ENV)
-    if not path:
-        raise ConfigError(
-            "compute_score needs the memalpha config: set reward_kwargs.memalpha_config "
-            f"or ${CONFIG_ENV}"
-        )
-    cfg, scoring = _scorer(str(path))
-    info = extra_info or {}
+    cfg, scoring = _scorer(memalpha_config)
+    instance, record = _episode(data_source, extra_info or {})
+    (score,) = score_episodes([from_record(record, instance, cfg, scoring.counter)], scoring)
+    terms = score.terms
+    logged = {
+        key: sum(getattr(t, _FIELDS.get(key, key)) for t in terms) / len(terms) for key in LOGGED
+    }
+    return {"score": terms[-1].total, "r1_qa": score.qa, **logged, TERMS_KEY: encode_terms(terms)}
+
+
+def _episode(data_source: str, info: dict[str, Any]) -> tuple[Instance, EpisodeRecord]:
     for key in (INSTANCE_KEY, EPISODE_KEY):
         if key not in info:
             raise DataError(
@@ -83,22 +105,9 @@ def compute_score(
         record = EpisodeRecord.model_validate(info[EPISODE_KEY])
     except ValidationError as exc:
         raise DataError(f"sample of {data_source!r}: malformed memalpha fields: {exc}") from None
-    if record.train_chunk >= len(record.chunks) or len(record.chunks) != len(instance.chunks):
+    if len(record.chunks) != len(instance.chunks):
         raise DataError(
             f"episode record of {instance.id} does not match its instance "
-            f"({len(record.chunks)} chunks recorded, {len(instance.chunks)} in the instance, "
-            f"training chunk {record.train_chunk})"
+            f"({len(record.chunks)} chunks recorded, {len(instance.chunks)} in the instance)"
         )
-    (score,) = score_episodes([from_record(record, instance, cfg, scoring.counter)], scoring)
-    terms = score.terms[record.train_chunk]
-    return {
-        "score": terms.total,
-        "r1_qa": score.qa,
-        "r1_chunk": terms.r1,
-        "r2_calls": terms.r2,
-        "r3_compression": terms.r3,
-        "r4_validity": terms.r4,
-        "w_r2": terms.w_r2,
-        "beta_r3": terms.beta_r3,
-        "gamma_r4": terms.gamma_r4,
-    }
+    return instance, record

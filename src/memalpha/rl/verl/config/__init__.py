@@ -1,0 +1,1 @@
+"""Hydra config of `python -m memalpha.rl.verl` (memalpha_ppo.yaml)."""
