@@ -3,12 +3,21 @@ running the real trainer for a few steps of a config in a scratch run directory.
 
     python benchmarks/train_step.py [--config configs/train/cpu-smollm2.yaml] [--steps 3]
         [--set policy.device=cuda --set policy.dtype=float32 --set ppo.autocast_bf16=true]
+        [--baseline-src /path/to/older/checkout/src]
+
+With --baseline-src, one run measures both: the same steps with the code at that path
+(imported first on PYTHONPATH, with the environment's own OpenMP settings) and with this
+checkout, each in a fresh process, one after the other; it prints the ratio.
 """
 
 from __future__ import annotations
 
 import argparse
+import json
+import os
 import statistics
+import subprocess
+import sys
 import tempfile
 from pathlib import Path
 
@@ -29,7 +38,11 @@ def main() -> None:
     p.add_argument("--steps", type=int, default=3)
     p.add_argument("--set", dest="overrides", action="append", default=[])
     p.add_argument("--out", type=Path, default=Path("benchmarks/results/train_step.json"))
+    p.add_argument("--baseline-src", type=Path, default=None)
     args = p.parse_args()
+    if args.baseline_src is not None:
+        compare(args)
+        return
     with tempfile.TemporaryDirectory() as tmp:
         overrides = args.overrides + [
             f"out_dir={tmp}",
@@ -63,6 +76,38 @@ def main() -> None:
     summary = {"median_step_s": statistics.median(r["total_s"] for r in rows)}
     Console().print(summary)
     save(args.out, {"steps": rows, **summary, "device": cfg.policy.device}, args)
+
+
+def compare(args: argparse.Namespace) -> None:
+    """Baseline then current code, each in its own process; the ratio of median step times."""
+    results = {}
+    here = Path(__file__).resolve()
+    for label, src in (("before", args.baseline_src), ("after", here.parents[1] / "src")):
+        out = args.out.with_name(f"{args.out.stem}_{label}.json")
+        env = {k: v for k, v in os.environ.items() if k != "OMP_WAIT_POLICY"}
+        env["PYTHONPATH"] = f"{src.resolve()}{os.pathsep}{here.parent}"
+        command = [
+            sys.executable,
+            str(here),
+            "--config",
+            str(args.config),
+            "--steps",
+            str(args.steps),
+            "--out",
+            str(out),
+        ]
+        for item in args.overrides:
+            command += ["--set", item]
+        subprocess.run(command, env=env, check=True)
+        results[label] = json.loads(out.read_text())
+    before, after = results["before"]["median_step_s"], results["after"]["median_step_s"]
+    summary = {
+        "before_median_step_s": before,
+        "after_median_step_s": after,
+        "speedup": before / after,
+    }
+    Console().print(summary)
+    save(args.out, {**summary, "before": results["before"], "after": results["after"]}, args)
 
 
 if __name__ == "__main__":

@@ -1,4 +1,15 @@
-"""memalpha: LLM agents that learn, with RL, to build their own long-term memory (Mem-α)."""
+"""memalpha: LLM agents that learn, with RL, to build their own long-term memory (Mem-α).
+
+Importing memalpha sets `OMP_WAIT_POLICY=PASSIVE` unless the environment already chooses: with
+the default (active) policy, OpenMP threads spin while they wait, and when the cores are shared
+(a reader beside the writer, a server, a test run) they burn ~4x the CPU time for the same work
+(benchmarks/RESULTS.md). OpenMP reads it once, when torch loads, so every entry point (the CLI,
+`python -m memalpha…`, the benchmarks) imports memalpha before torch.
+"""
+
+import os
+
+os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
 
 __version__ = "0.1.0"
 

@@ -174,7 +174,9 @@ def run_episodes(
     samples = episodes(sampling, sampled, greedy=False)
     if not greedy_anchor:
         return samples
-    greedy = SamplingParams(temperature=0.0, max_new_tokens=sampling.max_new_tokens)
+    greedy = sampling.model_copy(
+        update={"temperature": 0.0, "top_p": 1.0, "seed": None, "logprobs": False}
+    )
     anchors = episodes(greedy, 1, greedy=True)
     return [
         t for i, a in enumerate(anchors) for t in (a, *samples[i * sampled : (i + 1) * sampled])

@@ -9,6 +9,7 @@ trained with (`writer.json`), so whoever loads the policy writes the way it lear
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from pathlib import Path
 from typing import Literal
 
@@ -16,7 +17,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from memalpha.agent.memory_agent import MemoryAgent, PromptStyle
 from memalpha.errors import ConfigError
-from memalpha.llm import FORMATS, SamplingParams
+from memalpha.llm import FORMATS, Message, SamplingParams
 from memalpha.memory import MemoryConfig, ToolExecutor, ToolRegistry
 from memalpha.tokens import TokenCounter
 
@@ -56,17 +57,23 @@ class WriterConfig(WriterStyle):
         seed: int | None = None,
         logprobs: bool = False,
     ) -> SamplingParams:
-        """Sampling within this writer's budget: greedy (evaluation, the anchor) by default."""
+        """Sampling within this writer's budget, stopping where its format would begin an
+        imagined tool result: greedy (evaluation, the anchor) by default."""
         return SamplingParams(
             temperature=temperature,
             top_p=top_p,
             max_new_tokens=self.max_new_tokens,
             seed=seed,
             logprobs=logprobs,
+            stop=FORMATS[self.format].stop_strings,
         )
 
 
-def build_agent(cfg: WriterConfig, counter: TokenCounter) -> MemoryAgent:
+def build_agent(
+    cfg: WriterConfig,
+    counter: TokenCounter,
+    prompt_tokens: Callable[[list[Message]], int] | None = None,
+) -> MemoryAgent:
     """The memory agent of `cfg`. It holds no LLM and no sampling: callers pass both to
     `memorize_many`/`step`, so greedy validation, the greedy anchor and sampled rollouts are
     one agent with different sampling."""
@@ -77,6 +84,7 @@ def build_agent(cfg: WriterConfig, counter: TokenCounter) -> MemoryAgent:
         counter.count,
         prompt=cfg.prompt,
         budget=cfg.max_new_tokens,
+        prompt_tokens=prompt_tokens,
     )
 
 

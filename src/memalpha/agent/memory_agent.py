@@ -95,6 +95,10 @@ class MemoryAgent:
             'compact' (~0.2K tokens: the same memory view, one line per tool and an example
             call), for small models on CPUs where prompt processing dominates the cost.
         budget: the writer's token budget per chunk, as the published prompt states it.
+        prompt_tokens: counts a whole chat-templated prompt in the policy's own tokens. When
+            given, `view.max_prompt_tokens` caps that count, as the published trainer capped
+            its chunk prompts (6144 Qwen tokens); otherwise it caps the memory view's text
+            in `count`'s tokens (readers, served writers without a local tokenizer).
     """
 
     def __init__(
@@ -106,27 +110,41 @@ class MemoryAgent:
         *,
         prompt: PromptStyle = "published",
         budget: int = 2048,
+        prompt_tokens: Callable[[list[Message]], int] | None = None,
     ) -> None:
         self.fmt, self.executor, self.view, self.count = fmt, executor, view, count
-        self.prompt, self.budget = prompt, budget
+        self.prompt, self.budget, self.prompt_tokens = prompt, budget, prompt_tokens
 
     def messages(self, memory: Memory, chunk: str) -> list[Message]:
+        if self.prompt_tokens is None:
+            return self._render(memory, chunk, self.view)
+        whole, _ = fit_k(
+            lambda k: self._render(
+                memory, chunk, self.view.model_copy(update={"k": k, "max_prompt_tokens": None})
+            ),
+            self.prompt_tokens,
+            self.view.max_prompt_tokens,
+            self.view.k,
+        )
+        return whole
+
+    def _render(self, memory: Memory, chunk: str, view: ViewConfig) -> list[Message]:
         if self.prompt == "compact":
-            return self._compact_messages(memory, chunk)
-        system = render_for_config(memory, self.view, self.count, chunk)
+            return self._compact_messages(memory, chunk, view)
+        system = render_for_config(memory, view, self.count, chunk)
         tools = self.fmt.system_block(self.executor.registry.functions())
         return [
             {"role": "system", "content": f"{system}\n\n{tools}"},
             {"role": "user", "content": memorize_user_prompt(chunk, self.budget)},
         ]
 
-    def _compact_messages(self, memory: Memory, chunk: str) -> list[Message]:
+    def _compact_messages(self, memory: Memory, chunk: str, view: ViewConfig) -> list[Message]:
         functions = self.executor.registry.functions()
         state, _ = fit_k(
-            lambda k: render_memory_state(memory, mode=self.view.mode, k=k, chunk=chunk),
+            lambda k: render_memory_state(memory, mode=view.mode, k=k, chunk=chunk),
             self.count,
-            self.view.max_prompt_tokens,
-            self.view.k,
+            view.max_prompt_tokens,
+            view.k,
         )
         system = COMPACT_SYSTEM.format(
             memory_state=state, tools=tool_signatures(functions), example=self._example(functions)
@@ -208,12 +226,17 @@ class MemoryAgent:
         inputs: list[list[str]],
         on_step: Callable[[ChunkStep], None] | None = None,
     ) -> list[Episode]:
-        """Advance every memory through its chunks in lock-step (one batch per chunk index)."""
+        """Advance every memory through its chunks in lock-step (one batch per chunk index),
+        each chunk index sampled with a seed of its own (`SamplingParams.for_chunk`)."""
         steps: list[list[ChunkStep]] = [[] for _ in memories]
         for t in range(max((len(c) for c in inputs), default=0)):
             live = [i for i, chunks in enumerate(inputs) if t < len(chunks)]
             batch = self.step(
-                llm, sampling, [memories[i] for i in live], [inputs[i][t] for i in live], t
+                llm,
+                sampling.for_chunk(t),
+                [memories[i] for i in live],
+                [inputs[i][t] for i in live],
+                t,
             )
             for i, step in zip(live, batch, strict=True):
                 steps[i].append(step)

@@ -16,18 +16,25 @@ __all__ = [
     "ToolCallFormat",
     "make_llm",
     "TransformersLLM",
+    "bf16_native",
     "plain_weights",
+    "resolve_dtype",
     "resolve_folder",
 ]
 
 _LOCAL = {"TransformersLLM", "plain_weights"}  # need torch: imported on first use only
+_PRECISION = {"bf16_native", "resolve_dtype"}
 
 
 def __getattr__(name: str):
-    """`TransformersLLM` and `plain_weights` load torch; importing `memalpha.llm` must not
-    (the server with a rule or served writer never needs it)."""
+    """`TransformersLLM`, `plain_weights` and the precision helpers load torch; importing
+    `memalpha.llm` must not (the server with a rule or served writer never needs it)."""
     if name in _LOCAL:
         from memalpha.llm import local
 
         return getattr(local, name)
+    if name in _PRECISION:
+        from memalpha.llm import precision
+
+        return getattr(precision, name)
     raise AttributeError(f"module 'memalpha.llm' has no attribute {name!r}")

@@ -8,13 +8,23 @@ well under a second.
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import logging
 from pathlib import Path
 
 import torch
+from transformers import (
+    LogitsProcessor,
+    LogitsProcessorList,
+    StoppingCriteria,
+    StoppingCriteriaList,
+    TemperatureLogitsWarper,
+    TopPLogitsWarper,
+)
 
 from memalpha.errors import BackendError, ConfigError
+from memalpha.llm.precision import resolve_dtype
 from memalpha.llm.protocol import Generation, Message, SamplingParams
 
 log = logging.getLogger(__name__)
@@ -60,9 +70,14 @@ class TransformersLLM:
 
     Args:
         folder: an HF model folder (see `cached_hf_folder` for GGUF files).
-        device: 'cpu', 'cuda', ... ; dtype: 'float32' on CPU, 'bfloat16' on GPU.
+        device: 'cpu', 'cuda', ...
+        dtype: weights' dtype; 'auto' is bfloat16 where the device computes it natively
+            (`memalpha.llm.precision`), else float32.
         batch_size: prompts per forward pass.
         chat_template_kwargs: e.g. {"enable_thinking": False} for Qwen3 (as published).
+
+    `compute_dtype` (None: the weights' own) makes generation run under autocast, as the
+    trainer's policy does to generate in bf16 from fp32 master weights.
     """
 
     def __init__(
@@ -70,7 +85,7 @@ class TransformersLLM:
         folder: Path,
         *,
         device: str = "cpu",
-        dtype: str = "float32",
+        dtype: str = "auto",
         batch_size: int = 8,
         name: str | None = None,
         chat_template_kwargs: dict | None = None,
@@ -85,8 +100,11 @@ class TransformersLLM:
         self.tokenizer.padding_side = "left"
         if self.tokenizer.pad_token_id is None:
             self.tokenizer.pad_token = self.tokenizer.eos_token
-        self.model = AutoModelForCausalLM.from_pretrained(folder, dtype=getattr(torch, dtype))
+        self.dtype = resolve_dtype(dtype, device)  # type: ignore[arg-type]
+        self.model = AutoModelForCausalLM.from_pretrained(folder, dtype=getattr(torch, self.dtype))
         self.model.to(device).eval()
+        self.compute_dtype: torch.dtype | None = None
+        self.stop_ids = stop_token_ids(self.model.generation_config, self.tokenizer)
 
     def __enter__(self) -> TransformersLLM:
         return self
@@ -121,6 +139,11 @@ class TransformersLLM:
             out += self._batch(prompt_ids[i : i + self.batch_size], sampling)
         return out
 
+    def _compute(self):
+        if self.compute_dtype is None:
+            return contextlib.nullcontext()
+        return torch.autocast(device_type=self.device.split(":")[0], dtype=self.compute_dtype)
+
     @torch.no_grad()
     def _batch(self, prompt_ids: list[list[int]], sampling: SamplingParams) -> list[Generation]:
         pad, width = self.tokenizer.pad_token_id, max(len(p) for p in prompt_ids)
@@ -131,38 +154,158 @@ class TransformersLLM:
             ),
         }
         enc = {k: v.to(self.device) for k, v in enc.items()}
-        greedy = sampling.temperature == 0
-        result = self.model.generate(
-            **enc,
-            max_new_tokens=sampling.max_new_tokens,
-            do_sample=not greedy,
-            temperature=None if greedy else sampling.temperature,
-            top_p=None if greedy else sampling.top_p,
-            top_k=None,
-            pad_token_id=pad,
-            return_dict_in_generate=True,
-            output_scores=sampling.logprobs,
-        )
-        new = result.sequences[:, enc["input_ids"].shape[1] :]  # (B, T)
-        logprobs = None
-        if sampling.logprobs:
-            # scores are the processed logits (temperature/top-p applied): the sampling policy
-            scores = torch.stack(result.scores, dim=1).float().log_softmax(-1)  # (B, T, V)
-            logprobs = scores.gather(-1, new.unsqueeze(-1)).squeeze(-1)  # (B, T)
-        eos = self.tokenizer.eos_token_id
-        gens = []
-        for b in range(new.shape[0]):
-            ids = new[b].tolist()
-            stop = ids.index(eos) + 1 if eos in ids else len(ids)  # keep EOS, drop padding
-            ids = ids[:stop]
-            gens.append(
-                Generation(
-                    text=self.tokenizer.decode(ids, skip_special_tokens=True),
-                    token_ids=tuple(ids),
-                    logprobs=tuple(logprobs[b, :stop].tolist()) if logprobs is not None else None,
-                    finish_reason="stop" if ids and ids[-1] == eos else "length",
-                    prompt_tokens=len(prompt_ids[b]),
-                    prompt_ids=tuple(prompt_ids[b]),
-                )
+        recorder = SampledLogprobs() if sampling.logprobs else None
+        stop = StopOnText(self.tokenizer, sampling.stop, width) if sampling.stop else None
+        with self._compute():
+            result = self.model.generate(
+                **enc,
+                **sampling_kwargs(sampling, recorder),
+                stopping_criteria=StoppingCriteriaList([stop] if stop else []),
+                max_new_tokens=sampling.max_new_tokens,
+                eos_token_id=sorted(self.stop_ids),
+                pad_token_id=pad,
+                return_dict_in_generate=True,
             )
-        return gens
+        new = result.sequences[:, enc["input_ids"].shape[1] :]  # (B, T)
+        logprobs = recorder.finish(new) if recorder is not None else None
+        return [
+            self._generation(new[b].tolist(), logprobs, b, prompt_ids[b], sampling.stop)
+            for b in range(new.shape[0])
+        ]
+
+    def _generation(
+        self,
+        ids: list[int],
+        logprobs: torch.Tensor | None,
+        row: int,
+        prompt_ids: list[int],
+        stop_strings: tuple[str, ...],
+    ) -> Generation:
+        """One row cut where it stopped: after its first stop token (kept: it was sampled and
+        is trained on) or after the token that completed a stop string; what follows is
+        padding and is dropped."""
+        end, stopped = len(ids), False
+        for i, token in enumerate(ids):
+            if token in self.stop_ids:
+                end, stopped = i + 1, True
+                break
+        cut = stop_string_end(self.tokenizer, ids[:end], stop_strings)
+        if cut is not None:
+            end, stopped = cut, True
+        ids = ids[:end]
+        return Generation(
+            text=self.tokenizer.decode(ids, skip_special_tokens=True),
+            token_ids=tuple(ids),
+            logprobs=tuple(logprobs[row, :end].tolist()) if logprobs is not None else None,
+            finish_reason="stop" if stopped else "length",
+            prompt_tokens=len(prompt_ids),
+            prompt_ids=tuple(prompt_ids),
+        )
+
+
+def stop_token_ids(generation_config, tokenizer) -> set[int]:
+    """Every id that ends a response: the tokenizer's EOS and all of the model's generation
+    EOS ids (Qwen3 lists <|im_end|> and <|endoftext|>, which is also its pad token)."""
+    ids = generation_config.eos_token_id
+    ids = [] if ids is None else [ids] if isinstance(ids, int) else list(ids)
+    return {*ids, tokenizer.eos_token_id} - {None}
+
+
+def stop_string_end(tokenizer, ids: list[int], stop_strings: tuple[str, ...]) -> int | None:
+    """The length of the shortest prefix of `ids` whose text holds a stop string, or None.
+    Prefix texts only grow, so a binary search over prefix lengths finds it."""
+    if not stop_strings:
+        return None
+
+    def holds(n: int) -> bool:
+        text = tokenizer.decode(ids[:n], skip_special_tokens=False)
+        return any(s in text for s in stop_strings)
+
+    if not holds(len(ids)):
+        return None
+    lo, hi = 1, len(ids)
+    while lo < hi:
+        mid = (lo + hi) // 2
+        lo, hi = (lo, mid) if holds(mid) else (mid + 1, hi)
+    return lo
+
+
+class StopOnText(StoppingCriteria):
+    """Ends a row once its generated text holds a stop string. Decodes only each row's last
+    few tokens per step (transformers' own StopStringCriteria needs a tokenizer whose vocabulary
+    it can map to strings, which not every tokenizer allows)."""
+
+    def __init__(self, tokenizer, stop_strings: tuple[str, ...], prompt_width: int) -> None:
+        self.tokenizer, self.stop_strings, self.start = tokenizer, stop_strings, prompt_width
+        self.window = 8 + max(len(s) for s in stop_strings)  # tokens: ≥ 1 character each
+
+    def __call__(self, input_ids: torch.Tensor, scores, **kwargs) -> torch.Tensor:
+        tails = input_ids[:, max(self.start, input_ids.shape[1] - self.window) :].tolist()
+        texts = self.tokenizer.batch_decode(tails, skip_special_tokens=False)
+        done = [any(s in text for s in self.stop_strings) for text in texts]
+        return torch.tensor(done, dtype=torch.bool, device=input_ids.device)
+
+
+def sampling_kwargs(sampling: SamplingParams, recorder: SampledLogprobs | None) -> dict:
+    """`generate` arguments for `sampling`. With a recorder, temperature and top-p are applied
+    by our own processor list (transformers' own warpers, in its order) so that the recorder,
+    last, sees the scores the token is drawn from; transformers then adds no warper of its
+    own. Top-k is off (0), whatever the model's generation config says."""
+    greedy = sampling.temperature == 0
+    if greedy:
+        processors = [recorder] if recorder is not None else []
+        return {
+            "do_sample": False,
+            "temperature": None,
+            "top_p": None,
+            "top_k": 0,
+            "logits_processor": LogitsProcessorList(processors),
+        }
+    if recorder is None:
+        return {
+            "do_sample": True,
+            "temperature": sampling.temperature,
+            "top_p": sampling.top_p,
+            "top_k": 0,
+        }
+    warpers = []
+    if sampling.temperature != 1.0:
+        warpers.append(TemperatureLogitsWarper(sampling.temperature))
+    if sampling.top_p < 1.0:
+        warpers.append(TopPLogitsWarper(top_p=sampling.top_p))
+    return {
+        "do_sample": True,
+        "temperature": 1.0,
+        "top_p": 1.0,
+        "top_k": 0,
+        "logits_processor": LogitsProcessorList([*warpers, recorder]),
+    }
+
+
+class SampledLogprobs(LogitsProcessor):
+    """Records the log-probability of each sampled token under the processed distribution it
+    was drawn from, keeping one step's (B, V) scores at a time instead of every step's (~80 GB
+    for Qwen3-4B at batch 64 x 2048 tokens). Called once per step, last in the processor list:
+    it gathers the previous step's log-prob of the token that step appended, then holds this
+    step's distribution until the next call (or `finish`)."""
+
+    def __init__(self) -> None:
+        self.gathered: list[torch.Tensor] = []  # (B,) per completed step
+        self.pending: torch.Tensor | None = None  # (B, V) log-probs of the current step
+
+    def __call__(self, input_ids: torch.Tensor, scores: torch.Tensor) -> torch.Tensor:
+        if self.pending is not None:
+            self.gathered.append(self.pending.gather(-1, input_ids[:, -1:]).squeeze(-1))
+        self.pending = scores.float().log_softmax(-1)
+        return scores
+
+    def finish(self, new: torch.Tensor) -> torch.Tensor:
+        """(B, T) log-probs of the generated ids `new` (T = the steps generation kept)."""
+        steps = new.shape[1]
+        if len(self.gathered) < steps and self.pending is not None:
+            last = new[:, len(self.gathered) : len(self.gathered) + 1]
+            self.gathered.append(self.pending.gather(-1, last).squeeze(-1))
+        self.pending = None
+        if not self.gathered:
+            return torch.zeros((new.shape[0], 0))
+        return torch.stack(self.gathered[:steps], dim=1)

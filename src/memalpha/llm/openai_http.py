@@ -72,6 +72,8 @@ class OpenAIHttpLLM:
         }
         if sampling.seed is not None:
             body["seed"] = sampling.seed
+        if sampling.stop:
+            body["stop"] = list(sampling.stop)
         if sampling.logprobs:
             body["logprobs"] = True
         data = self._post("/chat/completions", body)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 from dataclasses import dataclass
 from typing import Protocol
 
@@ -20,6 +21,19 @@ class SamplingParams(BaseModel):
     max_new_tokens: int = Field(512, ge=1, description="Published: 2048 for the writer.")
     seed: int | None = Field(None, description="Seed for sampling; None leaves it to the backend.")
     logprobs: bool = Field(False, description="Return the sampled tokens' log-probabilities.")
+    stop: tuple[str, ...] = Field(
+        (),
+        description="Stop strings: a response ends with the token that completes one (kept). "
+        "Writers stop where a format's tool result would begin (✿RESULT✿, <tool_response>).",
+    )
+
+    def for_chunk(self, index: int) -> SamplingParams:
+        """The sampling of chunk `index` of an episode: a seed of its own, derived from this
+        one, so that chunks do not replay one random stream (None stays None)."""
+        if self.seed is None:
+            return self
+        digest = hashlib.sha256(f"{self.seed}:{index}".encode()).digest()
+        return self.model_copy(update={"seed": int.from_bytes(digest[:4], "big")})
 
 
 @dataclass(frozen=True, slots=True)

@@ -49,7 +49,12 @@ class ModelConfig(BaseModel):
     max_retries: int = Field(3, ge=0)
     concurrency: int = Field(16, ge=1)
     device: str = "cpu"
-    dtype: Literal["float32", "bfloat16", "float16"] = "float32"
+    dtype: Literal["auto", "float32", "bfloat16", "float16"] = Field(
+        "auto",
+        description="Weights' dtype; auto: bfloat16 where the device computes it natively "
+        "(CUDA, CPUs with AMX/AVX512-BF16), else float32. A trained policy keeps float32 "
+        "master weights and computes under bf16 autocast (ppo.autocast_bf16).",
+    )
     batch_size: int = Field(8, ge=1)
     chat_template_kwargs: dict[str, bool | str | int] = Field(
         default_factory=dict,

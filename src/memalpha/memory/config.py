@@ -35,8 +35,10 @@ class ViewConfig(BaseModel):
     max_prompt_tokens: int | None = Field(
         None,
         gt=0,
-        description="Prompt budget; K is halved (5→2→1→0) until the prompt fits. Published: "
-        "6144 Qwen tokens in training, none at eval (SPEC §1.4).",
+        description="Prompt budget; K is halved (5→2→1→0) until the prompt fits. Under the "
+        "trainer it caps the whole chat-templated prompt in the policy's tokens, as published "
+        "(6144 Qwen tokens in training, none at eval; SPEC §1.4); elsewhere the view's text in "
+        "memory.tokenizer tokens.",
     )
 
 

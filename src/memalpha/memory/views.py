@@ -6,6 +6,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from importlib.resources import files
+from typing import TypeVar
 
 from memalpha.errors import LimitExceededError
 from memalpha.memory.config import LIST_COMPONENTS, Component, ViewConfig
@@ -27,6 +28,9 @@ _HEADER = {
 MEMORIZE_TEMPLATE = (
     files("memalpha.memory").joinpath("prompts/memorize_system.txt").read_text("utf-8")
 )
+
+
+P = TypeVar("P")  # a rendered prompt: its text, or chat messages
 
 
 def visible_entries(
@@ -69,13 +73,13 @@ def render_memorize_prompt(
 
 
 def fit_k(
-    render: Callable[[int], str], count: Callable[[str], int], budget: int | None, k: int
-) -> tuple[str, int]:
+    render: Callable[[int], P], count: Callable[[P], int], budget: int | None, k: int
+) -> tuple[P, int]:
     """Render with K entries per list, halving K (5→2→1→0, as published) until it fits `budget`.
 
     Args:
-        render: builds the whole prompt for a given K (the caller adds chunk and tools).
-        count: token counter of the policy.
+        render: builds the prompt for a given K: its text, or whole chat messages.
+        count: counts what `render` built, in the tokens the budget is in.
         budget: max prompt tokens, or None for no limit.
         k: starting K.
 

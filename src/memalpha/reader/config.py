@@ -40,6 +40,15 @@ class ReaderConfig(_Strict):
     model: ModelConfig | None = Field(None, description="The reader LLM (rag only).")
     k: int = Field(20, ge=1, description="BM25 top-k per memory list; published 20.")
     max_prompt_tokens: int = Field(30_000, ge=256)
+    max_new_tokens: int = Field(
+        128, ge=1, description="Answer budget (rag); published 2048 (SPEC §3.1)."
+    )
+    temperature: float = Field(
+        0.0, ge=0, description="Answer sampling (rag); 0 is greedy; published 0.7 (SPEC §3.1)."
+    )
+
+    def sampling(self) -> SamplingParams:
+        return SamplingParams(temperature=self.temperature, max_new_tokens=self.max_new_tokens)
 
     @model_validator(mode="after")
     def _model_for_rag(self) -> ReaderConfig:
@@ -74,13 +83,17 @@ def build_reader(
     sampling: SamplingParams | None = None,
 ) -> tuple[Reader, LLM | None]:
     """The reader and the LLM it holds (to close), if any; `wrap` goes around that LLM (the
-    server batches concurrent requests with it); `sampling` replaces the reader's default."""
+    server batches concurrent requests with it); `sampling` replaces the config's."""
     if cfg.kind == "extractive":
         return ExtractiveReader(k=cfg.k), None
     assert cfg.model is not None  # checked by ReaderConfig
     llm = wrap(make_llm(cfg.model))
     reader = RagReader(
-        llm, counter.count, k=cfg.k, max_prompt_tokens=cfg.max_prompt_tokens, sampling=sampling
+        llm,
+        counter.count,
+        k=cfg.k,
+        max_prompt_tokens=cfg.max_prompt_tokens,
+        sampling=sampling or cfg.sampling(),
     )
     return reader, llm
 

@@ -4,6 +4,7 @@ hyper-parameters (MEMALPHA_SPEC §4.3) wherever one exists; `configs/train/*.yam
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
@@ -49,8 +50,9 @@ class PPOConfig(_Strict):
     dual_clip: float | None = Field(3.0, gt=1, description="None disables the dual clip.")
     loss_agg: LossAgg = Field(
         "token-mean",
-        description="How token losses make the loss: token-mean (published), "
-        "seq-mean-token-mean or seq-mean-token-sum (memalpha.rl.loss).",
+        description="How token losses make the loss (memalpha.rl.loss): token-mean over the "
+        "mini-batch, seq-mean-token-mean (what the published run computed: a token mean per "
+        "micro-batch of one sample, averaged) or seq-mean-token-sum.",
     )
     kl_coef: float = Field(
         0.001, ge=0, description="k3 KL to the frozen start policy; 0 loads no reference model."
@@ -70,7 +72,12 @@ class PPOConfig(_Strict):
         "forward pass instead of using the sampler's (forced when top_p < 1 or the backend gives "
         "none).",
     )
-    autocast_bf16: bool = Field(False, description="bf16 autocast for the update (GPU).")
+    autocast_bf16: bool | Literal["auto"] = Field(
+        "auto",
+        description="bf16 autocast for everything the policy computes (rollouts, old, new and "
+        "reference log-probs: one precision); auto: where the device has native bf16 (CUDA, "
+        "CPUs with AMX/AVX512-BF16). Master weights stay in policy.dtype.",
+    )
     gradient_checkpointing: bool = False
 
 

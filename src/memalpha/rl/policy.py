@@ -8,6 +8,7 @@ re-tokenised text (DESIGN §4).
 
 from __future__ import annotations
 
+import contextlib
 import copy
 from pathlib import Path
 
@@ -15,25 +16,45 @@ import torch
 
 from memalpha.agent import WriterConfig, save_writer_config
 from memalpha.errors import ConfigError
-from memalpha.llm import Message, ModelConfig, TransformersLLM, plain_weights, resolve_folder
+from memalpha.llm import (
+    Message,
+    ModelConfig,
+    TransformersLLM,
+    bf16_native,
+    plain_weights,
+    resolve_folder,
+)
 from memalpha.rl.config import LoraConfig
 
 
 class Policy:
-    """A `TransformersLLM` (for rollouts) whose model is trained (optionally through LoRA)."""
+    """A `TransformersLLM` (for rollouts) whose model is trained (optionally through LoRA).
+
+    Weights are `policy.dtype`, float32 for `auto` (master weights for the optimizer). With
+    `bf16`, everything the policy computes, rollouts and the old, new and reference log-probs
+    of the update, runs under one bf16 autocast (`autocast`), so the PPO ratio of an unchanged
+    policy is exactly 1 and clipping does not fire on precision noise.
+    """
 
     def __init__(
-        self, cfg: ModelConfig, lora: LoraConfig | None = None, folder: Path | None = None
+        self,
+        cfg: ModelConfig,
+        lora: LoraConfig | None = None,
+        folder: Path | None = None,
+        *,
+        bf16: bool = False,
     ):
         self.cfg = cfg
         self.llm = TransformersLLM(
             folder or resolve_folder(cfg),
             device=cfg.device,
-            dtype=cfg.dtype,
+            dtype="float32" if cfg.dtype == "auto" else cfg.dtype,
             batch_size=cfg.batch_size,
             chat_template_kwargs=cfg.chat_template_kwargs,
             name=cfg.model,
         )
+        self.bf16 = bf16
+        self.llm.compute_dtype = torch.bfloat16 if bf16 else None
         plain_weights(self.llm.model)  # caches converted before quantizer-free saving
         self.lora = lora if lora is not None and lora.enabled else None
         if self.lora is not None:
@@ -71,6 +92,12 @@ class Policy:
     def model(self) -> torch.nn.Module:
         return self.llm.model
 
+    def autocast(self):
+        """The precision context of every forward pass of this policy (see the class doc)."""
+        if not self.bf16:
+            return contextlib.nullcontext()
+        return torch.autocast(device_type=self.device.split(":")[0], dtype=torch.bfloat16)
+
     @property
     def tokenizer(self):
         return self.llm.tokenizer
@@ -82,6 +109,11 @@ class Policy:
     def prompt_ids(self, messages: list[Message]) -> list[int]:
         """The ids the backend fed the model for this prompt."""
         return self.tokenizer(self.llm.render(messages), add_special_tokens=False)["input_ids"]
+
+    def prompt_tokens(self, messages: list[Message]) -> int:
+        """A whole chat-templated prompt's length in this policy's tokens (the published
+        chunk-prompt cap counts these: `memory.view.max_prompt_tokens` under the trainer)."""
+        return len(self.prompt_ids(messages))
 
     def batch(
         self, prompts: list[list[int]], responses: list[list[int]]
@@ -98,7 +130,7 @@ class Policy:
         from transformers import AutoModelForCausalLM
 
         ref = AutoModelForCausalLM.from_pretrained(
-            resolve_folder(self.cfg), dtype=getattr(torch, self.cfg.dtype)
+            resolve_folder(self.cfg), dtype=self.llm.model.dtype
         )
         ref.to(self.device).eval()
         for p in ref.parameters():
@@ -127,6 +159,11 @@ class Policy:
 
     def close(self) -> None:
         self.llm.close()
+
+
+def uses_bf16(setting: bool | str, device: str) -> bool:
+    """`ppo.autocast_bf16` on `device`: auto is bf16 where the device has it natively."""
+    return bf16_native(device) if setting == "auto" else bool(setting)
 
 
 def pad_batch(

@@ -41,7 +41,7 @@ from memalpha.rl.parts import (
     seed_everything,
     step_seed,
 )
-from memalpha.rl.policy import Policy
+from memalpha.rl.policy import Policy, uses_bf16
 from memalpha.rl.update import grpo_update, recompute_old_logprobs
 from memalpha.rollout import (
     Rollout,
@@ -155,7 +155,10 @@ class Trainer:
         seed_everything(cfg.seed)  # LoRA's initial adapters are random: same seed, same run
         # full fine-tuning resumes from the saved weights; LoRA from the base + saved adapters
         policy = Policy(
-            cfg.policy, cfg.lora, folder=resume / "policy" if resume and not lora_resume else None
+            cfg.policy,
+            cfg.lora,
+            folder=resume / "policy" if resume and not lora_resume else None,
+            bf16=uses_bf16(cfg.ppo.autocast_bf16, cfg.policy.device),
         )
         if lora_resume:
             policy.load_adapter(resume / "adapter")
@@ -188,7 +191,7 @@ class Trainer:
         scoring = Scoring(reader, judge, cfg.reward, self.counter)
         # a fresh start keeps nothing, not even an earlier run's step-0 validation
         log = MetricsLog(self.run_dir, keep_until=start if resume is not None else -1)
-        agent = build_agent(cfg.writer, self.counter)
+        agent = build_agent(cfg.writer, self.counter, policy.prompt_tokens)
         to_close = [x for x in (reader_llm, judge_llm, policy) if x is not None]
         return _Run(
             policy,
@@ -335,7 +338,7 @@ class Trainer:
         cfg = self.cfg
         writer = cfg.val_writer  # greedy, at the validation budget (the prompt states it)
         done = rollout(
-            build_agent(writer, self.counter),
+            build_agent(writer, self.counter, run.policy.prompt_tokens),
             run.policy.llm,
             writer.sampling(),
             run.val,

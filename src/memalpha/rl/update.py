@@ -25,12 +25,6 @@ def chunks(items: list, size: int) -> Iterator[list]:
         yield items[i : i + size]
 
 
-def _autocast(policy: Policy, enabled: bool):
-    if not enabled:
-        return contextlib.nullcontext()
-    return torch.autocast(device_type=policy.device.split(":")[0], dtype=torch.bfloat16)
-
-
 def _ref_context(policy: Policy, ref: torch.nn.Module | None):
     """The reference forward: the frozen copy, or the LoRA model with adapters disabled."""
     if ref is not None:
@@ -50,12 +44,13 @@ def recompute_old_logprobs(
     policy: Policy, samples: list[Sample], micro: int, temperature: float
 ) -> list[Sample]:
     """The samples with behaviour log-probs from a forward pass of the current (pre-update)
-    weights, in the same precision as the update's own forward passes."""
+    weights, in the same precision as the update's own forward passes (`Policy.autocast`)."""
     policy.model.eval()
     out = []
     for part in chunks(samples, micro):
         batch = _batch(policy, part)
-        lp = response_logprobs(policy.model, batch, temperature)
+        with policy.autocast():
+            lp = response_logprobs(policy.model, batch, temperature)
         out += [
             with_old_logprobs(s, tuple(lp[b, : len(s.response_ids)].tolist()))
             for b, s in enumerate(part)
@@ -81,7 +76,7 @@ def _micro_step(
     mini-batch aggregate; its statistics and its number of response tokens."""
     batch = _batch(policy, [s for s, _ in part])
     mask = batch["response_mask"]  # (B, R)
-    with _autocast(policy, cfg.autocast_bf16):
+    with policy.autocast():
         lp = response_logprobs(policy.model, batch, temperature)  # (B, R)
     old = _padded([list(s.old_logprobs or ()) for s, _ in part], mask.shape[1], policy.device)
     adv = torch.tensor([a for _, a in part], device=policy.device)  # (B,)
@@ -98,7 +93,7 @@ def _micro_step(
     loss = pg
     if cfg.kl_coef > 0:
         model, ctx = _ref_context(policy, ref)
-        with torch.no_grad(), ctx, _autocast(policy, cfg.autocast_bf16):
+        with torch.no_grad(), ctx, policy.autocast():
             ref_lp = response_logprobs(model, batch, temperature)
         kl = aggregate(k3_kl(lp, ref_lp), mask, cfg.loss_agg)
         loss = loss + cfg.kl_coef * kl

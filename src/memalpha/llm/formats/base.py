@@ -38,9 +38,11 @@ class ParsedOutput:
 
 
 class ToolCallFormat(Protocol):
-    """A way of writing tool calls in text: the system-prompt tool block, parse and render."""
+    """A way of writing tool calls in text: the system-prompt tool block, parse and render,
+    and the stop strings where the model would begin to imagine a tool's result."""
 
     name: str
+    stop_strings: tuple[str, ...]
 
     def system_block(self, functions: list[dict[str, Any]]) -> str: ...
 

@@ -21,7 +21,11 @@ _CALL = re.compile(r"<tool_call>(.*?)(?:</tool_call>|(?=<tool_call>)|$)", re.S)
 
 
 class HermesFormat:
+    """Hermes-style <tool_call> JSON, as the Qwen2.5/Qwen3 chat templates write it. Generation
+    stops at <tool_response>: past it the model only imagines tool results."""
+
     name = "hermes"
+    stop_strings = ("<tool_response>",)
 
     def system_block(self, functions: list[dict[str, Any]]) -> str:
         """The tool block of the Qwen2.5/Qwen3 chat templates."""

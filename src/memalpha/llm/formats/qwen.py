@@ -19,6 +19,10 @@ FN_NAME, FN_ARGS, FN_RESULT, FN_EXIT = "✿FUNCTION✿", "✿ARGS✿", "✿RESUL
 
 
 class QwenAgentFormat:
+    """The published ✿FUNCTION✿ format. Generation stops at ✿RESULT✿: past it the model only
+    imagines tool results, which the published trainer cut off before training."""
+
+    stop_strings = (FN_RESULT,)
     name = "qwen"
 
     def system_block(self, functions: list[dict[str, Any]]) -> str:

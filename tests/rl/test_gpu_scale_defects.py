@@ -1,0 +1,184 @@
+"""The local trainer's defects that show at GPU scale (issue: engines, D1–D8), one test each,
+on real small models (the tiny Llama of tests/tiny.py, SmolLM2-135M). Each failed on the code
+before its fix."""
+
+from __future__ import annotations
+
+import json
+import shutil
+
+import pytest
+import torch
+
+from memalpha.agent import WriterConfig, build_agent
+from memalpha.config import load_config
+from memalpha.llm import ModelConfig, SamplingParams, TransformersLLM
+from memalpha.llm.local import SampledLogprobs
+from memalpha.memory import Component, Memory, MemoryConfig
+from memalpha.reader import ReaderConfig, build_reader
+from memalpha.rl import TrainConfig
+from memalpha.rl.loss import aggregate
+from memalpha.rl.policy import Policy, response_logprobs
+from memalpha.rl.update import recompute_old_logprobs
+from memalpha.rollout import Sample
+
+PROMPTS = [[5, 7, 9, 11, 3], [8, 4, 10, 12, 6, 9]]
+
+
+def _sample(prompt, generation) -> Sample:
+    return Sample(0, 0, 0, tuple(prompt), generation.token_ids, generation.logprobs, None, "stop")
+
+
+def test_d1_old_new_and_reference_logprobs_are_one_precision(tiny_model):
+    """Under bf16, the behaviour log-probs the trainer recomputes are those of the update's
+    own first forward pass: the PPO ratio of an unchanged policy is exactly 1."""
+    policy = Policy(ModelConfig(model=str(tiny_model)), bf16=True)
+    gens = policy.llm.generate_ids(
+        PROMPTS, SamplingParams(temperature=1.0, max_new_tokens=6, seed=0, logprobs=True)
+    )
+    samples = [_sample(p, g) for p, g in zip(PROMPTS, gens, strict=True) if g.token_ids]
+    old = recompute_old_logprobs(policy, samples, micro=2, temperature=1.0)
+    batch = policy.batch([list(s.prompt_ids) for s in old], [list(s.response_ids) for s in old])
+    with policy.autocast():  # as grpo_update computes the new log-probs
+        new = response_logprobs(policy.model, batch, 1.0)
+    with torch.no_grad():
+        fp32 = response_logprobs(policy.model, batch, 1.0)
+    for b, s in enumerate(old):
+        n = len(s.response_ids)
+        assert torch.equal(torch.tensor(s.old_logprobs), new[b, :n].detach())
+    # and the precision is real: fp32 numbers differ from the bf16 ones
+    assert not torch.allclose(fp32, new.detach(), atol=1e-6)
+
+
+def test_d2_generation_keeps_one_steps_scores_and_exact_logprobs(tiny_model, monkeypatch):
+    """Only the sampled tokens' log-probs are kept (no `output_scores`, whose per-step
+    full-vocabulary scores were ~80 GB for Qwen3-4B at batch 64 x 2048), and they equal a
+    teacher-forced forward pass at the sampling temperature."""
+    llm = TransformersLLM(tiny_model, dtype="float32")
+    seen = {}
+    generate = llm.model.generate
+
+    def spy(**kwargs):
+        seen.update(kwargs)
+        return generate(**kwargs)
+
+    monkeypatch.setattr(llm.model, "generate", spy)
+    sampling = SamplingParams(temperature=0.7, max_new_tokens=8, seed=1, logprobs=True)
+    gens = llm.generate_ids(PROMPTS, sampling)
+    assert not seen.get("output_scores") and not seen.get("output_logits")
+    assert any(isinstance(p, SampledLogprobs) for p in seen["logits_processor"])
+    policy = Policy(ModelConfig(model=str(tiny_model)))
+    for prompt, gen in zip(PROMPTS, gens, strict=True):
+        batch = policy.batch([prompt], [list(gen.token_ids)])
+        with torch.no_grad():
+            want = response_logprobs(policy.model, batch, 0.7)[0]
+        assert torch.allclose(torch.tensor(gen.logprobs), want, atol=1e-4)
+
+
+def test_d3_every_model_stop_token_ends_a_response(tiny_model, tmp_path):
+    """Qwen3 stops on <|im_end|> and <|endoftext|> (its pad token too): a response ends at the
+    first of the generation config's EOS ids, is reported as stopped, and keeps no tail."""
+    probe = TransformersLLM(tiny_model, dtype="float32")
+    greedy = SamplingParams(temperature=0.0, max_new_tokens=1)
+    (first,) = probe.generate_ids(PROMPTS[:1], greedy)
+    other = first.token_ids[0]
+    assert other != probe.tokenizer.eos_token_id
+    folder = tmp_path / "two-eos"
+    shutil.copytree(tiny_model, folder)
+    config = json.loads((folder / "generation_config.json").read_text())
+    config["eos_token_id"] = [probe.tokenizer.eos_token_id, other]
+    (folder / "generation_config.json").write_text(json.dumps(config))
+    llm = TransformersLLM(folder, dtype="float32")
+    gens = llm.generate_ids(PROMPTS, SamplingParams(temperature=0.0, max_new_tokens=6))
+    assert gens[0].token_ids == (other,) and gens[0].finish_reason == "stop"
+    for gen in gens:  # no row carries anything after its stop token
+        stops = [i for i, t in enumerate(gen.token_ids) if t in llm.stop_ids]
+        assert stops in ([], [len(gen.token_ids) - 1])
+        assert (gen.finish_reason == "stop") == bool(stops)
+
+
+def test_d4_the_paper_config_computes_the_published_loss(repo_root):
+    """The published run's loss was a token mean per micro-batch of one sample, averaged:
+    seq-mean-token-mean, which differs from a mini-batch token mean when lengths differ."""
+    cfg = load_config(TrainConfig, repo_root / "configs/train/paper-qwen3-4b.yaml")
+    assert cfg.ppo.loss_agg == "seq-mean-token-mean"
+    values = torch.tensor([[1.0, 1.0, 1.0, 1.0], [4.0, 0.0, 0.0, 0.0]])
+    mask = torch.tensor([[1.0, 1.0, 1.0, 1.0], [1.0, 0.0, 0.0, 0.0]])
+    published = (
+        sum(float(aggregate(values[i : i + 1], mask[i : i + 1], "token-mean")) for i in (0, 1)) / 2
+    )
+    assert float(aggregate(values, mask, cfg.ppo.loss_agg)) == pytest.approx(published)
+    assert float(aggregate(values, mask, "token-mean")) != pytest.approx(published)
+
+
+def test_d5_the_reader_answer_budget_is_configured(repo_root, tiny_model, counter):
+    cfg = load_config(TrainConfig, repo_root / "configs/train/paper-qwen3-4b.yaml")
+    assert (cfg.reader.max_new_tokens, cfg.reader.temperature) == (2048, 0.7)
+    reader_cfg = ReaderConfig(
+        kind="rag", model={"model": str(tiny_model)}, max_new_tokens=33, temperature=0.4
+    )
+    reader, llm = build_reader(reader_cfg, counter)
+    assert (reader.sampling.max_new_tokens, reader.sampling.temperature) == (33, 0.4)
+    llm.close()
+
+
+def test_d6_the_trainer_caps_the_whole_prompt_in_the_policys_tokens(tiny_model, counter):
+    """memory.view.max_prompt_tokens caps the whole chat-templated chunk prompt in the
+    policy's tokens under the trainer (published), not just the memory view in cl100k."""
+    policy = Policy(ModelConfig(model=str(tiny_model)))
+    budget = 120
+    writer = WriterConfig(
+        prompt="compact", memory=MemoryConfig(view={"k": 5, "max_prompt_tokens": budget})
+    )
+    memory = Memory(writer.memory, counter)
+    for i in range(8):
+        memory.insert(Component.SEMANTIC, f"fact number {i} is about the river and the city {i}")
+    chunk = "the chunk says several new things about the river"
+    capped = build_agent(writer, counter, policy.prompt_tokens).messages(memory, chunk)
+    assert policy.prompt_tokens(capped) <= budget
+    view_only = build_agent(writer, counter).messages(memory, chunk)
+    assert policy.prompt_tokens(view_only) > budget  # what the view-only cap let through
+
+
+def test_d7_each_chunk_samples_with_its_own_seed(tiny_model, counter):
+    """Every chunk of a row used to reseed with the step seed and replay one random stream."""
+    llm = TransformersLLM(tiny_model, dtype="float32")
+    sampling = SamplingParams(temperature=1.0, max_new_tokens=12, seed=5)
+    seeds = {sampling.for_chunk(i).seed for i in range(4)}
+    assert len(seeds) == 4 and sampling.seed not in seeds
+    assert SamplingParams().for_chunk(3).seed is None
+    same_prompt = PROMPTS[:1]
+    (a,) = llm.generate_ids(same_prompt, sampling.for_chunk(0))
+    (b,) = llm.generate_ids(same_prompt, sampling.for_chunk(1))
+    assert a.token_ids != b.token_ids
+    calls = []
+    real = llm.generate
+
+    def recording(prompts, how):
+        calls.append(how.seed)
+        return real(prompts, how)
+
+    llm.generate = recording
+    agent = build_agent(WriterConfig(prompt="compact", max_new_tokens=4), counter)
+    memory = Memory(MemoryConfig(), counter)
+    agent.memorize_many(llm, sampling, [memory], [["one chunk", "one chunk", "one chunk"]])
+    assert calls == [sampling.for_chunk(i).seed for i in range(3)]
+
+
+def test_d8_writers_stop_where_an_imagined_tool_result_begins(tiny_model):
+    """✿RESULT✿ (qwen) and <tool_response> (hermes) are stop strings of the writer's sampling;
+    a response ends with the token that completes one, and nothing after it is kept."""
+    assert WriterConfig(format="qwen").sampling().stop == ("✿RESULT✿",)
+    assert WriterConfig(format="hermes").sampling().stop == ("<tool_response>",)
+    llm = TransformersLLM(tiny_model, dtype="float32")
+    free = SamplingParams(temperature=1.0, max_new_tokens=30, seed=3)
+    (gen,) = llm.generate_ids(PROMPTS[:1], free)
+    words = gen.text.split()
+    stop_word = next(
+        w for w in words if w in {"hmm", "ok", "well", "so", "right", "yes", "now", "then"}
+    )
+    (stopped,) = llm.generate_ids(PROMPTS[:1], free.model_copy(update={"stop": (stop_word,)}))
+    assert stopped.finish_reason == "stop"
+    assert stop_word in stopped.text
+    assert stop_word not in llm.tokenizer.decode(list(stopped.token_ids[:-1]))
+    assert stopped.token_ids == gen.token_ids[: len(stopped.token_ids)]
