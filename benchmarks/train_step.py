@@ -39,6 +39,12 @@ def main() -> None:
     p.add_argument("--set", dest="overrides", action="append", default=[])
     p.add_argument("--out", type=Path, default=Path("benchmarks/results/train_step.json"))
     p.add_argument("--baseline-src", type=Path, default=None)
+    p.add_argument(
+        "--after-set",
+        action="append",
+        default=[],
+        help="Overrides for the current code only (e.g. rollout.engine=vllm).",
+    )
     args = p.parse_args()
     if args.baseline_src is not None:
         compare(args)
@@ -96,7 +102,7 @@ def compare(args: argparse.Namespace) -> None:
             "--out",
             str(out),
         ]
-        for item in args.overrides:
+        for item in args.overrides + (args.after_set if label == "after" else []):
             command += ["--set", item]
         subprocess.run(command, env=env, check=True)
         results[label] = json.loads(out.read_text())

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import time
 from dataclasses import dataclass, replace
-from typing import Protocol
+from typing import Literal, Protocol
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
@@ -44,6 +44,20 @@ class RolloutConfig(BaseModel):
         "The group then always holds the policy's own mode, so samples are compared with what "
         "greedy decoding writes: the mode is pushed down where a sample beats it and up where "
         "it beats the samples.",
+    )
+    engine: Literal["transformers", "vllm"] = Field(
+        "transformers",
+        description="What generates rollouts: the trained policy's own transformers model, or "
+        "vLLM in process (memalpha[vllm]) with the new weights put in after every update.",
+    )
+    engine_max_model_len: int = Field(
+        4096, ge=256, description="vllm: prompt + response tokens per sequence."
+    )
+    engine_memory_utilization: float = Field(
+        0.2,
+        gt=0,
+        le=1,
+        description="vllm: share of the device's memory it reserves (GPU memory; RAM on CPU).",
     )
 
     @model_validator(mode="after")

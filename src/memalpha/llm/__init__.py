@@ -16,6 +16,7 @@ __all__ = [
     "ToolCallFormat",
     "make_llm",
     "TransformersLLM",
+    "VllmEngine",
     "bf16_native",
     "plain_weights",
     "resolve_dtype",
@@ -33,6 +34,10 @@ def __getattr__(name: str):
         from memalpha.llm import local
 
         return getattr(local, name)
+    if name == "VllmEngine":  # needs vLLM (memalpha[vllm] / memalpha[vllm-cpu])
+        from memalpha.llm import vllm_engine
+
+        return vllm_engine.VllmEngine
     if name in _PRECISION:
         from memalpha.llm import precision
 

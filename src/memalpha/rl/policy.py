@@ -45,8 +45,9 @@ class Policy:
         bf16: bool = False,
     ):
         self.cfg = cfg
+        self.folder = folder or resolve_folder(cfg)
         self.llm = TransformersLLM(
-            folder or resolve_folder(cfg),
+            self.folder,
             device=cfg.device,
             dtype="float32" if cfg.dtype == "auto" else cfg.dtype,
             batch_size=cfg.batch_size,

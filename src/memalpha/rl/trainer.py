@@ -110,6 +110,38 @@ class _Run:
     state: dict[str, Any]
     start: int
     to_close: list[Any]
+    engine: Any = None  # rollout.engine vllm: the VllmEngine that generates; else the policy
+
+    @property
+    def generator(self) -> Any:
+        """What rollouts and validation generate with."""
+        return self.engine if self.engine is not None else self.policy.llm
+
+
+def rollout_engine(cfg: TrainConfig, policy: Policy) -> Any:
+    """The vLLM engine of `rollout.engine: vllm`, holding the policy's current weights; None
+    for the transformers engine (the policy generates itself).
+
+    Raises:
+        ConfigError: vLLM with LoRA (the engine needs whole weights) or vLLM missing.
+    """
+    if cfg.rollout.engine != "vllm":
+        return None
+    if policy.lora is not None:
+        raise ConfigError("rollout.engine 'vllm' needs full fine-tuning: set lora.enabled=false")
+    from memalpha.llm import VllmEngine
+
+    engine = VllmEngine(
+        policy.folder,
+        device=policy.device,
+        dtype="bfloat16" if policy.bf16 else "float32",
+        max_model_len=cfg.rollout.engine_max_model_len,
+        memory_utilization=cfg.rollout.engine_memory_utilization,
+        name=cfg.policy.model,
+        chat_template_kwargs=cfg.policy.chat_template_kwargs,
+    )
+    engine.reload(policy.model.named_parameters())  # a resumed run's weights, exactly
+    return engine
 
 
 class Trainer:
@@ -192,7 +224,8 @@ class Trainer:
         # a fresh start keeps nothing, not even an earlier run's step-0 validation
         log = MetricsLog(self.run_dir, keep_until=start if resume is not None else -1)
         agent = build_agent(cfg.writer, self.counter, policy.prompt_tokens)
-        to_close = [x for x in (reader_llm, judge_llm, policy) if x is not None]
+        engine = rollout_engine(cfg, policy)
+        to_close = [x for x in (reader_llm, judge_llm, policy, engine) if x is not None]
         return _Run(
             policy,
             ref,
@@ -206,6 +239,7 @@ class Trainer:
             state,
             start,
             to_close,
+            engine,
         )
 
     def run(self) -> Path:
@@ -266,7 +300,7 @@ class Trainer:
         sampling = cfg.writer.sampling(r.temperature, top_p=r.top_p, seed=seed, logprobs=True)
         return rollout(
             run.agent,
-            run.policy.llm,
+            run.generator,
             sampling,
             batch,
             r.group_size,
@@ -279,7 +313,8 @@ class Trainer:
         """Behaviour log-probs where the sampler gave none (greedy anchors: scored at the
         sampling temperature) or cannot give the right ones (top-p, or asked to)."""
         r = self.cfg.rollout
-        redo = self.cfg.ppo.recompute_old_logprobs or r.top_p < 1
+        # vLLM's kernels are not the trainer's: its log-probs are recomputed, as verl does
+        redo = self.cfg.ppo.recompute_old_logprobs or r.top_p < 1 or r.engine == "vllm"
         missing = [i for i, s in enumerate(samples) if redo or s.old_logprobs is None]
         if not missing:
             return samples
@@ -313,6 +348,10 @@ class Trainer:
             cfg.rollout.temperature,
             random.Random(step_seed(cfg.seed, step)),
         )
+        reload_started = time.perf_counter()
+        if run.engine is not None:  # the engine samples the next step with the new weights
+            run.engine.reload(run.policy.model.named_parameters())
+        reload_s = time.perf_counter() - reload_started
         record = {
             "step": step,
             "kind": "train",
@@ -329,7 +368,8 @@ class Trainer:
             "time_generation": done.timings.generation,
             "time_reader": done.timings.reader,
             "time_judge": done.timings.judge,
-            "time_update": time.perf_counter() - started,
+            "time_update": time.perf_counter() - started - reload_s,
+            **({"time_engine_reload": reload_s} if run.engine is not None else {}),
         }
         run.log.write(record)
         self.on_event(record)
@@ -339,7 +379,7 @@ class Trainer:
         writer = cfg.val_writer  # greedy, at the validation budget (the prompt states it)
         done = rollout(
             build_agent(writer, self.counter, run.policy.prompt_tokens),
-            run.policy.llm,
+            run.generator,
             writer.sampling(),
             run.val,
             1,
