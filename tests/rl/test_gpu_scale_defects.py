@@ -50,6 +50,24 @@ def test_d1_old_new_and_reference_logprobs_are_one_precision(tiny_model):
     assert not torch.allclose(fp32, new.detach(), atol=1e-6)
 
 
+def test_frozen_layers_are_stored_in_bf16_and_the_reference_matches(tiny_model):
+    """Under bf16, frozen weights are cast once (autocast re-casts weights that need no grad
+    on every forward pass: each generation step was ~1.5x slower), to the values autocast
+    would have used; the reference holds the same, so the KL starts at exactly 0."""
+    policy = Policy(ModelConfig(model=str(tiny_model)), bf16=True)
+    policy.freeze_below(1)
+    params = dict(policy.model.named_parameters())
+    assert policy.frozen and all(params[n].dtype == torch.bfloat16 for n in policy.frozen)
+    assert all(p.dtype == torch.float32 for p in params.values() if p.requires_grad)
+    ref = dict(policy.reference().named_parameters())
+    assert all(torch.equal(ref[n], p) for n, p in params.items())
+    batch = policy.batch([PROMPTS[0]], [[5, 6, 7]])
+    with torch.no_grad(), policy.autocast():
+        ours = response_logprobs(policy.model, batch, 1.0)
+        theirs = response_logprobs(policy.reference(), batch, 1.0)
+    assert torch.equal(ours, theirs)
+
+
 def test_d2_generation_keeps_one_steps_scores_and_exact_logprobs(tiny_model, monkeypatch):
     """Only the sampled tokens' log-probs are kept (no `output_scores`, whose per-step
     full-vocabulary scores were ~80 GB for Qwen3-4B at batch 64 x 2048), and they equal a

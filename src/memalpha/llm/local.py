@@ -258,7 +258,7 @@ def sampling_kwargs(sampling: SamplingParams, recorder: SampledLogprobs | None) 
             "do_sample": False,
             "temperature": None,
             "top_p": None,
-            "top_k": 0,
+            "top_k": None,
             "logits_processor": LogitsProcessorList(processors),
         }
     if recorder is None:

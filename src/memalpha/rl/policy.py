@@ -56,6 +56,7 @@ class Policy:
         )
         self.bf16 = bf16
         self.llm.compute_dtype = torch.bfloat16 if bf16 else None
+        self.frozen: set[str] = set()  # parameters stored in bf16 (see `freeze_below`)
         plain_weights(self.llm.model)  # caches converted before quantizer-free saving
         self.lora = lora if lora is not None and lora.enabled else None
         if self.lora is not None:
@@ -73,7 +74,11 @@ class Policy:
             )
 
     def freeze_below(self, top_layers: int) -> None:
-        """Train only the top `top_layers` decoder layers and the final norm.
+        """Train only the top `top_layers` decoder layers and the final norm. Under bf16 the
+        frozen weights are stored in bf16: autocast casts only weights that require grad
+        once per context and re-casts the others on every forward pass, which made each
+        generation step ~1.5x slower here (benchmarks/RESULTS.md). The values are the ones
+        autocast would have computed with; the reference model gets the same (`reference`).
 
         Raises:
             ConfigError: the model has no `model.layers` stack (not a decoder-only LM).
@@ -88,6 +93,9 @@ class Policy:
             if module is not None:
                 for p in module.parameters():
                     p.requires_grad_(True)
+        if self.bf16:
+            self.frozen = {n for n, p in self.model.named_parameters() if not p.requires_grad}
+            _to_bf16(self.model, self.frozen)
 
     @property
     def model(self) -> torch.nn.Module:
@@ -131,11 +139,12 @@ class Policy:
         from transformers import AutoModelForCausalLM
 
         ref = AutoModelForCausalLM.from_pretrained(
-            resolve_folder(self.cfg), dtype=self.llm.model.dtype
+            resolve_folder(self.cfg), dtype=getattr(torch, self.llm.dtype)
         )
         ref.to(self.device).eval()
         for p in ref.parameters():
             p.requires_grad_(False)
+        _to_bf16(ref, self.frozen)  # the policy's own frozen weights, exactly
         return ref
 
     def save(self, folder: Path, writer: WriterConfig | None = None) -> None:
@@ -160,6 +169,12 @@ class Policy:
 
     def close(self) -> None:
         self.llm.close()
+
+
+def _to_bf16(model: torch.nn.Module, names: set[str]) -> None:
+    for name, param in model.named_parameters():
+        if name in names:
+            param.data = param.data.to(torch.bfloat16)
 
 
 def uses_bf16(setting: bool | str, device: str) -> bool:
