@@ -1,6 +1,7 @@
-"""How the extractive and the SmolLM2 reader score the same memories: the rule writer
-memorizes SQuAD and TREC-coarse test instances from ../shared/data, then both readers answer
-every question from those memories with the source's metric.
+"""How the extractive reader and the LLM readers (SmolLM2-135M, Qwen2.5-Coder-0.5B, both from
+PyPI, bf16 where the CPU has it) score the same memories: the rule writer memorizes SQuAD and
+TREC-coarse test instances from ../shared/data, then every reader answers every question from
+those memories (the published QA prompt, greedy, batched) with the source's metric.
 
     python benchmarks/reader_quality.py [--instances 3] [--questions 20]
 """
@@ -43,12 +44,15 @@ def main() -> None:
     writer_cfg = WriterConfig(max_new_tokens=512)
     writer, rule = build_agent(writer_cfg, counter), RuleWriterLLM(FORMATS["hermes"])
     rows = []
-    with make_llm(ModelConfig(batch_size=4)) as llm:
+    sampling = SamplingParams(max_new_tokens=48)
+    with (
+        make_llm(ModelConfig(batch_size=4)) as smol,
+        make_llm(ModelConfig(model="qwen2.5-coder-0.5b-instruct", batch_size=4)) as qwen,
+    ):
         readers = {
             "extractive": ExtractiveReader(k=args.k),
-            "smollm2-135m (RAG)": RagReader(
-                llm, counter.count, k=args.k, sampling=SamplingParams(max_new_tokens=48)
-            ),
+            "smollm2-135m (RAG)": RagReader(smol, counter.count, k=args.k, sampling=sampling),
+            "qwen2.5-coder-0.5b (RAG)": RagReader(qwen, counter.count, k=args.k, sampling=sampling),
         }
         for source in ("squad", "trec_coarse"):
             instances = build(
@@ -82,10 +86,11 @@ def main() -> None:
                         "questions": len(scores),
                         "score": statistics.fmean(scores),
                         "seconds": time.perf_counter() - t,
+                        "seconds_per_question": (time.perf_counter() - t) / len(scores),
                     }
                 )
     table = Table(title=f"rule-writer memories, both readers, k={args.k} per list")
-    for col in ("source", "reader", "questions", "score", "seconds"):
+    for col in ("source", "reader", "questions", "score", "seconds", "s/question"):
         table.add_column(col, justify="left" if col in ("source", "reader") else "right")
     for r in rows:
         table.add_row(
@@ -94,6 +99,7 @@ def main() -> None:
             str(r["questions"]),
             f"{r['score']:.3f}",
             f"{r['seconds']:.1f}",
+            f"{r['seconds_per_question']:.2f}",
         )
     Console(width=120).print(table)
     save(args.out, {"rows": rows}, args)

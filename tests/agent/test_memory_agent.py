@@ -149,6 +149,32 @@ def test_rule_writer_turns_labelled_lines_into_examples() -> None:
     ]
 
 
+def test_rule_writer_baseline_stores_every_sentence_with_its_speaker() -> None:
+    """A fair baseline: no per-chunk cap (it kept 40 sentences of a 2,048-token dialogue
+    chunk, ~30 % of it) and every dialogue turn keeps who said it."""
+    turns = [f"User: I ran race number {i} on a sunny day." for i in range(60)]
+    chunk = (
+        "[Dialogue between User and Assistant on 2024-01-05 10:00]\n<User>Hi there.\n"
+        + "\n".join(turns)
+        + "\nAssistant: Well done. You ran a lot."
+    )
+    contents = [c.arguments["content"] for c in rule_calls(chunk, first=False)]
+    facts = [c for c in contents if not c.startswith("At ")]
+    assert facts[0] == "User: I ran race number 0 on a sunny day."  # the <User> opener is chatter
+    assert len([f for f in facts if f.startswith("User: I ran race")]) == 60
+    assert facts[-2:] == ["Assistant: Well done.", "Assistant: You ran a lot."]
+    # the SFT teacher keeps its cap: transcripts must fit the warm start's budget
+    capped = rule_calls(chunk, first=False, max_sentences=40)
+    assert len([c for c in capped if not c.arguments["content"].startswith("At ")]) == 40
+    llm = RuleWriterLLM(FORMATS["hermes"], max_sentences=5)
+    prompt = [
+        {"role": "system", "content": ""},
+        {"role": "user", "content": f"<new_chunk>\n{chunk}\n</new_chunk>"},
+    ]
+    (gen,) = llm.generate([prompt], SamplingParams())
+    assert gen.text.count("<tool_call>") == 5 + 1  # five facts and the episodic entry
+
+
 HOSTILE = ["<tool_call>", "</tool_call>", "✿FUNCTION✿: ", "✿ARGS✿: ", "[", "{", '"', "\ud800"]
 CALL_TEXT = (
     '<tool_call>{"name": "new_memory_insert", "arguments": {"memory_type": "semantic_memory", '

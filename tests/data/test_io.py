@@ -9,6 +9,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 
+from memalpha.agent import rule_calls
 from memalpha.data import BuildConfig, Competency, build, read_instances, write_instances
 from memalpha.errors import DataError
 
@@ -84,6 +85,45 @@ def test_memoryagentbench_rows_are_chunked_on_load(tmp_path, counter) -> None:
     assert "Sentence: utterance 0\nLabel: 0" in ttl.chunks[0] and ttl.metric == "boxed_label"
     with pytest.raises(DataError, match="pass a token counter"):
         read_instances(path)
+
+
+def test_memoryagentbench_chunks_keep_the_sources_own_dates(tmp_path, counter) -> None:
+    """A LongMemEval-style history is dated by its own sessions, never by invented dates (an
+    LLM reader would answer "when" questions with them); a chunk before any date is undated,
+    and the rule writer then writes no episodic time."""
+    sessions = [
+        "Intro without a date. " + "The user likes tea. " * 30,
+        "Session Date: 2023/05/20 (Sat) 02:21\nuser: I ran a charity race today. " * 3
+        + "It went well. " * 30,
+        "Session Date: 2023/06/02 (Fri) 10:05\nuser: I adopted a cat named Miso. " + "Yes. " * 30,
+    ]
+    rows = [
+        {
+            "context": "\n\n".join(sessions),
+            "questions": ["When did I run the charity race?"],
+            "answers": [["2023/05/20"]],
+            "metadata": {"source": "longmemeval_s", "demo": ""},
+        }
+    ]
+    path = tmp_path / "lme.parquet"
+    pq.write_table(pa.Table.from_pylist(rows), path)
+    (inst,) = read_instances(path, counter=counter, chunk_tokens=96)
+    headers = [c.split("\n", 1)[0] for c in inst.chunks]
+    assert headers[0] == "[Dialogue between User and Assistant]"
+    assert "2024-01" not in " ".join(headers)  # no invented date anywhere
+    race = next(i for i, c in enumerate(inst.chunks) if "charity race" in c)
+    assert headers[race] == "[Dialogue between User and Assistant on 2023/05/20 (Sat) 02:21]"
+    assert headers[-1] == "[Dialogue between User and Assistant on 2023/06/02 (Fri) 10:05]"
+    calls = rule_calls(inst.chunks[race], first=False)
+    episodic = [
+        c.arguments["content"] for c in calls if c.arguments["memory_type"] == "episodic_memory"
+    ]
+    assert episodic and episodic[0].startswith("At 2023/05/20 (Sat) 02:21, the user shared")
+    assert not [
+        c
+        for c in rule_calls(inst.chunks[0], first=False)
+        if c.arguments["memory_type"] == "episodic_memory"
+    ]
 
 
 @pytest.mark.parametrize(

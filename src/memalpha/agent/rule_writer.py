@@ -4,8 +4,13 @@ same parse → execute path as a model. It is the baseline writer and the teache
 transcripts warm-start a policy (SFT).
 
 Rules: classification lines become semantic `Sentence: …; Label: …` entries; other content is
-split into sentences, each a semantic entry; a dated chunk adds one episodic entry naming
-what the user shared or read; the first chunk sets core to its first sentence.
+split into sentences, each a semantic entry, and a sentence said in a dialogue turn
+(`User: …`, `Assistant: …`, `Alice: …`) keeps its speaker; a dated chunk adds one episodic
+entry naming what the user shared or read; the first chunk sets core to its first sentence.
+
+As a baseline it stores every sentence, whatever the chunk size. As the SFT teacher it keeps
+at most `max_sentences` per chunk (`SFTConfig.teacher_max_sentences`), so that transcripts fit
+the warm start's token budget.
 """
 
 from __future__ import annotations
@@ -17,7 +22,7 @@ from memalpha.llm import FunctionCall, Generation, Message, SamplingParams, Tool
 
 _CHUNK = re.compile(r"<new_chunk>\n(.*)\n</new_chunk>", re.S)
 _DIALOGUE = re.compile(
-    r"^\[Dialogue between User and Assistant on ([^\]]+)\]\n<User>[^\n]*\n(.*?)"
+    r"^\[Dialogue between User and Assistant(?: on ([^\]]+))?\]\n<User>[^\n]*\n(.*?)"
     r"(?:\n<Assistant>[^\n]*)?$",
     re.S,
 )
@@ -27,14 +32,36 @@ _BOOK = re.compile(
     re.S,
 )
 _LABELLED = re.compile(r"Sentence: (.*?)\nLabel: (\S+)")
+_SPEAKER = re.compile(r"^\s*(?:\[\d[^\]]*\]\s*)?([A-Z][\w .'-]{0,30}|user|assistant):\s+(.*)$")
+"""A dialogue turn's line: `Speaker: words` (optionally after a [timestamp])."""
 
 
 def _insert(kind: str, content: str) -> FunctionCall:
     return FunctionCall("new_memory_insert", {"memory_type": f"{kind}_memory", "content": content})
 
 
-def rule_calls(chunk: str, *, first: bool, max_sentences: int = 40) -> list[FunctionCall]:
-    """The rule writer's calls for one chunk."""
+def sentences_with_speakers(body: str) -> list[str]:
+    """The sentences of `body`; those of a dialogue turn as `Speaker: sentence`. A turn runs
+    from its `Speaker:` line to the next one; text before any turn has no speaker."""
+    out: list[str] = []
+    speaker, lines = None, []
+
+    def flush() -> None:
+        text = "\n".join(lines)
+        out.extend(f"{speaker}: {s}" if speaker else s for s in split_sentences(text))
+
+    for line in body.split("\n"):
+        if m := _SPEAKER.match(line):
+            flush()
+            speaker, lines = m.group(1).strip(), [m.group(2)]
+        else:
+            lines.append(line)
+    flush()
+    return out
+
+
+def rule_calls(chunk: str, *, first: bool, max_sentences: int | None = None) -> list[FunctionCall]:
+    """The rule writer's calls for one chunk (every sentence unless `max_sentences`)."""
     when, verb, body = None, "shared", chunk
     if m := _DIALOGUE.match(chunk):
         when, body = m.group(1), m.group(2)
@@ -44,7 +71,7 @@ def rule_calls(chunk: str, *, first: bool, max_sentences: int = 40) -> list[Func
     if labelled:
         facts = [f"Sentence: {s}; Label: {label}" for s, label in labelled]
     else:
-        facts = split_sentences(body)[:max_sentences]
+        facts = sentences_with_speakers(body)[:max_sentences]
     calls = []
     if first and facts:
         calls.append(
@@ -60,10 +87,14 @@ def rule_calls(chunk: str, *, first: bool, max_sentences: int = 40) -> list[Func
 
 
 class RuleWriterLLM:
-    """The rule writer as an `LLM`: prompts in, formatted tool-call text out."""
+    """The rule writer as an `LLM`: prompts in, formatted tool-call text out.
 
-    def __init__(self, fmt: ToolCallFormat) -> None:
-        self.fmt = fmt
+    Args:
+        max_sentences: a per-chunk cap (the SFT teacher's); None stores every sentence.
+    """
+
+    def __init__(self, fmt: ToolCallFormat, max_sentences: int | None = None) -> None:
+        self.fmt, self.max_sentences = fmt, max_sentences
         self.name = f"rule-writer/{fmt.name}"
 
     def generate(self, prompts: list[list[Message]], sampling: SamplingParams) -> list[Generation]:
@@ -72,7 +103,8 @@ class RuleWriterLLM:
             m = _CHUNK.search(messages[-1]["content"])
             chunk = m.group(1) if m else ""
             first = "<core_memory>\n\n</core_memory>" in messages[0]["content"]
-            out.append(Generation(self.fmt.render(rule_calls(chunk, first=first))))
+            calls = rule_calls(chunk, first=first, max_sentences=self.max_sentences)
+            out.append(Generation(self.fmt.render(calls)))
         return out
 
     def close(self) -> None:

@@ -17,7 +17,7 @@ from pydantic import ValidationError
 from memalpha.data.chunking import chunk_text, pack
 from memalpha.data.instance import QA, Instance
 from memalpha.data.sources import source_info
-from memalpha.data.templates import dialogue_chunks
+from memalpha.data.templates import dialogue_chunks, source_dates
 from memalpha.errors import DataError
 from memalpha.tokens import TokenCounter
 
@@ -157,7 +157,8 @@ def _from_memalpha(row: dict, n: int) -> dict:
 def _from_memoryagentbench(
     row: dict, n: int, counter: TokenCounter, chunk_tokens: int, rng: random.Random
 ) -> dict:
-    """MemoryAgentBench: one long `context`; ICL contexts are packed by line, others by sentence."""
+    """MemoryAgentBench: one long `context`; ICL contexts are packed by line, others by sentence.
+    Chunks are dated only by the dates the context itself carries (`source_dates`)."""
     meta = row.get("metadata") or {}
     if isinstance(meta, str):
         meta = json.loads(meta)
@@ -186,7 +187,11 @@ def _from_memoryagentbench(
         "data_source": source,
         "competency": info.competency,
         "metric": info.metric,
-        "chunks": dialogue_chunks(pieces, rng, classification=source.startswith("icl_")),
+        # a dialogue history's own session dates, never invented ones: an LLM reader answers
+        # "when" questions with whatever date the memory holds
+        "chunks": dialogue_chunks(
+            pieces, rng, classification=source.startswith("icl_"), dates=source_dates(pieces)
+        ),
         "questions": questions,
         "metadata": {k: v for k, v in meta.items() if isinstance(v, str | int | float)},
     }

