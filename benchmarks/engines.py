@@ -83,7 +83,8 @@ def transformers_engine(folder: Path, device: str, dtype: str, policy: Policy | 
     """(generate, reload): reload copies the trainer's weights in place."""
     llm = policy.llm if policy is not None else TransformersLLM(folder, device=device, dtype=dtype)
 
-    def reload(state: dict[str, torch.Tensor]) -> None:
+    def reload(weights) -> None:
+        state = dict(weights)
         with torch.no_grad():
             for name, param in llm.model.named_parameters():
                 param.copy_(state[name])
@@ -128,7 +129,7 @@ def main() -> None:
         generate, reload = make()
         gens, speed = timed_rollout(generate, prompts, sampling)
         start = time.perf_counter()
-        reload(state)
+        reload(state.items())
         reload_s = time.perf_counter() - start
         fp32 = agreement(trainer, prompts, gens, bf16=False)
         bf16 = agreement(trainer, prompts, gens, bf16=True)

@@ -124,6 +124,11 @@ class VllmEngine:
             logprobs_mode="processed_logprobs",
             seed=0,
             gpu_memory_utilization=memory_utilization,  # vLLM's name; RAM on its CPU backend
+            # whole prefills only: vLLM 0.32 discards the tokens of a chunked prefill by
+            # rewinding the request's generator, which a seeded request's CPU generator cannot
+            # do (RuntimeError: CPU Generator does not use offset)
+            enable_chunked_prefill=False,
+            max_num_batched_tokens=max(max_model_len, 8192),
         )
 
     def __enter__(self) -> VllmEngine:
