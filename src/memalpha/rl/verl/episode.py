@@ -16,13 +16,11 @@ from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field
 
 from memalpha.agent import ChunkStep, Episode, MemoryAgent, build_agent
-from memalpha.config import load_config
 from memalpha.data import Instance
 from memalpha.errors import ConfigError
 from memalpha.llm import Generation, Message
@@ -88,10 +86,6 @@ class Writer:
         self.counter: TokenCounter = make_token_counter(cfg.memory.tokenizer)
         # generations come from verl's servers and are handed to `MemoryAgent.execute`
         self.agent: MemoryAgent = build_agent(cfg.writer, self.counter)
-
-    @classmethod
-    def from_path(cls, path: str | Path) -> Writer:
-        return cls(load_config(TrainConfig, Path(path)))
 
     @classmethod
     def from_json(cls, text: str) -> Writer:
