@@ -12,6 +12,7 @@ import contextlib
 import hashlib
 import logging
 from pathlib import Path
+from typing import Any
 
 import torch
 from transformers import (
@@ -65,7 +66,32 @@ def plain_weights(model) -> None:
         del model.config.quantization_config
 
 
-class TransformersLLM:
+class ChatPrompts:
+    """Chat messages to the exact prompt ids a token-level engine is given, for engines with a
+    `tokenizer`, `chat_template_kwargs` and `generate_ids` (transformers, vLLM)."""
+
+    tokenizer: Any
+    chat_template_kwargs: dict
+
+    def render(self, messages: list[Message]) -> str:
+        """The chat-templated prompt text, ending with the assistant turn's opening."""
+        return self.tokenizer.apply_chat_template(
+            messages, add_generation_prompt=True, tokenize=False, **self.chat_template_kwargs
+        )
+
+    def prompt_ids(self, messages: list[Message]) -> list[int]:
+        return self.tokenizer(self.render(messages), add_special_tokens=False)["input_ids"]
+
+    def generate(self, prompts: list[list[Message]], sampling: SamplingParams) -> list[Generation]:
+        return self.generate_ids([self.prompt_ids(p) for p in prompts], sampling)
+
+    def generate_ids(
+        self, prompt_ids: list[list[int]], sampling: SamplingParams
+    ) -> list[Generation]:
+        raise NotImplementedError
+
+
+class TransformersLLM(ChatPrompts):
     """A causal LM from transformers behind the `LLM` protocol.
 
     Args:
@@ -114,17 +140,6 @@ class TransformersLLM:
 
     def close(self) -> None:
         self.model = None
-
-    def render(self, messages: list[Message]) -> str:
-        """The chat-templated prompt text, ending with the assistant turn's opening."""
-        return self.tokenizer.apply_chat_template(
-            messages, add_generation_prompt=True, tokenize=False, **self.chat_template_kwargs
-        )
-
-    def generate(self, prompts: list[list[Message]], sampling: SamplingParams) -> list[Generation]:
-        texts = [self.render(p) for p in prompts]
-        ids = [self.tokenizer(t, add_special_tokens=False)["input_ids"] for t in texts]
-        return self.generate_ids(ids, sampling)
 
     def generate_ids(
         self, prompt_ids: list[list[int]], sampling: SamplingParams

@@ -28,9 +28,9 @@ from pathlib import Path
 import torch
 
 from memalpha.errors import BackendError, ConfigError
-from memalpha.llm.local import stop_token_ids
+from memalpha.llm.local import ChatPrompts, stop_token_ids
 from memalpha.llm.precision import resolve_dtype
-from memalpha.llm.protocol import Generation, Message, SamplingParams
+from memalpha.llm.protocol import Generation, SamplingParams
 
 
 class _ForwardingLib:
@@ -69,7 +69,7 @@ def _environment(device: str) -> None:
         os.environ.setdefault("VLLM_CPU_OMP_THREADS_BIND", f"0-{max(0, cores - 1)}")
 
 
-class VllmEngine:
+class VllmEngine(ChatPrompts):
     """vLLM behind the `LLM` protocol, plus `generate_ids` and in-place `reload`.
 
     Args:
@@ -139,17 +139,6 @@ class VllmEngine:
 
     def close(self) -> None:
         self.llm = None
-
-    def render(self, messages: list[Message]) -> str:
-        return self.tokenizer.apply_chat_template(
-            messages, add_generation_prompt=True, tokenize=False, **self.chat_template_kwargs
-        )
-
-    def generate(self, prompts: list[list[Message]], sampling: SamplingParams) -> list[Generation]:
-        ids = [
-            self.tokenizer(self.render(p), add_special_tokens=False)["input_ids"] for p in prompts
-        ]
-        return self.generate_ids(ids, sampling)
 
     def generate_ids(
         self, prompt_ids: list[list[int]], sampling: SamplingParams

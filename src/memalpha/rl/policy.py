@@ -117,7 +117,7 @@ class Policy:
 
     def prompt_ids(self, messages: list[Message]) -> list[int]:
         """The ids the backend fed the model for this prompt."""
-        return self.tokenizer(self.llm.render(messages), add_special_tokens=False)["input_ids"]
+        return self.llm.prompt_ids(messages)
 
     def prompt_tokens(self, messages: list[Message]) -> int:
         """A whole chat-templated prompt's length in this policy's tokens (the published
