@@ -200,3 +200,39 @@ def test_d8_writers_stop_where_an_imagined_tool_result_begins(tiny_model):
     assert stop_word in stopped.text
     assert stop_word not in llm.tokenizer.decode(list(stopped.token_ids[:-1]))
     assert stopped.token_ids == gen.token_ids[: len(stopped.token_ids)]
+
+
+def test_gradients_are_freed_once_applied(tiny_model):
+    """On an H200 the paper config's later steps ran their rollout beside the last update's
+    gradients (16 GB for a 4B policy; benchmarks/RESULTS.md): they are freed after the step."""
+    import random
+
+    from memalpha.rl.config import OptimConfig, PPOConfig
+    from memalpha.rl.parts import make_optimizer
+    from memalpha.rl.update import grpo_update
+
+    policy = Policy(ModelConfig(model=str(tiny_model), dtype="float32"))
+    gens = policy.llm.generate_ids(
+        PROMPTS, SamplingParams(temperature=1.0, max_new_tokens=6, seed=0, logprobs=True)
+    )
+    samples = [_sample(p, g) for p, g in zip(PROMPTS, gens, strict=True) if g.token_ids]
+    before = [p.detach().clone() for p in policy.model.parameters()]
+    optimizer, _ = make_optimizer(policy.model, OptimConfig(lr=1e-2), 10)
+    grpo_update(
+        policy, None, optimizer, samples, [1.0, -1.0][: len(samples)], PPOConfig(kl_coef=0.0),
+        1.0, 1.0, random.Random(0),
+    )  # fmt: skip
+    params = list(policy.model.parameters())
+    assert any(not torch.equal(b, p) for b, p in zip(before, params, strict=True))  # it stepped
+    assert all(p.grad is None for p in params)
+
+
+def test_importing_memalpha_keeps_jax_from_taking_the_gpu():
+    """bm25s imports JAX where installed; JAX's default takes 75% of the GPU at first use."""
+    import subprocess
+    import sys
+
+    code = "import os, memalpha; print(os.environ['XLA_PYTHON_CLIENT_PREALLOCATE'])"
+    env = {k: v for k, v in __import__("os").environ.items() if not k.startswith("XLA_")}
+    out = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True)
+    assert out.stdout.strip() == "false", out.stderr

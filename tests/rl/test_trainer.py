@@ -293,9 +293,7 @@ def test_train_layers_updates_only_the_top_layers(tiny_model, tiny_data, tmp_pat
     after = load_file(list_checkpoints(tmp_path / "run")[-1] / "policy" / "model.safetensors")
     # under bf16 (auto, where the CPU has it) frozen weights are kept, and saved, as the bf16
     # values every forward pass computed with (Policy.freeze_below): compare in bf16
-    changed = {
-        k for k in before if not torch.equal(before[k].bfloat16(), after[k].bfloat16())
-    }
+    changed = {k for k in before if not torch.equal(before[k].bfloat16(), after[k].bfloat16())}
     assert changed and all(k.startswith(("model.layers.1.", "model.norm")) for k in changed)
 
 

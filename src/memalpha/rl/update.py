@@ -145,6 +145,10 @@ def grpo_update(
             )
             totals["grad_norm"] = totals.get("grad_norm", 0.0) + float(norm) * sum(lengths)
             optimizer.step()
+    # gradients are dead once applied; freed here rather than at the next update, so the
+    # next rollout's KV cache does not sit beside a model-sized copy of them (16 GB for a
+    # 4B policy: the difference between fitting one 141 GB GPU or not, docs/engines.md)
+    optimizer.zero_grad(set_to_none=True)
     policy.model.eval()
     return {k: v / max(1, tokens_seen) for k, v in totals.items()}
 
