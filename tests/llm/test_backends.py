@@ -72,6 +72,15 @@ def test_http_backend_parses_text_logprobs_and_usage(server) -> None:
     assert sent["model"] == "m" and sent["seed"] == 3 and sent["logprobs"] is True
 
 
+def test_http_backend_asks_to_continue_an_answer_begun_for_the_model(server) -> None:
+    begun = [HELLO[0] + [{"role": "assistant", "content": "\\boxed{"}]]
+    with OpenAIHttpLLM(server, "m", backoff_s=0.01) as llm:
+        llm.generate(begun + HELLO, SamplingParams())
+    first, plain = ScriptedServer.requests
+    assert first["continue_final_message"] is True and first["add_generation_prompt"] is False
+    assert "continue_final_message" not in plain and "add_generation_prompt" not in plain
+
+
 def test_http_backend_retries_5xx_and_429_then_succeeds(server) -> None:
     ScriptedServer.script = [503, 429]
     with OpenAIHttpLLM(server, "m", backoff_s=0.01, max_retries=2) as llm:

@@ -3,13 +3,20 @@ reader, and the judges' verdict parsers."""
 
 from __future__ import annotations
 
+import pytest
+from pydantic import ValidationError
+
+from memalpha.llm import ModelConfig, TransformersLLM
 from memalpha.llm.protocol import Generation
 from memalpha.memory import Component
+from memalpha.metrics import score
 from memalpha.reader import (
     ContentJudge,
     ExtractiveReader,
+    JudgeConfig,
     Question,
     RagReader,
+    ReaderConfig,
     parse_validity,
     parse_yes_no,
     qa_system_prompt,
@@ -99,3 +106,37 @@ def test_content_judge_scores_empty_writes_zero_without_asking() -> None:
     assert (
         len(llm.seen) == 1 and "Analyze this semantic memory content" in llm.seen[0][1]["content"]
     )
+
+
+def test_classification_answers_are_begun_with_a_box_and_scored_whole(memory, counter) -> None:
+    memory.insert(Component.SEMANTIC, "Sentence: Who wrote Hamlet ?; Label: 3")
+    llm = EchoLLM("3} because of the example")
+    boxed = Question(memory, "Sentence: Who wrote Emma ?", query_prompt("trec_coarse"))
+    plain = Question(memory, "Who wrote Hamlet?", query_prompt("squad"))
+    answers = RagReader(llm, counter.count, k=5).answer([boxed, plain])
+    assert llm.seen[0][-1] == {"role": "assistant", "content": "\\boxed{"}
+    assert llm.seen[1][-1]["role"] == "user"  # nothing asked for a box
+    assert answers[0].text == "\\boxed{3} because of the example"
+    assert score("boxed_label", answers[0].text, ["3"]) == 1.0
+    assert answers[1].text == "3} because of the example"
+
+    off = EchoLLM("3}")
+    (answer,) = RagReader(off, counter.count, k=5, answer_prefix=False).answer([boxed])
+    assert off.seen[0][-1]["role"] == "user" and answer.text == "3}"
+
+
+def test_a_begun_answer_is_rendered_open_for_the_model_to_continue(tiny_model) -> None:
+    llm = TransformersLLM(tiny_model, dtype="float32")
+    asked = [{"role": "user", "content": "the label"}]
+    begun = llm.render([*asked, {"role": "assistant", "content": "\\boxed{"}])
+    assert begun.startswith(llm.render(asked)) and begun.endswith("\\boxed{")
+
+
+def test_rag_reader_and_llm_judge_default_to_the_packaged_cpu_model() -> None:
+    assert ReaderConfig(kind="rag").model == ModelConfig(model="qwen2.5-coder-0.5b-instruct")
+    assert JudgeConfig(kind="llm").model == ModelConfig(model="qwen2.5-coder-0.5b-instruct")
+    served = ModelConfig(backend="openai", model="Qwen/Qwen3-32B", base_url="http://h:1/v1")
+    assert ReaderConfig(kind="rag", model=served).model == served
+    assert ReaderConfig().model is None and JudgeConfig().model is None
+    with pytest.raises(ValidationError):
+        ReaderConfig(kind="rag", answer_prefix="sometimes")

@@ -20,6 +20,7 @@ from memalpha.reader import (
     Answer,
     Question,
     ReaderConfig,
+    answer_prefix,
     build_reader,
     query_prompt,
     user_message,
@@ -52,6 +53,7 @@ class EvalReader:
                 self._extract(c, q, prefix).text for c, q in zip(contexts, questions, strict=True)
             ]
         budget = self.cfg.max_prompt_tokens - max(self.counter.count_many(questions)) - 64
+        begun = answer_prefix(prefix) if self.cfg.answer_prefix else ""  # as the memory reader
         prompts = [
             [
                 {
@@ -59,10 +61,11 @@ class EvalReader:
                     "content": CONTEXT_QA.format(context=last_tokens(c, budget, self.counter)),
                 },
                 {"role": "user", "content": user_message(prefix, q)},
+                *([{"role": "assistant", "content": begun}] if begun else []),
             ]
             for c, q in zip(contexts, questions, strict=True)
         ]
-        return [g.text.strip() for g in self.llm.generate(prompts, self.sampling)]
+        return [(begun + g.text).strip() for g in self.llm.generate(prompts, self.sampling)]
 
     def _extract(self, context: str, question: str, prefix: str) -> Answer:
         memory = Memory(_SENTENCES, self.counter)

@@ -74,9 +74,16 @@ class ChatPrompts:
     chat_template_kwargs: dict
 
     def render(self, messages: list[Message]) -> str:
-        """The chat-templated prompt text, ending with the assistant turn's opening."""
+        """The chat-templated prompt text, ending with the assistant turn's opening, or, when
+        the last message is the assistant's, with that message's text left open to continue
+        (an answer begun for the model)."""
+        begun = bool(messages) and messages[-1]["role"] == "assistant"
         return self.tokenizer.apply_chat_template(
-            messages, add_generation_prompt=True, tokenize=False, **self.chat_template_kwargs
+            messages,
+            add_generation_prompt=not begun,
+            continue_final_message=begun,
+            tokenize=False,
+            **self.chat_template_kwargs,
         )
 
     def prompt_ids(self, messages: list[Message]) -> list[int]:

@@ -70,6 +70,9 @@ class OpenAIHttpLLM:
             "temperature": sampling.temperature,
             "top_p": sampling.top_p,
         }
+        if messages and messages[-1]["role"] == "assistant":
+            # an answer begun for the model (vLLM's and SGLang's chat-completions extension)
+            body["continue_final_message"], body["add_generation_prompt"] = True, False
         if sampling.seed is not None:
             body["seed"] = sampling.seed
         if sampling.stop:

@@ -57,7 +57,9 @@ class LLM(Protocol):
     name: str
 
     def generate(self, prompts: list[list[Message]], sampling: SamplingParams) -> list[Generation]:
-        """One generation per prompt, in order.
+        """One generation per prompt, in order. A prompt ending with an assistant message is
+        an answer begun for the model: the generation continues that text (and holds only
+        the continuation).
 
         Raises:
             BackendError (BackendTimeout, BackendUnavailable): the backend failed.

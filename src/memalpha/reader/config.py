@@ -31,13 +31,28 @@ class _Strict(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
 
+# The reader and judge LLM where a config names none: Qwen2.5-Coder-0.5B-Instruct, installed
+# from PyPI (memalpha.llm.packaged), the smallest model that answers real questions on a CPU
+# (benchmarks/RESULTS.md, "Readers on the same memories").
+CPU_LLM = "qwen2.5-coder-0.5b-instruct"
+
+
+def _default_model(data: object, kind: str) -> object:
+    """`model` filled with the CPU LLM where `kind` needs one and none is given."""
+    if isinstance(data, dict) and data.get("kind") == kind and data.get("model") is None:
+        return {**data, "model": ModelConfig(model=CPU_LLM)}
+    return data
+
+
 class ReaderConfig(_Strict):
     """The fixed reader that turns final memories into r1."""
 
     kind: Literal["extractive", "rag"] = Field(
         "extractive", description="extractive: no LLM (CPU); rag: the published LLM reader."
     )
-    model: ModelConfig | None = Field(None, description="The reader LLM (rag only).")
+    model: ModelConfig | None = Field(
+        None, description=f"The reader LLM (rag only); none given: {CPU_LLM} on the CPU."
+    )
     k: int = Field(20, ge=1, description="BM25 top-k per memory list; published 20.")
     max_prompt_tokens: int = Field(30_000, ge=256)
     max_new_tokens: int = Field(
@@ -47,14 +62,20 @@ class ReaderConfig(_Strict):
         0.0, ge=0, description="Answer sampling (rag); 0 is greedy; published 0.7 (SPEC §3.1)."
     )
 
+    answer_prefix: bool = Field(
+        True,
+        description="rag: begin answers to the classification sources with '\\boxed{', the "
+        "form their published instruction asks for (small readers rarely write it unprompted); "
+        "the published reader had no such help (false).",
+    )
+
     def sampling(self) -> SamplingParams:
         return SamplingParams(temperature=self.temperature, max_new_tokens=self.max_new_tokens)
 
-    @model_validator(mode="after")
-    def _model_for_rag(self) -> ReaderConfig:
-        if self.kind == "rag" and self.model is None:
-            raise ValueError("reader.kind 'rag' needs reader.model")
-        return self
+    @model_validator(mode="before")
+    @classmethod
+    def _model_for_rag(cls, data: object) -> object:
+        return _default_model(data, "rag")
 
 
 class JudgeConfig(_Strict):
@@ -63,13 +84,14 @@ class JudgeConfig(_Strict):
     kind: Literal["rule", "llm", "none"] = Field(
         "rule", description="rule: LLM-free approximation; llm: the published judge prompts."
     )
-    model: ModelConfig | None = None
+    model: ModelConfig | None = Field(
+        None, description=f"The judge LLM (llm only); none given: {CPU_LLM} on the CPU."
+    )
 
-    @model_validator(mode="after")
-    def _model_for_llm(self) -> JudgeConfig:
-        if self.kind == "llm" and self.model is None:
-            raise ValueError("judge.kind 'llm' needs judge.model")
-        return self
+    @model_validator(mode="before")
+    @classmethod
+    def _model_for_llm(cls, data: object) -> object:
+        return _default_model(data, "llm")
 
 
 def _same(llm: LLM) -> LLM:
@@ -94,6 +116,7 @@ def build_reader(
         k=cfg.k,
         max_prompt_tokens=cfg.max_prompt_tokens,
         sampling=sampling or cfg.sampling(),
+        answer_prefix=cfg.answer_prefix,
     )
     return reader, llm
 

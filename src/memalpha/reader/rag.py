@@ -2,8 +2,11 @@
 
 Core in full, plus the BM25 top-k semantic and top-k episodic entries for the question; the
 published QA system prompt; k shrinks one at a time while the prompt is over its token cap.
-Differences from the published server, on purpose: temperature 0 by default, and the BM25
-query is the question without its instruction prefix (`query_prompt`).
+Differences from the published server, on purpose: temperature 0 by default, the BM25
+query is the question without its instruction prefix (`query_prompt`), and where that prefix
+asks for the answer as `\\boxed{label}` the answer is begun with `\\boxed{` for the reader
+(`Question.answer_prefix`; `answer_prefix=False` turns it off): a 0.5B reader asked for a boxed
+label writes one 2% of the time on TREC-coarse, and 100% when the answer is begun for it.
 """
 
 from __future__ import annotations
@@ -28,6 +31,9 @@ QUERY_PROMPTS = MappingProxyType(
 )
 
 
+BOXED = "\\boxed{"
+
+
 @dataclass(frozen=True, slots=True)
 class Question:
     """One question to one memory; `query_prompt` is the source's instruction prefix."""
@@ -39,6 +45,16 @@ class Question:
     @property
     def user_message(self) -> str:
         return user_message(self.query_prompt, self.text)
+
+    @property
+    def answer_prefix(self) -> str:
+        return answer_prefix(self.query_prompt)
+
+
+def answer_prefix(query_prompt: str) -> str:
+    """How an answer to a question with this instruction prefix is begun for the reader:
+    `\\boxed{` where the instruction asks for a boxed label (the classification sources)."""
+    return BOXED if BOXED in query_prompt else ""
 
 
 def user_message(query_prompt: str, question: str) -> str:
@@ -98,6 +114,8 @@ class RagReader:
         k: entries per list (published 20).
         max_prompt_tokens: prompt cap (published 30,000); k shrinks until it fits.
         sampling: published eval uses T=0.7; memalpha defaults to greedy.
+        answer_prefix: begin each answer with its question's `answer_prefix` (an assistant
+            turn the reader continues; the returned text includes it).
     """
 
     def __init__(
@@ -108,8 +126,10 @@ class RagReader:
         k: int = 20,
         max_prompt_tokens: int = 30_000,
         sampling: SamplingParams | None = None,
+        answer_prefix: bool = True,
     ):
         self.llm, self.count, self.k = llm, count, k
+        self.answer_prefix = answer_prefix
         self.max_prompt_tokens = max_prompt_tokens
         self.sampling = sampling or SamplingParams(temperature=0.0, max_new_tokens=128)
 
@@ -127,9 +147,18 @@ class RagReader:
             {"role": "system", "content": system},
             {"role": "user", "content": question.user_message},
         ]
+        if self.begun(question):
+            messages.append({"role": "assistant", "content": question.answer_prefix})
         return messages, [e for c in LISTS for e in shown[c]]
+
+    def begun(self, question: Question) -> str:
+        """The text this reader begins `question`'s answer with ('' for none)."""
+        return question.answer_prefix if self.answer_prefix else ""
 
     def answer(self, questions: list[Question]) -> list[Answer]:
         prompts = [self.prompt(q) for q in questions]
         generations = self.llm.generate([m for m, _ in prompts], self.sampling)
-        return [Answer(g.text.strip(), ev) for g, (_, ev) in zip(generations, prompts, strict=True)]
+        return [
+            Answer((self.begun(q) + g.text).strip(), ev)
+            for q, g, (_, ev) in zip(questions, generations, prompts, strict=True)
+        ]
