@@ -24,6 +24,7 @@ SMALL = [
     "train.policy.batch_size=16",
     "train.rollout.max_new_tokens=3",
     "train.schedule.steps=3",
+    "reader.kind=extractive",  # no LLM reader: the tiny model could not answer anyway
 ]
 
 

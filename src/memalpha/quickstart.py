@@ -44,6 +44,7 @@ from memalpha.eval import (
     run_eval,
     write_summary,
 )
+from memalpha.reader import ReaderConfig
 from memalpha.rl import (
     DataConfig,
     SFTConfig,
@@ -76,6 +77,12 @@ class QuickstartConfig(BaseModel):
     test_data: list[BuildConfig] = Field(min_length=1)
     sft: SFTConfig
     train: TrainConfig
+    reader: ReaderConfig = Field(
+        default_factory=lambda: ReaderConfig(kind="rag", k=10, max_prompt_tokens=2048),
+        description="Answers the evaluations' questions (default: Qwen2.5-Coder-0.5B from PyPI); "
+        "the training reward is read by train.reader (the extractive reader: fast on a CPU).",
+    )
+    reader_max_new_tokens: int = Field(48, ge=1, description="The evaluations' answer budget.")
     eval_workers: int = Field(1, ge=1, description="Processes for the evaluations.")
     slack_s: float = Field(30, ge=0, description="Kept free at the end of the budget.")
 
@@ -212,7 +219,8 @@ def _evaluate(
         out_dir=run_dir,
         files=[test_file],
         methods=methods,
-        reader=cfg.train.reader,
+        reader=cfg.reader,
+        reader_max_new_tokens=cfg.reader_max_new_tokens,
         workers=cfg.eval_workers,
     )
     run_eval(eval_cfg, on_progress=lambda d, t: emit({"kind": "eval", "done": d, "total": t}))
@@ -259,6 +267,7 @@ def _report(
             }
             for name in WRITERS
         },
+        "reader": cfg.reader.model.model if cfg.reader.model else cfg.reader.kind,
         "instances": len(per_instance["sft"]),
         "grpo_steps": grpo_steps,
         "grpo_planned_steps": cfg.train.schedule.steps,

@@ -321,11 +321,18 @@ def test_micro_batches_accumulate_the_whole_batch_gradient(tiny_model, mode):
     advantages = [a for _, _, a in shapes]
     samples = recompute_old_logprobs(policy, samples, micro=4, temperature=1.0)
     grads = []
+
+    class Recording(torch.optim.SGD):
+        """SGD that keeps the gradient it was stepped with (grpo_update frees it after)."""
+
+        def step(self, closure=None):
+            grads.append(torch.cat([p.grad.flatten().clone() for p in params]))
+            return super().step(closure)
+
     for micro in (1, 4):
         cfg = PPOConfig(loss_agg=mode, kl_coef=0.0, micro_batch_size=micro)
         params = [p for p in policy.model.parameters() if p.requires_grad]
-        sgd = torch.optim.SGD(params, lr=0.0)  # lr 0: both runs see the same weights
+        sgd = Recording(params, lr=0.0)  # lr 0: both runs see the same weights
         grpo_update(policy, None, sgd, samples, advantages, cfg, 1e9, 1.0, random.Random(0))
-        grads.append(torch.cat([p.grad.flatten() for p in params]))
     assert grads[0].abs().sum() > 0
     assert torch.allclose(grads[0], grads[1], atol=1e-6, rtol=1e-4)

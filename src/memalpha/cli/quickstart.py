@@ -83,7 +83,9 @@ def render(result: dict[str, Any]) -> None:
     """The comparison table, the paired comparisons and an honest one-line verdict."""
     writers = result["writers"]
     comps = sorted({c for w in writers.values() for c in w["competencies"]})
-    table = Table(title=f"held-out test: {result['instances']} instances, same reader")
+    table = Table(
+        title=f"held-out test: {result['instances']} instances, one reader ({result['reader']})"
+    )
     heads = ["writer", "overall", "95% interval", *(Competency(c).short for c in comps), "memory"]
     for col in heads:
         table.add_column(col, justify="left" if col == "writer" else "right", no_wrap=True)
