@@ -41,3 +41,23 @@ def test_instances_are_kept_apart_by_method_and_scale():
     assert summary["sft"]["1"]["overall"] == 0.5  # mean over instances a (1.0) and b (0.0)
     assert summary["sft"]["2"]["overall"] == 0.0
     assert summary["rag"]["1"]["overall"] == 0.5
+
+
+def test_competency_intervals_resample_within_sources_and_name_methods_apart():
+    from memalpha.eval.stats import apart, stratified_interval
+    from memalpha.eval.summary import markdown
+
+    rows = [row("rule", f"r{i}", "q", s) for i, s in enumerate((0.75, 0.875, 0.625, 0.75))]
+    rows += [row("untrained", f"u{i}", "q", s) for i, s in enumerate((0.0, 0.125, 0.0, 0.0))]
+    rows += [row("close", f"c{i}", "q", s) for i, s in enumerate((0.5, 0.875, 0.75, 0.25))]
+    summary = summarize(rows)
+    cells = {m: s["1"] for m, s in summary["methods"].items()}
+    for cell in cells.values():
+        low, high = cell["intervals"]["AR"]
+        assert low <= cell["competencies"]["AR"] <= high and low < high
+    pairs = apart({m: tuple(c["intervals"]["AR"]) for m, c in cells.items()})
+    assert ("rule", "untrained") in pairs and ("close", "untrained") in pairs
+    assert ("rule", "close") not in pairs and ("close", "rule") not in pairs
+    assert "rule > untrained" in markdown(summary)
+    # two sources of one competency: each resampled on its own, the mean of their means
+    assert stratified_interval([[1.0, 1.0], [0.0, 0.0]]) == (0.5, 0.5)

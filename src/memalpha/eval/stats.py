@@ -28,3 +28,26 @@ def paired_difference(after: list[float], before: list[float]) -> dict[str, floa
     diffs = [a - b for a, b in zip(after, before, strict=True)]
     low, high = bootstrap_interval(diffs)
     return {"diff": mean(diffs), "low": low, "high": high}
+
+
+def stratified_interval(
+    groups: list[list[float]], n: int = 2000, seed: int = 0, level: float = 0.95
+) -> tuple[float, float]:
+    """Percentile interval of the mean of group means, resampling within each group: the
+    interval of a competency's score (the mean of its sources' means over instances)."""
+    if not groups or not all(groups):
+        raise ValueError("every group needs values to bootstrap")
+    rng = random.Random(seed)
+    means = sorted(mean(mean(rng.choices(g, k=len(g))) for g in groups) for _ in range(n))
+    tail = (1 - level) / 2
+    return means[int(tail * n)], means[min(n - 1, int((1 - tail) * n))]
+
+
+def apart(intervals: dict[str, tuple[float, float]]) -> list[tuple[str, str]]:
+    """Pairs (higher, lower) of names whose intervals do not overlap."""
+    return [
+        (a, b)
+        for a, (a_low, _) in sorted(intervals.items())
+        for b, (_, b_high) in sorted(intervals.items())
+        if a != b and a_low > b_high
+    ]

@@ -16,6 +16,8 @@ from pathlib import Path
 from statistics import mean
 from typing import Any
 
+from memalpha.eval.stats import apart, stratified_interval
+
 AGGREGATION = (
     "instance = mean over its questions; source = mean over instances; competency = mean over "
     "its sources; overall = unweighted mean over competencies"
@@ -51,13 +53,17 @@ def summarize(rows: list[dict[str, Any]]) -> dict[str, Any]:
         out["methods"][method] = {}
         for scale, c in sorted(by_scale.items(), key=lambda kv: int(kv[0])):
             sources = {s: mean(v) for s, v in sorted(c["_src"].items())}
-            comps: dict[str, list[float]] = defaultdict(list)
-            for s, v in sources.items():
-                comps[c["_comp"][s]].append(v)
-            competencies = {k: mean(v) for k, v in sorted(comps.items())}
+            comps: dict[str, list[str]] = defaultdict(list)
+            for s in sources:
+                comps[c["_comp"][s]].append(s)
+            competencies = {k: mean(sources[s] for s in v) for k, v in sorted(comps.items())}
             out["methods"][method][scale] = {
                 "sources": sources,
                 "competencies": competencies,
+                "intervals": {  # 95%, instances resampled within each source
+                    k: stratified_interval([c["_src"][s] for s in v])
+                    for k, v in sorted(comps.items())
+                },
                 "overall": mean(competencies.values()),
                 "memory_tokens": mean(c["_mem"]),
                 "input_tokens": mean(c["_inp"]),
@@ -79,7 +85,22 @@ def markdown(summary: dict[str, Any], scale: str = "1") -> str:
         vals += [s["sources"].get(x) for x in sources]
         cells = ["–" if v is None else f"{v:.3f}" for v in vals]
         lines.append(f"| {name} | " + " | ".join(cells) + f" | {s['memory_tokens']:,.0f} |")
-    return "\n".join(lines) + f"\n\n{summary['aggregation'].capitalize()}.\n"
+    lines += ["", f"{summary['aggregation'].capitalize()}.", "", *_separations(methods, comps)]
+    return "\n".join(lines) + "\n"
+
+
+def _separations(methods: dict[str, dict[str, Any]], comps: list[str]) -> list[str]:
+    """Per competency: each method's 95% interval, and the methods apart beyond them."""
+    lines = ["| competency | 95% intervals (instances resampled within sources) | apart |"]
+    lines.append("|---|---|---|")
+    for comp in comps:
+        intervals = {
+            m: tuple(s["intervals"][comp]) for m, s in methods.items() if comp in s["intervals"]
+        }
+        shown = ", ".join(f"{m} [{lo:.2f}, {hi:.2f}]" for m, (lo, hi) in intervals.items())
+        pairs = ", ".join(f"{a} > {b}" for a, b in apart(intervals)) or "none"
+        lines.append(f"| {comp} | {shown} | {pairs} |")
+    return lines
 
 
 def write_summary(run_dir: Path, rows: list[dict[str, Any]]) -> dict[str, Any]:
