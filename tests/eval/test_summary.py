@@ -61,3 +61,7 @@ def test_competency_intervals_resample_within_sources_and_name_methods_apart():
     assert "rule > untrained" in markdown(summary)
     # two sources of one competency: each resampled on its own, the mean of their means
     assert stratified_interval([[1.0, 1.0], [0.0, 0.0]]) == (0.5, 0.5)
+    # one instance has no interval, and nothing is called apart on it
+    single = summarize([row("rule", "r0", "q", 1.0), row("untrained", "u0", "q", 0.0)])
+    assert all(not s["1"]["intervals"] for s in single["methods"].values())
+    assert "no interval" in markdown(single) and ">" not in markdown(single).split("|---|")[-1]

@@ -60,9 +60,10 @@ def summarize(rows: list[dict[str, Any]]) -> dict[str, Any]:
             out["methods"][method][scale] = {
                 "sources": sources,
                 "competencies": competencies,
-                "intervals": {  # 95%, instances resampled within each source
+                "intervals": {  # 95%, instances resampled within each source (≥ 2 each)
                     k: stratified_interval([c["_src"][s] for s in v])
                     for k, v in sorted(comps.items())
+                    if all(len(c["_src"][s]) >= 2 for s in v)
                 },
                 "overall": mean(competencies.values()),
                 "memory_tokens": mean(c["_mem"]),
@@ -97,6 +98,9 @@ def _separations(methods: dict[str, dict[str, Any]], comps: list[str]) -> list[s
         intervals = {
             m: tuple(s["intervals"][comp]) for m, s in methods.items() if comp in s["intervals"]
         }
+        if not intervals:
+            lines.append(f"| {comp} | none: a source with one instance has no interval | – |")
+            continue
         shown = ", ".join(f"{m} [{lo:.2f}, {hi:.2f}]" for m, (lo, hi) in intervals.items())
         pairs = ", ".join(f"{a} > {b}" for a, b in apart(intervals)) or "none"
         lines.append(f"| {comp} | {shown} | {pairs} |")
