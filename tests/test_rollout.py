@@ -36,11 +36,13 @@ class RecordingLLM:
 
     def __init__(self) -> None:
         self.rule = RuleWriterLLM(FORMATS["hermes"])
-        self.temperature: dict[int, float] = {}  # id(generation) -> its sampling temperature
+        self.temperature: dict[int, float] = {}  # id(generation) -> its row's temperature
+        self.calls = 0
 
     def generate(self, prompts, sampling):
+        self.calls += 1
         out = self.rule.generate(prompts, sampling)
-        self.temperature.update({id(g): sampling.temperature for g in out})
+        self.temperature.update({id(g): sampling.row(i).temperature for i, g in enumerate(out)})
         return out
 
     def close(self) -> None:
@@ -141,6 +143,8 @@ def test_greedy_anchor_leads_every_group(counter, instances):
         temps = [llm.temperature[id(t.episode.steps[0].generation)] for t in group]
         assert temps == [0.0, 1.0, 1.0]  # the anchor was decoded greedily, the others sampled
         assert all(s.terms for s in done.scores[3 * g : 3 * g + 3])  # scored like any other
+    # anchors and samples share each chunk index's one batch (they took a call of their own)
+    assert llm.calls == max(len(i.chunks) for i in instances)
 
 
 def test_greedy_anchor_needs_a_sampled_rollout_beside_it():

@@ -172,28 +172,17 @@ def run_episodes(
 
     Trajectories of one instance are adjacent (instance i owns trajectories i·G … i·G+G−1, all
     of group i). With `greedy_anchor`, the first of each instance's G is decoded greedily, in
-    its own lock-step batch since a batch shares one sampling setting.
+    the same lock-step batches as the samples (`SamplingParams.greedy_rows`).
     """
-    sampled = group_size - greedy_anchor
-
-    def episodes(how: SamplingParams, copies: int, greedy: bool) -> list[Trajectory]:
-        batch = [(g, inst) for g, inst in enumerate(instances) for _ in range(copies)]
-        memories = [Memory(memory_config, counter) for _ in batch]
-        runs = agent.memorize_many(llm, how, memories, [inst.chunks for _, inst in batch])
-        return [
-            Trajectory(g, inst, m, e, greedy=greedy)
-            for (g, inst), m, e in zip(batch, memories, runs, strict=True)
-        ]
-
-    samples = episodes(sampling, sampled, greedy=False)
-    if not greedy_anchor:
-        return samples
-    greedy = sampling.model_copy(
-        update={"temperature": 0.0, "top_p": 1.0, "seed": None, "logprobs": False}
+    batch = [(g, inst) for g, inst in enumerate(instances) for _ in range(group_size)]
+    greedy = [greedy_anchor and k % group_size == 0 for k in range(len(batch))]
+    memories = [Memory(memory_config, counter) for _ in batch]
+    runs = agent.memorize_many(
+        llm, sampling, memories, [inst.chunks for _, inst in batch], greedy=greedy
     )
-    anchors = episodes(greedy, 1, greedy=True)
     return [
-        t for i, a in enumerate(anchors) for t in (a, *samples[i * sampled : (i + 1) * sampled])
+        Trajectory(g, inst, m, e, greedy=flag)
+        for (g, inst), m, e, flag in zip(batch, memories, runs, greedy, strict=True)
     ]
 
 

@@ -81,6 +81,17 @@ def test_http_backend_asks_to_continue_an_answer_begun_for_the_model(server) -> 
     assert "continue_final_message" not in plain and "add_generation_prompt" not in plain
 
 
+def test_http_backend_decodes_greedy_rows_greedily_without_logprobs(server) -> None:
+    prompts = [HELLO[0], [{"role": "user", "content": "Say bye."}]]
+    sampling = SamplingParams(temperature=0.7, logprobs=True, greedy_rows=(1,))
+    with OpenAIHttpLLM(server, "m", backoff_s=0.01, concurrency=1) as llm:
+        sampled, greedy = llm.generate(prompts, sampling)
+    by_text = {r["messages"][-1]["content"]: r for r in ScriptedServer.requests}
+    assert by_text["Say hello."]["temperature"] == 0.7 and by_text["Say hello."]["logprobs"]
+    assert by_text["Say bye."]["temperature"] == 0.0 and "logprobs" not in by_text["Say bye."]
+    assert sampled.logprobs == (-0.5,) and greedy.text == "echo Say bye."
+
+
 def test_http_backend_retries_5xx_and_429_then_succeeds(server) -> None:
     ScriptedServer.script = [503, 429]
     with OpenAIHttpLLM(server, "m", backoff_s=0.01, max_retries=2) as llm:

@@ -236,3 +236,21 @@ def test_importing_memalpha_keeps_jax_from_taking_the_gpu():
     env = {k: v for k, v in __import__("os").environ.items() if not k.startswith("XLA_")}
     out = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True)
     assert out.stdout.strip() == "false", out.stderr
+
+
+def test_greedy_rows_decode_greedily_inside_a_sampled_batch(tiny_model):
+    """The greedy anchors share the samples' generate call (one call per chunk index instead
+    of two): a greedy row writes exactly what a greedy call writes, across batch slices."""
+    llm = TransformersLLM(tiny_model, dtype="float32", batch_size=2)
+    prompts = [*PROMPTS, [7, 7, 3, 9]]
+    sampling = SamplingParams(
+        temperature=1.0, max_new_tokens=8, seed=3, logprobs=True, greedy_rows=(0, 2)
+    )
+    mixed = llm.generate_ids(prompts, sampling)
+    greedy = llm.generate_ids(prompts, SamplingParams(temperature=0.0, max_new_tokens=8))
+    sampled = llm.generate_ids(prompts, sampling.model_copy(update={"greedy_rows": ()}))
+    for row in (0, 2):  # rows 0 and 2 sit in different slices of batch_size 2
+        assert mixed[row].token_ids == greedy[row].token_ids and mixed[row].logprobs is None
+    assert mixed[1].logprobs is not None and len(mixed[1].logprobs) == len(mixed[1].token_ids)
+    # the sampled row really samples: at T = 1 its tokens are not the greedy ones
+    assert sampled[1].token_ids != greedy[1].token_ids or mixed[1].token_ids != greedy[1].token_ids

@@ -268,7 +268,9 @@ def test_qa_recipe_is_the_measured_run(repo_root):
     attempt9 = [
         "optim.lr=1e-5", "reward.call_weight=0", "reward.beta=0", "reward.gamma=0",
         "reward.qa_credit=evidence", "ppo.group_by=step", "rollout.temperature=0.5",
-        "rollout.greedy_anchor=true", "rollout.max_new_tokens=320", "policy.batch_size=12",
+        "rollout.greedy_anchor=true", "rollout.max_new_tokens=320",
+        # throughput only (the engine issue): all 24 rollouts of a chunk index in one call
+        "policy.batch_size=24",
         "rollout.instances_per_step=6", "ppo.mini_batches=1",
         "ppo.loss_agg=seq-mean-token-mean", "ppo.kl_coef=0.05", "schedule.steps=6",
         "schedule.val_every=6", "schedule.save_every=3", "schedule.keep_last=2",

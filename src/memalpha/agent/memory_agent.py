@@ -225,15 +225,18 @@ class MemoryAgent:
         memories: list[Memory],
         inputs: list[list[str]],
         on_step: Callable[[ChunkStep], None] | None = None,
+        greedy: list[bool] | None = None,
     ) -> list[Episode]:
         """Advance every memory through its chunks in lock-step (one batch per chunk index),
-        each chunk index sampled with a seed of its own (`SamplingParams.for_chunk`)."""
+        each chunk index sampled with a seed of its own (`SamplingParams.for_chunk`); the
+        memories flagged in `greedy` are decoded greedily in the same batches."""
         steps: list[list[ChunkStep]] = [[] for _ in memories]
         for t in range(max((len(c) for c in inputs), default=0)):
             live = [i for i, chunks in enumerate(inputs) if t < len(chunks)]
+            rows = tuple(j for j, i in enumerate(live) if greedy is not None and greedy[i])
             batch = self.step(
                 llm,
-                sampling.for_chunk(t),
+                sampling.for_chunk(t).model_copy(update={"greedy_rows": rows}),
                 [memories[i] for i in live],
                 [inputs[i][t] for i in live],
                 t,

@@ -158,7 +158,8 @@ class TransformersLLM(ChatPrompts):
             torch.manual_seed(sampling.seed)
         out: list[Generation] = []
         for i in range(0, len(prompt_ids), self.batch_size):
-            out += self._batch(prompt_ids[i : i + self.batch_size], sampling)
+            rows = sampling.rows(i, i + self.batch_size)
+            out += self._batch(prompt_ids[i : i + self.batch_size], rows)
         return out
 
     def _compute(self):
@@ -191,7 +192,13 @@ class TransformersLLM(ChatPrompts):
         new = result.sequences[:, enc["input_ids"].shape[1] :]  # (B, T)
         logprobs = recorder.finish(new) if recorder is not None else None
         return [
-            self._generation(new[b].tolist(), logprobs, b, prompt_ids[b], sampling.stop)
+            self._generation(
+                new[b].tolist(),
+                None if b in sampling.greedy_rows else logprobs,
+                b,
+                prompt_ids[b],
+                sampling.stop,
+            )
             for b in range(new.shape[0])
         ]
 
@@ -269,39 +276,59 @@ class StopOnText(StoppingCriteria):
 
 
 def sampling_kwargs(sampling: SamplingParams, recorder: SampledLogprobs | None) -> dict:
-    """`generate` arguments for `sampling`. With a recorder, temperature and top-p are applied
-    by our own processor list (transformers' own warpers, in its order) so that the recorder,
-    last, sees the scores the token is drawn from; transformers then adds no warper of its
-    own. Top-k is off (0), whatever the model's generation config says."""
-    greedy = sampling.temperature == 0
-    if greedy:
-        processors = [recorder] if recorder is not None else []
+    """`generate` arguments for `sampling`. With a recorder or greedy rows, temperature and
+    top-p are applied by our own processor list (transformers' own warpers, in its order),
+    then the greedy rows are made one-hot on their argmax, then the recorder, last, sees the
+    scores each token is drawn from; transformers then adds no warper of its own. Top-k is off
+    (0), whatever the model's generation config says."""
+    if sampling.temperature == 0:
         return {
             "do_sample": False,
             "temperature": None,
             "top_p": None,
             "top_k": None,
-            "logits_processor": LogitsProcessorList(processors),
+            "logits_processor": LogitsProcessorList([recorder] if recorder is not None else []),
         }
-    if recorder is None:
+    if recorder is None and not sampling.greedy_rows:
         return {
             "do_sample": True,
             "temperature": sampling.temperature,
             "top_p": sampling.top_p,
             "top_k": 0,
         }
-    warpers = []
+    processors: list[LogitsProcessor] = []
     if sampling.temperature != 1.0:
-        warpers.append(TemperatureLogitsWarper(sampling.temperature))
+        processors.append(TemperatureLogitsWarper(sampling.temperature))
     if sampling.top_p < 1.0:
-        warpers.append(TopPLogitsWarper(top_p=sampling.top_p))
+        processors.append(TopPLogitsWarper(top_p=sampling.top_p))
+    if sampling.greedy_rows:
+        processors.append(GreedyRows(sampling.greedy_rows))
+    if recorder is not None:
+        processors.append(recorder)
     return {
         "do_sample": True,
         "temperature": 1.0,
         "top_p": 1.0,
         "top_k": 0,
-        "logits_processor": LogitsProcessorList([*warpers, recorder]),
+        "logits_processor": LogitsProcessorList(processors),
     }
+
+
+class GreedyRows(LogitsProcessor):
+    """Leaves only the argmax of the given rows, so that sampling picks it: those rows decode
+    greedily in a batch that samples the others (one generate call instead of two; on a CPU
+    each call costs a fixed ~35 ms per decoding step whatever its rows)."""
+
+    def __init__(self, rows: tuple[int, ...]) -> None:
+        self.rows = list(rows)
+
+    def __call__(self, input_ids: torch.Tensor, scores: torch.Tensor) -> torch.Tensor:
+        chosen = scores[self.rows]
+        top = chosen.argmax(-1, keepdim=True)
+        scores[self.rows] = torch.full_like(chosen, float("-inf")).scatter(
+            -1, top, chosen.gather(-1, top)
+        )
+        return scores
 
 
 class SampledLogprobs(LogitsProcessor):

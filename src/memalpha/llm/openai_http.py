@@ -60,7 +60,8 @@ class OpenAIHttpLLM:
         self._client.close()
 
     def generate(self, prompts: list[list[Message]], sampling: SamplingParams) -> list[Generation]:
-        return list(self._pool.map(lambda p: self._one(p, sampling), prompts))
+        rows = [sampling.row(i) for i in range(len(prompts))]
+        return list(self._pool.map(self._one, prompts, rows))
 
     def _one(self, messages: list[Message], sampling: SamplingParams) -> Generation:
         body: dict[str, Any] = {

@@ -27,6 +27,25 @@ class SamplingParams(BaseModel):
         "Writers stop where a format's tool result would begin (✿RESULT✿, <tool_response>).",
     )
 
+    greedy_rows: tuple[int, ...] = Field(
+        (),
+        description="Rows of this batch decoded greedily whatever the temperature, with no "
+        "log-probs returned (a rollout's greedy anchors in the same call as its samples).",
+    )
+
+    def row(self, index: int) -> SamplingParams:
+        """The sampling of row `index` alone: greedy without log-probs if it is a greedy row."""
+        if index in self.greedy_rows:
+            return self.model_copy(
+                update={"temperature": 0.0, "top_p": 1.0, "logprobs": False, "greedy_rows": ()}
+            )
+        return self.model_copy(update={"greedy_rows": ()}) if self.greedy_rows else self
+
+    def rows(self, start: int, stop: int) -> SamplingParams:
+        """The sampling of rows `start` to `stop` of this batch, as a batch of their own."""
+        inside = tuple(r - start for r in self.greedy_rows if start <= r < stop)
+        return self.model_copy(update={"greedy_rows": inside}) if self.greedy_rows else self
+
     def for_chunk(self, index: int) -> SamplingParams:
         """The sampling of chunk `index` of an episode: a seed of its own, derived from this
         one, so that chunks do not replay one random stream (None stays None)."""

@@ -150,16 +150,18 @@ class VllmEngine(ChatPrompts):
             raise BackendError(f"{self.name}: backend is closed")
         from vllm.inputs import TokensPrompt
 
-        params = [self._params(sampling, row) for row in range(len(prompt_ids))]
+        rows = [sampling.row(row) for row in range(len(prompt_ids))]
+        params = [self._params(one, row) for row, one in enumerate(rows)]
         outputs = self.llm.generate(
             [TokensPrompt(prompt_token_ids=list(p)) for p in prompt_ids], params, use_tqdm=False
         )
         return [
-            self._generation(out.outputs[0], prompt, sampling)
-            for out, prompt in zip(outputs, prompt_ids, strict=True)
+            self._generation(out.outputs[0], prompt, one)
+            for out, prompt, one in zip(outputs, prompt_ids, rows, strict=True)
         ]
 
     def _params(self, sampling: SamplingParams, row: int):
+        """vLLM's sampling of one row (`sampling` already that row's: `SamplingParams.row`)."""
         from vllm import SamplingParams as VllmSampling
 
         seed = None

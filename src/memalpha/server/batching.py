@@ -42,9 +42,9 @@ class BatchingLLM:
 
     def generate(self, prompts: list[list[Message]], sampling: SamplingParams) -> list[Generation]:
         futures: list[Future] = []
-        for p in prompts:
+        for i, p in enumerate(prompts):
             f: Future = Future()
-            self._queue.put((p, sampling, f))
+            self._queue.put((p, sampling.row(i), f))  # greedy rows batch with greedy ones
             futures.append(f)
         deadline = time.monotonic() + self.timeout_s
         try:
