@@ -254,3 +254,51 @@ def test_greedy_rows_decode_greedily_inside_a_sampled_batch(tiny_model):
     assert mixed[1].logprobs is not None and len(mixed[1].logprobs) == len(mixed[1].token_ids)
     # the sampled row really samples: at T = 1 its tokens are not the greedy ones
     assert sampled[1].token_ids != greedy[1].token_ids or mixed[1].token_ids != greedy[1].token_ids
+
+
+@pytest.mark.parametrize("bf16", [False, True])
+def test_the_reference_reuses_the_policys_frozen_layers(tiny_model, bf16):
+    """With `train_layers`, the reference's log-probs come from its upper layers on the
+    policy's own frozen-trunk output: exactly what its full forward pass computes."""
+    from memalpha.rl.policy import Trunk
+
+    policy = Policy(ModelConfig(model=str(tiny_model), dtype="float32"), bf16=bf16)
+    policy.freeze_below(1)
+    ref = policy.reference()
+    with torch.no_grad():  # the policy moves away from the reference (as training does)
+        for p in policy.model.model.layers[-1].parameters():
+            p.add_(0.05 * torch.randn_like(p))
+    batch = policy.batch(PROMPTS, [[5, 6, 7], [9, 4]])
+    with torch.no_grad(), policy.autocast():
+        with Trunk.of(policy) as trunk:
+            response_logprobs(policy.model, batch, 0.7)
+        shared = trunk.upper_logprobs(ref, policy.first_trained, batch, 0.7)
+        full = response_logprobs(ref, batch, 0.7)
+        moved = response_logprobs(policy.model, batch, 0.7)
+    assert torch.equal(shared, full)
+    assert not torch.allclose(moved, full)  # the upper layers differ: a real test of them
+
+
+def test_the_update_runs_none_of_the_references_frozen_layers(tiny_model):
+    import random
+
+    from memalpha.rl.config import OptimConfig, PPOConfig
+    from memalpha.rl.parts import make_optimizer
+    from memalpha.rl.update import grpo_update
+
+    policy = Policy(ModelConfig(model=str(tiny_model), dtype="float32"), bf16=True)
+    policy.freeze_below(1)
+    ref = policy.reference()
+    calls = {"lower": 0, "upper": 0}
+    ref.model.layers[0].register_forward_hook(lambda *a: calls.__setitem__("lower", 1))
+    ref.model.layers[1].register_forward_hook(lambda *a: calls.__setitem__("upper", 1))
+    gens = policy.llm.generate_ids(
+        PROMPTS, SamplingParams(temperature=1.0, max_new_tokens=6, seed=0, logprobs=True)
+    )
+    samples = [_sample(p, g) for p, g in zip(PROMPTS, gens, strict=True) if g.token_ids]
+    optimizer, _ = make_optimizer(policy.model, OptimConfig(lr=1e-3), 10)
+    stats = grpo_update(
+        policy, ref, optimizer, samples, [1.0, -1.0][: len(samples)], PPOConfig(kl_coef=0.1),
+        1.0, 1.0, random.Random(0),
+    )  # fmt: skip
+    assert calls == {"lower": 0, "upper": 1} and "kl" in stats

@@ -57,6 +57,7 @@ class Policy:
         self.bf16 = bf16
         self.llm.compute_dtype = torch.bfloat16 if bf16 else None
         self.frozen: set[str] = set()  # parameters stored in bf16 (see `freeze_below`)
+        self.first_trained: int | None = None  # the layers below it are frozen (`freeze_below`)
         plain_weights(self.llm.model)  # caches converted before quantizer-free saving
         self.lora = lora if lora is not None and lora.enabled else None
         if self.lora is not None:
@@ -93,6 +94,7 @@ class Policy:
             if module is not None:
                 for p in module.parameters():
                     p.requires_grad_(True)
+        self.first_trained = max(0, len(layers) - top_layers)
         if self.bf16:
             self.frozen = {n for n, p in self.model.named_parameters() if not p.requires_grad}
             _to_bf16(self.model, self.frozen)
@@ -217,9 +219,68 @@ def response_logprobs(
         attention_mask=batch["attention_mask"],
         position_ids=batch["position_ids"],
         logits_to_keep=R + 1,
+        use_cache=False,  # a scoring pass: no KV cache to build (and none for `Trunk` to see)
     ).logits[:, :R]  # (B, R, V): position P−1+j predicts response token j
+    return _logprobs(logits, batch, temperature)
+
+
+def _logprobs(
+    logits: torch.Tensor, batch: dict[str, torch.Tensor], temperature: float
+) -> torch.Tensor:
+    R = batch["response_mask"].shape[1]
     logits = logits.float()
     if temperature > 0 and temperature != 1.0:
         logits = logits / temperature
     targets = batch["input_ids"][:, -R:]  # (B, R)
     return logits.log_softmax(-1).gather(-1, targets.unsqueeze(-1)).squeeze(-1)
+
+
+class Trunk:
+    """What the policy's first trained layer was called with in one forward pass: its input
+    (the output of the frozen layers below it) and the mask, rotary embeddings and positions
+    every layer gets. The reference shares those frozen layers exactly (`Policy.reference`),
+    so its log-probs need only its own upper layers on this input (`upper_logprobs`): the
+    CPU recipe's reference pass ran all 30 layers of which 20 repeat the policy's."""
+
+    def __init__(self) -> None:
+        self.hidden: torch.Tensor | None = None
+        self.kwargs: dict = {}
+
+    @classmethod
+    @contextlib.contextmanager
+    def of(cls, policy: Policy):
+        """Captures the trunk of the forward passes inside (the first only); None when the
+        policy trains every layer or adapters (nothing is shared with the reference)."""
+        if policy.first_trained is None or policy.lora is not None:
+            yield None
+            return
+        trunk = cls()
+
+        def hook(module, args, kwargs):
+            if trunk.hidden is None:  # gradient checkpointing calls the layer again
+                trunk.hidden = (args[0] if args else kwargs["hidden_states"]).detach()
+                trunk.kwargs = {k: v for k, v in kwargs.items() if k != "hidden_states"}
+
+        layer = policy.model.model.layers[policy.first_trained]
+        handle = layer.register_forward_pre_hook(hook, with_kwargs=True)
+        try:
+            yield trunk
+        finally:
+            handle.remove()
+
+    def upper_logprobs(
+        self,
+        model: torch.nn.Module,
+        first: int,
+        batch: dict[str, torch.Tensor],
+        temperature: float,
+    ) -> torch.Tensor:
+        """(B, R) response log-probs of `model` (the reference) from this trunk: its layers
+        from `first` up, its final norm and head, as its own forward pass would compute."""
+        R = batch["response_mask"].shape[1]
+        hidden = self.hidden
+        for layer in model.model.layers[first:]:
+            out = layer(hidden, **self.kwargs)
+            hidden = out[0] if isinstance(out, tuple) else out
+        logits = model.lm_head(model.model.norm(hidden[:, -(R + 1) :]))[:, :R]
+        return _logprobs(logits, batch, temperature)

@@ -16,7 +16,7 @@ import torch
 
 from memalpha.rl.config import PPOConfig
 from memalpha.rl.loss import aggregate, aggregation_weight, clipped_surrogate, k3_kl, token_mean
-from memalpha.rl.policy import Policy, response_logprobs
+from memalpha.rl.policy import Policy, Trunk, response_logprobs
 from memalpha.rollout import Sample, with_old_logprobs
 
 
@@ -76,7 +76,7 @@ def _micro_step(
     mini-batch aggregate; its statistics and its number of response tokens."""
     batch = _batch(policy, [s for s, _ in part])
     mask = batch["response_mask"]  # (B, R)
-    with policy.autocast():
+    with policy.autocast(), Trunk.of(policy) as trunk:
         lp = response_logprobs(policy.model, batch, temperature)  # (B, R)
     old = _padded([list(s.old_logprobs or ()) for s, _ in part], mask.shape[1], policy.device)
     adv = torch.tensor([a for _, a in part], device=policy.device)  # (B,)
@@ -94,7 +94,10 @@ def _micro_step(
     if cfg.kl_coef > 0:
         model, ctx = _ref_context(policy, ref)
         with torch.no_grad(), ctx, policy.autocast():
-            ref_lp = response_logprobs(model, batch, temperature)
+            if trunk is not None and ref is not None:  # the frozen layers' output is shared
+                ref_lp = trunk.upper_logprobs(ref, policy.first_trained, batch, temperature)
+            else:
+                ref_lp = response_logprobs(model, batch, temperature)
         kl = aggregate(k3_kl(lp, ref_lp), mask, cfg.loss_agg)
         loss = loss + cfg.kl_coef * kl
         stats["kl"] = float(kl.detach())
