@@ -48,7 +48,7 @@ def write(writer_llm, cfg: WriterConfig, instances, counter) -> tuple[list[Memor
         "call_success": sum(calls) / len(calls) if calls else 0.0,
         "seconds_per_chunk": seconds / len(steps),
         "generated_tokens_per_chunk": statistics.fmean(len(s.generation.token_ids) for s in steps),
-        "memory_tokens": statistics.fmean(m.total_tokens() for m in memories),
+        "memory_tokens": statistics.fmean(m.total_tokens for m in memories),
     }
 
 
