@@ -102,6 +102,9 @@ def test_the_trainer_rolls_out_with_vllm_and_reloads_after_every_update(tmp_path
                 "max_new_tokens": 24,
                 "engine": "vllm",
                 "engine_max_model_len": 2048,
+                # vLLM's CPU KV budget is this share of RAM minus what the process already
+                # holds (the module's other engine is alive): 0.2 left it negative on 24 GiB
+                "engine_memory_utilization": 0.4,
             },
             "reader": {"kind": "extractive"},
             "judge": {"kind": "rule"},

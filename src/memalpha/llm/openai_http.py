@@ -72,7 +72,7 @@ class OpenAIHttpLLM:
             "top_p": sampling.top_p,
         }
         if messages and messages[-1]["role"] == "assistant":
-            # an answer begun for the model (vLLM's and SGLang's chat-completions extension)
+            # an answer begun for the model (vLLM's chat-completions extension)
             body["continue_final_message"], body["add_generation_prompt"] = True, False
         if sampling.seed is not None:
             body["seed"] = sampling.seed
