@@ -89,9 +89,11 @@ def test_qwen_assembles_converts_and_answers_from_memory(tmp_path):
 
     cfg = ModelConfig(model="qwen2.5-coder-0.5b-instruct", cache_dir=tmp_path / "models")
     with make_llm(cfg) as llm:
+        # a fact the model cannot know: the answer must come from the memory (it answered the
+        # Rhine question with French "Rhin", which a keyword test cannot tell from a miss)
         messages = [
-            {"role": "system", "content": "Memory: The Rhine flows through Basel."},
-            {"role": "user", "content": "Which river flows through Basel? Answer in one word."},
+            {"role": "system", "content": "Memory: Ada's cat is named Pixelbert."},
+            {"role": "user", "content": "What is the name of Ada's cat? Answer in one word."},
         ]
         (answer,) = llm.generate([messages], SamplingParams(max_new_tokens=8))
-    assert "rhine" in answer.text.lower()
+    assert "pixelbert" in answer.text.lower()
