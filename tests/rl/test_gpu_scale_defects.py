@@ -272,7 +272,7 @@ def test_the_reference_reuses_the_policys_frozen_layers(tiny_model, bf16):
     with torch.no_grad(), policy.autocast():
         with Trunk.of(policy) as trunk:
             response_logprobs(policy.model, batch, 0.7)
-        shared = trunk.upper_logprobs(ref, policy.first_trained, batch, 0.7)
+        shared = trunk.upper_logprobs(ref, batch, 0.7)
         full = response_logprobs(ref, batch, 0.7)
         moved = response_logprobs(policy.model, batch, 0.7)
     assert torch.equal(shared, full)

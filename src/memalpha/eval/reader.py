@@ -21,6 +21,7 @@ from memalpha.reader import (
     Question,
     ReaderConfig,
     answer_prefix,
+    begin_answer,
     build_reader,
     query_prompt,
     user_message,
@@ -55,14 +56,16 @@ class EvalReader:
         budget = self.cfg.max_prompt_tokens - max(self.counter.count_many(questions)) - 64
         begun = answer_prefix(prefix) if self.cfg.answer_prefix else ""  # as the memory reader
         prompts = [
-            [
-                {
-                    "role": "system",
-                    "content": CONTEXT_QA.format(context=last_tokens(c, budget, self.counter)),
-                },
-                {"role": "user", "content": user_message(prefix, q)},
-                *([{"role": "assistant", "content": begun}] if begun else []),
-            ]
+            begin_answer(
+                [
+                    {
+                        "role": "system",
+                        "content": CONTEXT_QA.format(context=last_tokens(c, budget, self.counter)),
+                    },
+                    {"role": "user", "content": user_message(prefix, q)},
+                ],
+                begun,
+            )
             for c, q in zip(contexts, questions, strict=True)
         ]
         return [(begun + g.text).strip() for g in self.llm.generate(prompts, self.sampling)]

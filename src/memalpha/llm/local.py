@@ -26,7 +26,7 @@ from transformers import (
 
 from memalpha.errors import BackendError, ConfigError
 from memalpha.llm.precision import resolve_dtype
-from memalpha.llm.protocol import Generation, Message, SamplingParams
+from memalpha.llm.protocol import Generation, Message, SamplingParams, answer_begun
 
 log = logging.getLogger(__name__)
 
@@ -77,7 +77,7 @@ class ChatPrompts:
         """The chat-templated prompt text, ending with the assistant turn's opening, or, when
         the last message is the assistant's, with that message's text left open to continue
         (an answer begun for the model)."""
-        begun = bool(messages) and messages[-1]["role"] == "assistant"
+        begun = answer_begun(messages)
         return self.tokenizer.apply_chat_template(
             messages,
             add_generation_prompt=not begun,

@@ -12,7 +12,7 @@ from typing import Any
 import httpx
 
 from memalpha.errors import BackendError, BackendTimeout, BackendUnavailable
-from memalpha.llm.protocol import Generation, Message, SamplingParams
+from memalpha.llm.protocol import Generation, Message, SamplingParams, answer_begun
 
 
 class OpenAIHttpLLM:
@@ -71,8 +71,7 @@ class OpenAIHttpLLM:
             "temperature": sampling.temperature,
             "top_p": sampling.top_p,
         }
-        if messages and messages[-1]["role"] == "assistant":
-            # an answer begun for the model (vLLM's chat-completions extension)
+        if answer_begun(messages):  # vLLM's chat-completions extension
             body["continue_final_message"], body["add_generation_prompt"] = True, False
         if sampling.seed is not None:
             body["seed"] = sampling.seed

@@ -55,6 +55,12 @@ class SamplingParams(BaseModel):
         return self.model_copy(update={"seed": int.from_bytes(digest[:4], "big")})
 
 
+def answer_begun(messages: list[Message]) -> bool:
+    """Whether the prompt ends with an assistant message: an answer begun for the model, which
+    it continues rather than starting a turn of its own."""
+    return bool(messages) and messages[-1]["role"] == "assistant"
+
+
 @dataclass(frozen=True, slots=True)
 class Generation:
     """One completion: its text, the exact sampled token ids (EOS included when the model

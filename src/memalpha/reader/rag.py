@@ -5,8 +5,9 @@ published QA system prompt; k shrinks one at a time while the prompt is over its
 Differences from the published server, on purpose: temperature 0 by default, the BM25
 query is the question without its instruction prefix (`query_prompt`), and where that prefix
 asks for the answer as `\\boxed{label}` the answer is begun with `\\boxed{` for the reader
-(`Question.answer_prefix`; `answer_prefix=False` turns it off): a 0.5B reader asked for a boxed
-label writes one 2% of the time on TREC-coarse, and 100% when the answer is begun for it.
+(`Question.answer_prefix`; `answer_prefix=False` turns it off): the 0.5B Qwen reader rarely
+writes the box on its own, scoring 0.017 on TREC-coarse, and 0.483 with the answer begun for it
+(benchmarks/RESULTS.md).
 """
 
 from __future__ import annotations
@@ -74,6 +75,11 @@ def query_prompt(data_source: str) -> str:
     if kind is None and data_source.startswith("icl_"):
         kind = "classification_with_examples"
     return QUERY_PROMPTS[kind] if kind else ""
+
+
+def begin_answer(messages: list[Message], begun: str) -> list[Message]:
+    """`messages` with `begun` as an assistant turn the reader continues ('' adds none)."""
+    return [*messages, {"role": "assistant", "content": begun}] if begun else messages
 
 
 def retrieve(question: Question, k: int) -> dict[Component, list[Entry]]:
@@ -147,9 +153,7 @@ class RagReader:
             {"role": "system", "content": system},
             {"role": "user", "content": question.user_message},
         ]
-        if self.begun(question):
-            messages.append({"role": "assistant", "content": question.answer_prefix})
-        return messages, [e for c in LISTS for e in shown[c]]
+        return begin_answer(messages, self.begun(question)), [e for c in LISTS for e in shown[c]]
 
     def begun(self, question: Question) -> str:
         """The text this reader begins `question`'s answer with ('' for none)."""

@@ -242,7 +242,8 @@ class Trunk:
     so its log-probs need only its own upper layers on this input (`upper_logprobs`): the
     CPU recipe's reference pass ran all 30 layers of which 20 repeat the policy's."""
 
-    def __init__(self) -> None:
+    def __init__(self, first: int) -> None:
+        self.first = first  # the index of the first trained layer
         self.hidden: torch.Tensor | None = None
         self.kwargs: dict = {}
 
@@ -254,14 +255,14 @@ class Trunk:
         if policy.first_trained is None or policy.lora is not None:
             yield None
             return
-        trunk = cls()
+        trunk = cls(policy.first_trained)
 
         def hook(module, args, kwargs):
             if trunk.hidden is None:  # gradient checkpointing calls the layer again
                 trunk.hidden = (args[0] if args else kwargs["hidden_states"]).detach()
                 trunk.kwargs = {k: v for k, v in kwargs.items() if k != "hidden_states"}
 
-        layer = policy.model.model.layers[policy.first_trained]
+        layer = policy.model.model.layers[trunk.first]
         handle = layer.register_forward_pre_hook(hook, with_kwargs=True)
         try:
             yield trunk
@@ -269,17 +270,13 @@ class Trunk:
             handle.remove()
 
     def upper_logprobs(
-        self,
-        model: torch.nn.Module,
-        first: int,
-        batch: dict[str, torch.Tensor],
-        temperature: float,
+        self, model: torch.nn.Module, batch: dict[str, torch.Tensor], temperature: float
     ) -> torch.Tensor:
         """(B, R) response log-probs of `model` (the reference) from this trunk: its layers
         from `first` up, its final norm and head, as its own forward pass would compute."""
         R = batch["response_mask"].shape[1]
         hidden = self.hidden
-        for layer in model.model.layers[first:]:
+        for layer in model.model.layers[self.first :]:
             out = layer(hidden, **self.kwargs)
             hidden = out[0] if isinstance(out, tuple) else out
         logits = model.lm_head(model.model.norm(hidden[:, -(R + 1) :]))[:, :R]

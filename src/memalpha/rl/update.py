@@ -95,7 +95,7 @@ def _micro_step(
         model, ctx = _ref_context(policy, ref)
         with torch.no_grad(), ctx, policy.autocast():
             if trunk is not None and ref is not None:  # the frozen layers' output is shared
-                ref_lp = trunk.upper_logprobs(ref, policy.first_trained, batch, temperature)
+                ref_lp = trunk.upper_logprobs(ref, batch, temperature)
             else:
                 ref_lp = response_logprobs(model, batch, temperature)
         kl = aggregate(k3_kl(lp, ref_lp), mask, cfg.loss_agg)
