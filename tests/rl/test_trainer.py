@@ -27,7 +27,7 @@ from memalpha.rl.plot import plot_run
 from memalpha.rl.policy import Policy, pad_batch, response_logprobs
 from memalpha.rl.sft import run_sft, write_transcripts
 from memalpha.rl.trainer import Trainer, read_metrics
-from memalpha.rl.update import grpo_update, recompute_old_logprobs
+from memalpha.rl.update import grpo_update, on_policy, recompute_old_logprobs
 from memalpha.rollout import Sample
 from tiny import tiny_config
 
@@ -138,8 +138,8 @@ def test_greedy_anchor_is_trained_at_the_sampling_temperature(tiny_model, tiny_d
     for r in train:
         assert 0 <= r["anchor_r1"] <= 1
         assert 0 <= r["samples_above_anchor"] + r["samples_below_anchor"] <= 1
-    # the anchors' behaviour log-probs were recomputed at T = 0.7 with the same weights, so
-    # the first update starts on-policy for them too (a T = 1 score would move this ratio)
+    # the update is on-policy: every behaviour log-prob, the anchors' too, is the update's own
+    # forward at T = 0.7 (a T = 1 score would move this ratio)
     assert train[0]["ratio_mean"] == pytest.approx(1.0, abs=1e-4)
     assert train[0]["clip_fraction"] == pytest.approx(0.0, abs=1e-6)
     # without the anchor no anchor statistics are logged
@@ -338,3 +338,58 @@ def test_micro_batches_accumulate_the_whole_batch_gradient(tiny_model, mode):
         grpo_update(policy, None, sgd, samples, advantages, cfg, 1e9, 1.0, random.Random(0))
     assert grads[0].abs().sum() > 0
     assert torch.allclose(grads[0], grads[1], atol=1e-6, rtol=1e-4)
+
+
+def test_on_policy_update_takes_behaviour_logprobs_from_its_own_forward(tiny_model):
+    """One epoch, one mini-batch: the update's ratio is its own forward's, detached (exactly 1),
+    so the sampler's log-probs are not read and no recompute pass is needed; its gradient is
+    the one recomputed old log-probs give. Split into two mini-batches, the same stale
+    log-probs move the second step's ratios (off-policy: they are read)."""
+    policy = Policy(ModelConfig(model=str(tiny_model)))
+    vocab = policy.tokenizer.vocab_size
+    terms = combine(0.0, 0.0, 0.0, 0.0, beta=0.0, gamma=0.0)
+    stale = [
+        Sample(
+            0,
+            i,
+            0,
+            (5, 6, 7),
+            tuple((11 + 5 * i + t) % vocab for t in range(4)),
+            (-9.0,) * 4,
+            terms,
+            "stop",
+        )
+        for i in range(4)
+    ]
+    advantages = [1.0, -1.0, 0.5, -0.5]
+    grads, stats = [], []
+
+    class Recording(torch.optim.SGD):
+        def step(self, closure=None):
+            grads.append(torch.cat([p.grad.flatten().clone() for p in params]))
+            return super().step(closure)
+
+    params = [p for p in policy.model.parameters() if p.requires_grad]
+    cfg = PPOConfig(kl_coef=0.0, micro_batch_size=2)
+    assert on_policy(cfg, len(stale)) and not on_policy(PPOConfig(mini_batches=2), len(stale))
+    fresh = recompute_old_logprobs(policy, stale, micro=4, temperature=1.0)
+    for samples in (stale, fresh):
+        sgd = Recording(params, lr=0.0)
+        stats.append(
+            grpo_update(policy, None, sgd, samples, advantages, cfg, 1e9, 1.0, random.Random(0))
+        )
+    assert stats[0]["ratio_mean"] == 1.0 and stats[0]["clip_fraction"] == 0.0
+    assert torch.allclose(grads[0], grads[1], atol=1e-6, rtol=1e-4)
+    split = PPOConfig(kl_coef=0.0, micro_batch_size=2, mini_batches=2)
+    off = grpo_update(
+        policy,
+        None,
+        Recording(params, lr=0.0),
+        stale,
+        advantages,
+        split,
+        1e9,
+        1.0,
+        random.Random(0),
+    )
+    assert off["ratio_mean"] > 2.0  # exp(lp + 9): the stale numbers were used

@@ -68,9 +68,10 @@ class PPOConfig(_Strict):
     epochs: int = Field(1, ge=1, description="Passes over each rollout batch; published 1.")
     recompute_old_logprobs: bool = Field(
         False,
-        description="Recompute the behaviour log-probs with a "
-        "forward pass instead of using the sampler's (forced when top_p < 1 or the backend gives "
-        "none).",
+        description="Off-policy updates (several epochs or mini-batches) only: recompute the "
+        "behaviour log-probs with a forward pass instead of using the sampler's (forced when "
+        "top_p < 1, the engine is vLLM or the backend gives none). An on-policy update (one "
+        "epoch, one mini-batch) takes them from its own forward, detached.",
     )
     autocast_bf16: bool | Literal["auto"] = Field(
         "auto",

@@ -42,7 +42,7 @@ from memalpha.rl.parts import (
     step_seed,
 )
 from memalpha.rl.policy import Policy, uses_bf16
-from memalpha.rl.update import grpo_update, recompute_old_logprobs
+from memalpha.rl.update import grpo_update, on_policy, recompute_old_logprobs
 from memalpha.rollout import (
     Rollout,
     Sample,
@@ -311,8 +311,11 @@ class Trainer:
 
     def _with_old_logprobs(self, run: _Run, samples: list[Sample]) -> list[Sample]:
         """Behaviour log-probs where the sampler gave none (greedy anchors: scored at the
-        sampling temperature) or cannot give the right ones (top-p, or asked to)."""
+        sampling temperature) or cannot give the right ones (top-p, or asked to). None are
+        needed when the update is on-policy: it takes them from its own forward."""
         r = self.cfg.rollout
+        if on_policy(self.cfg.ppo, len(samples)):
+            return samples
         # vLLM's kernels are not the trainer's: its log-probs are recomputed, as verl does
         redo = self.cfg.ppo.recompute_old_logprobs or r.top_p < 1 or r.engine == "vllm"
         missing = [i for i, s in enumerate(samples) if redo or s.old_logprobs is None]

@@ -58,6 +58,15 @@ def recompute_old_logprobs(
     return out
 
 
+def on_policy(cfg: PPOConfig, n_samples: int) -> bool:
+    """Whether every sample's gradient is taken at the weights that sampled it: one epoch and
+    one optimizer step over the batch. Then the behaviour log-probs are the update's own
+    forward, detached (the ratio is exactly 1, as verl's dp_actor does it), and no pass
+    recomputes them nor reads the sampler's."""
+    size = cfg.mini_batch_size or -(-n_samples // cfg.mini_batches)
+    return cfg.epochs == 1 and size >= n_samples
+
+
 def _batch(policy: Policy, samples: list[Sample]) -> dict[str, torch.Tensor]:
     return policy.batch(
         [list(s.prompt_ids) for s in samples], [list(s.response_ids) for s in samples]
@@ -71,14 +80,19 @@ def _micro_step(
     cfg: PPOConfig,
     temperature: float,
     share: float,
+    own_old: bool,
 ) -> tuple[dict[str, float], int]:
     """Forward and backward of one micro-batch, its loss scaled by its `share` of the
-    mini-batch aggregate; its statistics and its number of response tokens."""
+    mini-batch aggregate; its statistics and its number of response tokens. `own_old`: the
+    behaviour log-probs are this forward's, detached (`on_policy`)."""
     batch = _batch(policy, [s for s, _ in part])
     mask = batch["response_mask"]  # (B, R)
     with policy.autocast(), Trunk.of(policy) as trunk:
         lp = response_logprobs(policy.model, batch, temperature)  # (B, R)
-    old = _padded([list(s.old_logprobs or ()) for s, _ in part], mask.shape[1], policy.device)
+    if own_old:
+        old = lp.detach()
+    else:
+        old = _padded([list(s.old_logprobs or ()) for s, _ in part], mask.shape[1], policy.device)
     adv = torch.tensor([a for _, a in part], device=policy.device)  # (B,)
     pg, stats = clipped_surrogate(
         lp,
@@ -128,6 +142,7 @@ def grpo_update(
         return {}
     totals: dict[str, float] = {}
     tokens_seen = 0
+    own_old = on_policy(cfg, len(pairs))
     policy.model.train()
     for _ in range(cfg.epochs):
         order = pairs[:]
@@ -139,7 +154,9 @@ def grpo_update(
             optimizer.zero_grad(set_to_none=True)
             for part in chunks(mini, cfg.micro_batch_size):
                 weight = aggregation_weight(cfg.loss_agg, [len(s.response_ids) for s, _ in part])
-                stats, n = _micro_step(policy, ref, part, cfg, temperature, weight / mini_weight)
+                stats, n = _micro_step(
+                    policy, ref, part, cfg, temperature, weight / mini_weight, own_old
+                )
                 for k, v in stats.items():
                     totals[k] = totals.get(k, 0.0) + v * n
                 tokens_seen += n
