@@ -17,6 +17,7 @@ from memalpha.agent import (
     rule_calls,
 )
 from memalpha.agent.memory_agent import MAX_CALLS
+from memalpha.agent.rule_writer import is_chatter
 from memalpha.data import BuildConfig, build
 from memalpha.llm import FORMATS, FunctionCall
 from memalpha.llm.protocol import Generation, SamplingParams
@@ -207,3 +208,41 @@ def test_calls_beyond_the_limit_are_one_failed_call(counter) -> None:
     step = agent.execute(Memory(MemoryConfig(), counter), [], Generation("\n".join([one] * 500)), 0)
     assert len(step.results) == MAX_CALLS + 1
     assert "over the limit" in step.results[-1].message
+
+
+@pytest.mark.parametrize("source", ["synth_cr", "conflict"])
+def test_selective_teacher_drops_chatter_and_overwrites_changed_facts(counter, source) -> None:
+    """On conflict instances (real SQuAD distractors or synthetic ones) the selective teacher
+    uses every tool, keeps no chatter, holds the newest value of every fact whose old entry
+    its prompt showed, and ends with a smaller memory than the store-everything rule writer."""
+    cfg = BuildConfig(
+        source=source, instances=4, max_tokens=512, chunk_tokens=128, facts=6, questions=6
+    )
+    instances = build(cfg, counter)
+    sizes, names = {}, set()
+    for selective in (False, True):
+        memories = [Memory(MemoryConfig(), counter) for _ in instances]
+        agent = make_agent(
+            RuleWriterLLM(FORMATS["hermes"], selective=selective), counter, mode="retrieved", k=8
+        )
+        episodes = agent.memorize_many(memories, [i.chunks for i in instances])
+        sizes[selective] = sum(m.total_tokens for m in memories)
+        if not selective:
+            continue
+        for episode, memory, inst in zip(episodes, memories, instances, strict=True):
+            assert all(all(s.successes) for s in episode.steps)
+            names |= {
+                c.name
+                for s in episode.steps
+                for c in FORMATS["hermes"].parse(s.generation.text).calls
+            }
+            contents = [e.content for e in memory.entries(Component.SEMANTIC)]
+            assert not any(is_chatter(c) for c in contents)
+            assert not any(c.startswith("Update:") for c in contents)
+            for q in inst.questions:  # single-hop changes: the newest value is stored
+                if q.qtype == "single_hop":
+                    who_attr = q.question.removeprefix("What is the ").removesuffix(" now?")
+                    held = [c for c in contents if c.startswith(f"The {who_attr} is ")]
+                    assert f"The {who_attr} is {q.answers[0]}." in held
+    assert {"new_memory_insert", "memory_update", "memory_delete"} <= names
+    assert sizes[True] < 0.6 * sizes[False]

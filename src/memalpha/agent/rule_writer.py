@@ -11,6 +11,14 @@ entry naming what the user shared or read; the first chunk sets core to its firs
 As a baseline it stores every sentence, whatever the chunk size. As the SFT teacher it keeps
 at most `max_sentences` per chunk (`SFTConfig.teacher_max_sentences`), so that transcripts fit
 the warm start's token budget.
+
+`selective=True` is the teacher of a writer that keeps what matters and updates what changed
+(every tool, from what the prompt shows): chatter (a sentence with no name, number or proper
+noun) is dropped; a changed fact (`Update: X changed their A; it is now V.`) rewrites the entry
+that held the old value with `memory_update`, a changed employer (`Update: X left C and now
+works at D.`) deletes the old entry and inserts the new one; an entry it cannot see in the
+prompt's memory view is inserted as a plain fact. No episodic entry per chunk. The update
+phrasings are those of the synthetic and conflict builders (`memalpha.data.synthetic`).
 """
 
 from __future__ import annotations
@@ -34,6 +42,19 @@ _BOOK = re.compile(
 _LABELLED = re.compile(r"Sentence: (.*?)\nLabel: (\S+)")
 _SPEAKER = re.compile(r"^\s*(?:\[\d[^\]]*\]\s*)?([A-Z][\w .'-]{0,30}|user|assistant):\s+(.*)$")
 """A dialogue turn's line: `Speaker: words` (optionally after a [timestamp])."""
+_NOT_SPEAKERS = frozenset({"Update", "Note", "Sentence", "Label"})
+"""Labels that begin a sentence like a speaker's name (the synthetic `Update: …` sentences)."""
+
+
+_UPDATE_ATTR = re.compile(r"^Update: (.+?) changed their (.+?); it is now (.+?)\.$")
+_UPDATE_EMPLOYER = re.compile(r"^Update: (.+?) left (.+?) and now works at (.+?)\.$")
+_SEMANTIC = re.compile(r"<semantic_memory>[^\n]*\n(.*?)\n</semantic_memory>", re.S)
+_ENTRY = re.compile(r"^\[(\S+)\] (.*)$", re.M)
+_STARTERS = frozenset(
+    "A An The It It's There This That These Those Someone Somebody Nobody Everyone He She They "
+    "We I You Our My His Her Their".split()
+)
+"""Words a sentence may begin with that are not names (a capitalised first word otherwise is)."""
 
 
 def _insert(kind: str, content: str) -> FunctionCall:
@@ -51,7 +72,7 @@ def sentences_with_speakers(body: str) -> list[str]:
         out.extend(f"{speaker}: {s}" if speaker else s for s in split_sentences(text))
 
     for line in body.split("\n"):
-        if m := _SPEAKER.match(line):
+        if (m := _SPEAKER.match(line)) and m.group(1).strip() not in _NOT_SPEAKERS:
             flush()
             speaker, lines = m.group(1).strip(), [m.group(2)]
         else:
@@ -86,24 +107,82 @@ def rule_calls(chunk: str, *, first: bool, max_sentences: int | None = None) -> 
     return calls
 
 
+def is_chatter(sentence: str) -> bool:
+    """No digit, no capitalised word after the first, and a first word that is no name."""
+    words = sentence.split()
+    if not words or any(ch.isdigit() for ch in sentence):
+        return False
+    later_names = any(w[:1].isupper() for w in words[1:])
+    return not later_names and words[0].strip("\"'(") in _STARTERS
+
+
+def visible_semantic(system_prompt: str) -> dict[str, str]:
+    """The semantic entries the prompt's memory view shows: id → content."""
+    m = _SEMANTIC.search(system_prompt)
+    return dict(_ENTRY.findall(m.group(1))) if m else {}
+
+
+def _entry_starting(entries: dict[str, str], prefix: str) -> str | None:
+    return next((i for i, text in entries.items() if text.startswith(prefix)), None)
+
+
+def _semantic(name: str, **args: str) -> FunctionCall:
+    return FunctionCall(name, {"memory_type": "semantic_memory", **args})
+
+
+def selective_calls(chunk: str, shown: dict[str, str], *, first: bool) -> list[FunctionCall]:
+    """The selective teacher's calls for one chunk, given the entries its prompt shows."""
+    body = m.group(2) if (m := _DIALOGUE.match(chunk)) else chunk
+    if labelled := _LABELLED.findall(body):
+        facts = [f"Sentence: {s}; Label: {label}" for s, label in labelled]
+    else:
+        facts = [s for s in sentences_with_speakers(body) if not is_chatter(s)]
+    calls = []
+    if first and facts:
+        calls.append(
+            FunctionCall("memory_update", {"memory_type": "core_memory", "new_content": facts[0]})
+        )
+    for fact in dict.fromkeys(facts):
+        if m := _UPDATE_ATTR.match(fact):
+            who, attr, new = m.groups()
+            fact = f"The {attr} of {who} is {new}."
+            if old := _entry_starting(shown, f"The {attr} of {who} is "):
+                calls.append(_semantic("memory_update", memory_id=old, new_content=fact))
+                continue
+        elif m := _UPDATE_EMPLOYER.match(fact):
+            who, before, now = m.groups()
+            fact = f"{who} works at {now}."
+            if old := _entry_starting(shown, f"{who} works at {before}"):
+                calls.append(_semantic("memory_delete", memory_id=old))
+        calls.append(_insert("semantic", fact))
+    return calls
+
+
 class RuleWriterLLM:
     """The rule writer as an `LLM`: prompts in, formatted tool-call text out.
 
     Args:
         max_sentences: a per-chunk cap (the SFT teacher's); None stores every sentence.
+        selective: keep what matters and update what changed (`selective_calls`).
     """
 
-    def __init__(self, fmt: ToolCallFormat, max_sentences: int | None = None) -> None:
-        self.fmt, self.max_sentences = fmt, max_sentences
-        self.name = f"rule-writer/{fmt.name}"
+    def __init__(
+        self, fmt: ToolCallFormat, max_sentences: int | None = None, *, selective: bool = False
+    ) -> None:
+        self.fmt, self.max_sentences, self.selective = fmt, max_sentences, selective
+        self.name = f"rule-writer{'-selective' if selective else ''}/{fmt.name}"
 
     def generate(self, prompts: list[list[Message]], sampling: SamplingParams) -> list[Generation]:
         out = []
         for messages in prompts:
             m = _CHUNK.search(messages[-1]["content"])
             chunk = m.group(1) if m else ""
-            first = "<core_memory>\n\n</core_memory>" in messages[0]["content"]
-            calls = rule_calls(chunk, first=first, max_sentences=self.max_sentences)
+            system = messages[0]["content"]
+            first = "<core_memory>\n\n</core_memory>" in system
+            if self.selective:
+                calls = selective_calls(chunk, visible_semantic(system), first=first)
+            else:
+                calls = rule_calls(chunk, first=first, max_sentences=self.max_sentences)
             out.append(Generation(self.fmt.render(calls)))
         return out
 

@@ -32,6 +32,12 @@ class MethodConfig(WriterConfig):
     kind: MethodKind
     # memalpha
     policy: ModelConfig | None = Field(None, description="memalpha: the writer policy.")
+    # rule-writer
+    selective: bool = Field(
+        False,
+        description="rule-writer: the selective teacher's rules (drop chatter, update changed "
+        "facts; memalpha.agent.rule_writer) instead of storing every sentence.",
+    )
     # long-context
     window_tokens: int = Field(
         30_000, ge=16, description="long-context: the input is cut to its last N tokens."

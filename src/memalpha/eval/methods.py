@@ -75,7 +75,9 @@ class WriterMethod(Method):
         if cfg.kind == "memalpha":
             assert cfg.policy is not None  # checked by MethodConfig
             self.llm = make_llm(cfg.policy)
-        self.author: LLM = self.llm or RuleWriterLLM(FORMATS[self.writer.format])
+        self.author: LLM = self.llm or RuleWriterLLM(
+            FORMATS[self.writer.format], selective=cfg.selective
+        )
         self.agent = build_agent(self.writer, self.counter)
 
     def recall(self, instance: Instance) -> Recall:

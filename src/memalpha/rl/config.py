@@ -174,6 +174,12 @@ class SFTConfig(_WriterRun):
         "instead of the rule-based teacher.",
     )
     examples: int = Field(96, ge=1, description="Training examples (chunk transcripts) to use.")
+    teacher: Literal["rule", "selective"] = Field(
+        "rule",
+        description="The rule-based teacher: 'rule' stores every sentence (the baseline "
+        "writer); 'selective' drops chatter and updates or deletes changed facts, so the warm "
+        "start uses every tool (memalpha.agent.rule_writer).",
+    )
     teacher_max_sentences: int | None = Field(
         40,
         ge=1,

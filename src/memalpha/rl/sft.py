@@ -33,7 +33,11 @@ def teacher_transcripts(cfg: SFTConfig, counter: TokenCounter) -> list[Transcrip
     instances = load_instances(cfg.data.train, cfg.data.train_files, counter)
     if not instances:
         raise ConfigError("data.train and data.train_files give no instances to learn from")
-    teacher = RuleWriterLLM(FORMATS[cfg.format], max_sentences=cfg.teacher_max_sentences)
+    teacher = RuleWriterLLM(
+        FORMATS[cfg.format],
+        max_sentences=cfg.teacher_max_sentences,
+        selective=cfg.teacher == "selective",
+    )
     agent = build_agent(cfg.writer, counter)
     memories = [Memory(cfg.memory, counter) for _ in instances]
     episodes = agent.memorize_many(
