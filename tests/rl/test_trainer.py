@@ -218,7 +218,9 @@ def test_update_scores_the_exact_sampled_tokens(tiny_model):
         assert lp[b, : len(g.token_ids)].tolist() == pytest.approx(list(g.logprobs), abs=1e-4)
 
 
-def test_sft_teaches_the_transcripts(tiny_model, tmp_path):
+@pytest.mark.parametrize("bf16", [False, True])
+def test_sft_teaches_the_transcripts(tiny_model, tmp_path, bf16):
+    """Under bf16 autocast too (master weights stay fp32; the saved policy is fp32)."""
     transcripts = tmp_path / "t.jsonl"
     write_transcripts(transcripts, [([{"role": "user", "content": "go"}], "yes yes yes")] * 8)
     cfg = SFTConfig(
@@ -229,6 +231,7 @@ def test_sft_teaches_the_transcripts(tiny_model, tmp_path):
         epochs=6,
         batch_size=4,
         optim={"lr": 0.05, "warmup_ratio": 0.0},
+        autocast_bf16=bf16,
     )
     folder = run_sft(cfg)
     losses = [json.loads(line)["loss"] for line in (tmp_path / "sft" / "metrics.jsonl").open()]

@@ -187,6 +187,12 @@ class SFTConfig(_WriterRun):
         "transcripts fit max_new_tokens; None: every sentence, as the rule-writer baseline.",
     )
     epochs: int = Field(1, ge=1)
+    autocast_bf16: bool | Literal["auto"] = Field(
+        False,
+        description="bf16 autocast for the forward and backward passes (master weights stay in "
+        "policy.dtype); auto: where the device has native bf16. Off by default: the shipped "
+        "warm starts were trained in fp32.",
+    )
     batch_size: int = Field(4, ge=1, description="Examples per optimizer step.")
     micro_batch_size: int = Field(1, ge=1)
     max_new_tokens: int = Field(

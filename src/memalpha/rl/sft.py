@@ -21,7 +21,7 @@ from memalpha.llm import FORMATS, Message
 from memalpha.memory import Memory
 from memalpha.rl.config import SFTConfig
 from memalpha.rl.parts import load_instances, make_optimizer, seed_everything
-from memalpha.rl.policy import Policy
+from memalpha.rl.policy import Policy, uses_bf16
 from memalpha.rl.update import chunks, sft_step
 from memalpha.tokens import TokenCounter, make_token_counter
 
@@ -83,7 +83,7 @@ def run_sft(cfg: SFTConfig, on_event: Callable[[dict[str, Any]], None] | None = 
     transcripts = (
         read_transcripts(cfg.transcripts) if cfg.transcripts else teacher_transcripts(cfg, counter)
     )
-    policy = Policy(cfg.policy, cfg.lora)
+    policy = Policy(cfg.policy, cfg.lora, bf16=uses_bf16(cfg.autocast_bf16, cfg.policy.device))
     eos = policy.tokenizer.eos_token_id
     examples, dropped = [], 0
     for messages, response in transcripts:
@@ -109,7 +109,10 @@ def run_sft(cfg: SFTConfig, on_event: Callable[[dict[str, Any]], None] | None = 
         random.Random(cfg.seed + epoch).shuffle(order)
         for batch in chunks(order, cfg.batch_size):
             step += 1
-            stats = sft_step(policy, optimizer, batch, cfg.micro_batch_size, cfg.optim.grad_clip)
+            with policy.autocast():
+                stats = sft_step(
+                    policy, optimizer, batch, cfg.micro_batch_size, cfg.optim.grad_clip
+                )
             scheduler.step()
             record = {"step": step, "kind": "sft", "epoch": epoch, **stats}
             log.write(json.dumps(record) + "\n")
