@@ -116,9 +116,24 @@ def test_changed_config_refuses_to_resume(tmp_path, shared_data, tiny_model):
     from memalpha.errors import ConfigError
 
     cfg = config(tmp_path, shared_data, tiny_model)
+    first = cfg.model_copy(update={"methods": cfg.methods[1:4]})
+    run_eval(first)
+    changed = [m.model_copy(update={"window_tokens": 81}) for m in first.methods]
+    with pytest.raises(ConfigError, match="different config"):  # a method kept but changed
+        run_eval(cfg.model_copy(update={"methods": changed}))
+
+
+def test_added_methods_resume_without_redoing_the_others(tmp_path, shared_data, tiny_model):
+    """A method added to a finished evaluation runs alone; the others' rows are kept."""
+    cfg = config(tmp_path, shared_data, tiny_model)
     run_eval(cfg.model_copy(update={"methods": cfg.methods[1:4]}))
-    with pytest.raises(ConfigError, match="different config"):
-        run_eval(cfg)
+    before = (cfg.out_dir / "predictions.jsonl").read_bytes()
+    progress = []
+    run_eval(cfg, on_progress=lambda done, total: progress.append((done, total)))
+    assert progress[0] == (12, 24)  # 3 of 6 methods x 4 instances were done
+    assert (cfg.out_dir / "predictions.jsonl").read_bytes().startswith(before)
+    summary = json.loads((cfg.out_dir / "summary.json").read_text())
+    assert set(summary["methods"]) == {m.name for m in cfg.methods}
 
 
 def test_long_context_keeps_the_end_and_rag_finds_the_chunk(counter, real_instances):

@@ -21,8 +21,10 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import yaml
+
 from memalpha import metrics
-from memalpha.config import check_resumable, save_run_config
+from memalpha.config import RUN_CONFIG, check_resumable, save_run_config
 from memalpha.data import Instance, build, read_instances
 from memalpha.errors import ConfigError
 from memalpha.eval.config import EvalConfig
@@ -160,13 +162,25 @@ def done_keys(rows: list[Row]) -> set[tuple[str, int, str]]:
     return {k for k, ids in seen.items() if len(ids) >= need[k]}
 
 
+def _saved_method_names(out: Path) -> set[str]:
+    """The methods of the run saved in `out` (none if its config is unreadable: the check
+    that follows names that problem)."""
+    try:
+        saved = yaml.safe_load((out / RUN_CONFIG).read_text("utf-8"))
+        return {m["name"] for m in saved["methods"]}
+    except (OSError, yaml.YAMLError, KeyError, TypeError):
+        return set()
+
+
 def _prepare(cfg: EvalConfig, fresh: bool) -> Path:
     out = cfg.out_dir
     out.mkdir(parents=True, exist_ok=True)
     if fresh:
         (out / PREDICTIONS).unlink(missing_ok=True)
     elif (out / PREDICTIONS).is_file():
-        check_resumable(out, cfg, ("workers", "ray_address"))  # fan-out may change on resume
+        kept = [m for m in cfg.methods if m.name in _saved_method_names(out)]
+        # fan-out may change on resume, and methods may be added: rows are keyed by method
+        check_resumable(out, cfg.model_copy(update={"methods": kept}), ("workers", "ray_address"))
     save_run_config(out, cfg)
     return out / PREDICTIONS
 
