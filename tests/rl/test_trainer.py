@@ -228,7 +228,7 @@ def test_sft_teaches_the_transcripts(tiny_model, tmp_path, bf16):
         policy={"model": str(tiny_model)},
         transcripts=transcripts,
         examples=8,
-        epochs=6,
+        epochs=10,
         batch_size=4,
         optim={"lr": 0.05, "warmup_ratio": 0.0},
         autocast_bf16=bf16,
