@@ -65,3 +65,23 @@ def test_competency_intervals_resample_within_sources_and_name_methods_apart():
     single = summarize([row("rule", "r0", "q", 1.0), row("untrained", "u0", "q", 0.0)])
     assert all(not s["1"]["intervals"] for s in single["methods"].values())
     assert "no interval" in markdown(single) and ">" not in markdown(single).split("|---|")[-1]
+
+
+def test_paired_differences_use_the_instances_both_methods_answered():
+    from memalpha.eval.summary import markdown
+
+    base = (0.25, 0.5, 0.0, 0.75)
+    rows = [row("grpo", f"i{i}", "q", s + 0.25) for i, s in enumerate(base)]
+    rows += [row("sft", f"i{i}", "q", s) for i, s in enumerate(base)]
+    rows += [row("sft", "only-sft", "q", 1.0)]  # no partner: not in the pair
+    rows += [row("noisy", f"i{i}", "q", s) for i, s in enumerate((1.0, 0.0, 0.0, 1.0))]
+    paired = summarize(rows)["paired"]["1"]
+    exact = paired["grpo - sft"]["AR"]
+    assert exact["diff"] == 0.25 and exact["interval"] == (0.25, 0.25)
+    assert exact["instances"] == 4
+    low, high = paired["grpo - noisy"]["AR"]["interval"]
+    assert low < 0 < high  # differences of both signs: not beyond noise
+    md = markdown(summarize(rows))
+    assert "| grpo - sft | AR | +0.250 [+0.250, +0.250] * |" in md
+    (noisy,) = [line for line in md.splitlines() if line.startswith("| grpo - noisy | AR |")]
+    assert "+0.125" in noisy and not noisy.endswith("* |")

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import json
 from collections import defaultdict
+from itertools import combinations
 from pathlib import Path
 from statistics import mean
 from typing import Any
@@ -42,9 +43,12 @@ def summarize(rows: list[dict[str, Any]]) -> dict[str, Any]:
     cells: dict[str, dict[str, Any]] = {}
     for (method, scale, _), qs in by_instance(rows).items():
         cell = cells.setdefault(method, {}).setdefault(
-            str(scale), {"_src": defaultdict(list), "_comp": {}, "_mem": [], "_inp": []}
+            str(scale), {"_src": defaultdict(list), "_comp": {}, "_mem": [], "_inp": [], "_by": {}}
         )
         cell["_src"][qs[0]["data_source"]].append(mean(q["score"] for q in qs))
+        cell["_by"][(qs[0]["data_source"], qs[0]["instance_id"])] = cell["_src"][
+            qs[0]["data_source"]
+        ][-1]
         cell["_comp"][qs[0]["data_source"]] = qs[0]["competency"]
         cell["_mem"].append(qs[0]["memory_tokens"])
         cell["_inp"].append(qs[0]["input_tokens"])
@@ -70,6 +74,33 @@ def summarize(rows: list[dict[str, Any]]) -> dict[str, Any]:
                 "input_tokens": mean(c["_inp"]),
                 "instances": len(c["_mem"]),
             }
+    out["paired"] = _paired(cells)
+    return out
+
+
+def _paired(cells: dict[str, dict[str, Any]]) -> dict[str, dict[str, dict[str, Any]]]:
+    """scale → "A - B" → competency → the mean per-instance difference of A and B on the
+    instances both answered, with its 95% interval (differences resampled within each
+    source, ≥ 2 instances each): paired, so much tighter than two methods' own intervals."""
+    out: dict[str, dict[str, dict[str, Any]]] = {}
+    for a, b in combinations(sorted(cells), 2):
+        for scale in sorted(set(cells[a]) & set(cells[b]), key=int):
+            ca, cb = cells[a][scale], cells[b][scale]
+            comps: dict[str, list[list[float]]] = defaultdict(list)
+            for source, comp in sorted(ca["_comp"].items()):
+                keys = sorted(k for k in ca["_by"] if k[0] == source and k in cb["_by"])
+                if len(keys) >= 2:
+                    comps[comp].append([ca["_by"][k] - cb["_by"][k] for k in keys])
+            pair = {
+                comp: {
+                    "diff": mean(mean(g) for g in groups),
+                    "interval": stratified_interval(groups),
+                    "instances": sum(len(g) for g in groups),
+                }
+                for comp, groups in sorted(comps.items())
+            }
+            if pair:
+                out.setdefault(scale, {})[f"{a} - {b}"] = pair
     return out
 
 
@@ -87,7 +118,22 @@ def markdown(summary: dict[str, Any], scale: str = "1") -> str:
         cells = ["–" if v is None else f"{v:.3f}" for v in vals]
         lines.append(f"| {name} | " + " | ".join(cells) + f" | {s['memory_tokens']:,.0f} |")
     lines += ["", f"{summary['aggregation'].capitalize()}.", "", *_separations(methods, comps)]
+    lines += ["", *_paired_lines(summary.get("paired", {}).get(scale, {}))]
     return "\n".join(lines) + "\n"
+
+
+def _paired_lines(pairs: dict[str, dict[str, Any]]) -> list[str]:
+    """The paired differences; `*` marks an interval that excludes 0."""
+    if not pairs:
+        return []
+    lines = ["| paired difference (same instances) | competency | diff [95% interval] |"]
+    lines.append("|---|---|---|")
+    for name, comps in pairs.items():
+        for comp, d in comps.items():
+            low, high = d["interval"]
+            mark = " *" if low > 0 or high < 0 else ""
+            lines.append(f"| {name} | {comp} | {d['diff']:+.3f} [{low:+.3f}, {high:+.3f}]{mark} |")
+    return [*lines, "", "`*`: the interval excludes 0 (beyond noise)."]
 
 
 def _separations(methods: dict[str, dict[str, Any]], comps: list[str]) -> list[str]:
