@@ -1,0 +1,159 @@
+"""What writers do with their tools on conflict-resolution inputs: calls per tool and how many
+succeed, and for every fact that changed (single-hop `What is the A of X now?`) whether the
+final memory holds the new value only (overwritten), both values (kept both), the old only,
+or neither. The rule writer, the selective teacher and policy folders write greedily the
+held-out test instances of `configs/eval/select.yaml`'s conflict sources.
+
+    python benchmarks/tool_use.py --policy warm-start=runs/sft-smollm2-select/policy \
+        --policy grpo=runs/grpo-smollm2-select/checkpoints/step_000008/policy \
+        [--instances 6] [--out benchmarks/results/tool_use.json]
+
+A policy writes as its folder's `writer.json` says (as the eval does); the rule writers write
+with the selective recipe's view (8 retrieved entries per list).
+"""
+
+from __future__ import annotations
+
+import argparse
+import re
+import statistics
+from collections import Counter
+from pathlib import Path
+
+from rich.console import Console
+from rich.table import Table
+
+from memalpha.agent import RuleWriterLLM, WriterConfig, build_agent, policy_writer
+from memalpha.data import BuildConfig, build
+from memalpha.llm import FORMATS, ModelConfig, make_llm
+from memalpha.memory import Component, Memory
+from memalpha.tokens import make_token_counter
+from report import save
+
+SOURCES = ("synth_cr", "conflict")
+TOOLS = ("new_memory_insert", "memory_update", "memory_delete")
+_CHANGED = re.compile(r"^What is the (.+) of (.+) now\?$")
+
+
+def fate(contents: list[str], question: str, old: str | None, new: str) -> str:
+    """What the memory holds of one changed fact: overwritten, both, old, or lost."""
+    m = _CHANGED.match(question)
+    assert m, question
+    attr, who = m.groups()
+    held = [c for c in contents if who in c and attr in c]
+    has_new = any(new in c for c in held)
+    has_old = old is not None and any(old in c for c in held)
+    return {
+        (True, False): "overwritten",
+        (True, True): "both",
+        (False, True): "old",
+        (False, False): "lost",
+    }[(has_new, has_old)]
+
+
+def old_value(chunks: list[str], question: str, new: str) -> str | None:
+    """The value a changed fact had first: from `The A of X is V.` in the input."""
+    attr, who = _CHANGED.match(question).groups()  # type: ignore[union-attr]
+    for chunk in chunks:
+        if m := re.search(rf"The {re.escape(attr)} of {re.escape(who)} is ([^.]+)\.", chunk):
+            if m.group(1) != new:
+                return m.group(1)
+    return None
+
+
+def measure(name: str, writer_llm, cfg: WriterConfig, instances, counter) -> dict:
+    agent = build_agent(cfg, counter)
+    memories = [Memory(cfg.memory, counter) for _ in instances]
+    episodes = agent.memorize_many(
+        writer_llm, cfg.sampling(), memories, [i.chunks for i in instances]
+    )
+    calls: Counter[str] = Counter()
+    ok: Counter[str] = Counter()
+    for step in (s for e in episodes for s in e.steps):
+        for r in step.results:
+            calls[r.call.name] += 1
+            ok[r.call.name] += r.ok
+    core = sum(bool(m.core) for m in memories)
+    fates: Counter[str] = Counter()
+    for inst, memory in zip(instances, memories, strict=True):
+        contents = [e.content for e in memory.entries(Component.SEMANTIC)] + [memory.core]
+        for q in inst.questions:
+            if q.qtype == "single_hop":
+                new = q.answers[0]
+                fates[fate(contents, q.question, old_value(inst.chunks, q.question, new), new)] += 1
+    return {
+        "writer": name,
+        **{f"{t}_calls": calls[t] for t in TOOLS},
+        **{f"{t}_ok": ok[t] for t in TOOLS},
+        "core_set": core / len(memories),
+        "changed_facts": sum(fates.values()),
+        **{k: fates[k] for k in ("overwritten", "both", "old", "lost")},
+        "memory_tokens": statistics.fmean(m.total_tokens for m in memories),
+    }
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--policy", action="append", default=[], help="NAME=HF folder")
+    parser.add_argument("--instances", type=int, default=6, help="per source")
+    parser.add_argument(
+        "--out", type=Path, default=Path(__file__).with_name("results") / "tool_use.json"
+    )
+    args = parser.parse_args()
+    rule_cfg = WriterConfig(
+        prompt="compact", max_new_tokens=640, memory={"view": {"mode": "retrieved", "k": 8}}
+    )
+    counter = make_token_counter(rule_cfg.memory.tokenizer)
+    instances = [
+        inst
+        for source in SOURCES
+        for inst in build(
+            BuildConfig(
+                source=source,
+                split="test",
+                seed=0,
+                instances=args.instances,
+                max_tokens=512,
+                chunk_tokens=128,
+                questions=6,
+                facts=6,
+            ),
+            counter,
+        )
+    ]
+    rows = [
+        measure("rule-writer", RuleWriterLLM(FORMATS["hermes"]), rule_cfg, instances, counter),
+        measure(
+            "selective-teacher",
+            RuleWriterLLM(FORMATS["hermes"], selective=True),
+            rule_cfg,
+            instances,
+            counter,
+        ),
+    ]
+    for spec in args.policy:
+        name, _, folder = spec.partition("=")
+        llm = make_llm(ModelConfig(model=folder, batch_size=len(instances)))
+        try:
+            rows.append(measure(name, llm, policy_writer(folder), instances, counter))
+        finally:
+            llm.close()
+    table = Table(title=f"Tool use on {len(instances)} held-out conflict instances")
+    heads = ["writer", "insert ok/all", "update ok/all", "delete ok/all", "core set"]
+    heads += ["changed facts", "overwritten", "both", "old", "lost", "memory tokens"]
+    for head in heads:
+        table.add_column(head, justify="left" if head == "writer" else "right")
+    for r in rows:
+        table.add_row(
+            r["writer"],
+            *(f"{r[f'{t}_ok']}/{r[f'{t}_calls']}" for t in TOOLS),
+            f"{r['core_set']:.2f}",
+            *(str(r[k]) for k in ("changed_facts", "overwritten", "both", "old", "lost")),
+            f"{r['memory_tokens']:.0f}",
+        )
+    Console(width=160).print(table)
+    save(args.out, {"rows": rows}, args)
+
+
+if __name__ == "__main__":
+    main()
