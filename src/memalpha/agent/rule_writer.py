@@ -57,6 +57,15 @@ _STARTERS = frozenset(
 """Words a sentence may begin with that are not names (a capitalised first word otherwise is)."""
 
 
+def _core(content: str) -> FunctionCall:
+    return FunctionCall("memory_update", {"memory_type": "core_memory", "new_content": content})
+
+
+def _examples(body: str) -> list[str]:
+    """The chunk's labelled classification lines as `Sentence: …; Label: …` facts."""
+    return [f"Sentence: {s}; Label: {label}" for s, label in _LABELLED.findall(body)]
+
+
 def _insert(kind: str, content: str) -> FunctionCall:
     return FunctionCall("new_memory_insert", {"memory_type": f"{kind}_memory", "content": content})
 
@@ -88,16 +97,8 @@ def rule_calls(chunk: str, *, first: bool, max_sentences: int | None = None) -> 
         when, body = m.group(1), m.group(2)
     elif m := _BOOK.match(chunk):
         when, verb, body = m.group(1), "read", m.group(2)
-    labelled = _LABELLED.findall(body)
-    if labelled:
-        facts = [f"Sentence: {s}; Label: {label}" for s, label in labelled]
-    else:
-        facts = sentences_with_speakers(body)[:max_sentences]
-    calls = []
-    if first and facts:
-        calls.append(
-            FunctionCall("memory_update", {"memory_type": "core_memory", "new_content": facts[0]})
-        )
+    facts = _examples(body) or sentences_with_speakers(body)[:max_sentences]
+    calls = [_core(facts[0])] if first and facts else []
     calls += [_insert("semantic", f) for f in dict.fromkeys(facts)]
     if when and facts:
         topic = " ".join(facts[0].split()[:12])
@@ -133,15 +134,8 @@ def _semantic(name: str, **args: str) -> FunctionCall:
 def selective_calls(chunk: str, shown: dict[str, str], *, first: bool) -> list[FunctionCall]:
     """The selective teacher's calls for one chunk, given the entries its prompt shows."""
     body = m.group(2) if (m := _DIALOGUE.match(chunk)) else chunk
-    if labelled := _LABELLED.findall(body):
-        facts = [f"Sentence: {s}; Label: {label}" for s, label in labelled]
-    else:
-        facts = [s for s in sentences_with_speakers(body) if not is_chatter(s)]
-    calls = []
-    if first and facts:
-        calls.append(
-            FunctionCall("memory_update", {"memory_type": "core_memory", "new_content": facts[0]})
-        )
+    facts = _examples(body) or [s for s in sentences_with_speakers(body) if not is_chatter(s)]
+    calls = [_core(facts[0])] if first and facts else []
     for fact in dict.fromkeys(facts):
         if m := _UPDATE_ATTR.match(fact):
             who, attr, new = m.groups()

@@ -45,10 +45,9 @@ def summarize(rows: list[dict[str, Any]]) -> dict[str, Any]:
         cell = cells.setdefault(method, {}).setdefault(
             str(scale), {"_src": defaultdict(list), "_comp": {}, "_mem": [], "_inp": [], "_by": {}}
         )
-        cell["_src"][qs[0]["data_source"]].append(mean(q["score"] for q in qs))
-        cell["_by"][(qs[0]["data_source"], qs[0]["instance_id"])] = cell["_src"][
-            qs[0]["data_source"]
-        ][-1]
+        score = mean(q["score"] for q in qs)
+        cell["_src"][qs[0]["data_source"]].append(score)
+        cell["_by"][(qs[0]["data_source"], qs[0]["instance_id"])] = score
         cell["_comp"][qs[0]["data_source"]] = qs[0]["competency"]
         cell["_mem"].append(qs[0]["memory_tokens"])
         cell["_inp"].append(qs[0]["input_tokens"])

@@ -63,8 +63,13 @@ def on_policy(cfg: PPOConfig, n_samples: int) -> bool:
     one optimizer step over the batch. Then the behaviour log-probs are the update's own
     forward, detached (the ratio is exactly 1, as verl's dp_actor does it), and no pass
     recomputes them nor reads the sampler's."""
-    size = cfg.mini_batch_size or -(-n_samples // cfg.mini_batches)
-    return cfg.epochs == 1 and size >= n_samples
+    return cfg.epochs == 1 and mini_batch_size(cfg, n_samples) >= n_samples
+
+
+def mini_batch_size(cfg: PPOConfig, n_samples: int) -> int:
+    """Samples per optimizer step: the configured size, or the batch split into
+    `mini_batches`."""
+    return cfg.mini_batch_size or -(-n_samples // cfg.mini_batches)
 
 
 def _batch(policy: Policy, samples: list[Sample]) -> dict[str, torch.Tensor]:
@@ -147,8 +152,7 @@ def grpo_update(
     for _ in range(cfg.epochs):
         order = pairs[:]
         rng.shuffle(order)
-        size = cfg.mini_batch_size or -(-len(order) // cfg.mini_batches)
-        for mini in chunks(order, size):
+        for mini in chunks(order, mini_batch_size(cfg, len(order))):
             lengths = [len(s.response_ids) for s, _ in mini]
             mini_weight = aggregation_weight(cfg.loss_agg, lengths)
             optimizer.zero_grad(set_to_none=True)
