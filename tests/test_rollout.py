@@ -14,6 +14,7 @@ from memalpha.reward import RewardConfig
 from memalpha.rollout import (
     RolloutConfig,
     Scoring,
+    holds_stale,
     judged_write,
     rollout,
     score_episodes,
@@ -202,3 +203,33 @@ def test_rule_judge():
             ("semantic", "Paris"),
         ]
     ) == [0.0, 1.0, 0.0, 1.0, 1.0, 0.0]
+
+
+def test_stale_credit_pays_only_memories_that_overwrote_the_old_value(counter, real_instances):
+    cr = real_instances(
+        ["synth_cr"], instances=2, max_tokens=512, chunk_tokens=128, questions=6, facts=6
+    )
+    plain = _rollout(counter, cr, 1, RewardConfig(beta=0.0, gamma=0.0, call_weight=0.0))
+    strict = RewardConfig(beta=0.0, gamma=0.0, call_weight=0.0, stale_credit=0.0)
+    scoring = Scoring(ExtractiveReader(), None, strict, counter)
+    again = score_episodes(plain.trajectories, scoring)
+    stale = 0
+    for t, before, after in zip(plain.trajectories, plain.scores, again, strict=True):
+        for qa, b, a in zip(t.instance.questions, before.qa_scores, after.qa_scores, strict=True):
+            held = holds_stale(t.memory, qa)
+            stale += held
+            assert a == (0.0 if held else b)
+    # the rule writer stores the old fact beside the update: every changed fact is stale
+    assert stale == sum(len(i.questions) for i in cr)
+    assert all(s.qa == 0.0 for s in again)
+    # the selective teacher (shown the entries BM25 ranks highest, as in its recipe)
+    # overwrites: under the same reward its memories still answer
+    view = MemoryConfig(view={"mode": "retrieved", "k": 8})
+    agent = build_agent(WriterConfig(prompt="compact", max_new_tokens=640, memory=view), counter)
+    teacher = RuleWriterLLM(FORMATS["hermes"], selective=True)
+    selective = rollout(agent, teacher, SAMPLED, cr, 1, view, scoring)
+    held = [
+        holds_stale(t.memory, qa) for t in selective.trajectories for qa in t.instance.questions
+    ]
+    assert sum(held) <= len(held) // 4
+    assert summarize(selective.trajectories, selective.scores)["r1_qa"] > 0.3

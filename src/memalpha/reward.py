@@ -11,6 +11,10 @@ A chunk with no calls gets `no_call_r2` / `no_call_r4` (published: 0 for both).
 `qa_credit: evidence` (not in the paper) gives each chunk its own r1: the mean score of the
 questions whose answer lies in that chunk (`QA.evidence_chunks`). A question without evidence
 counts for every chunk; a chunk that no question points at keeps the trajectory's r1.
+
+`stale_credit` (not in the paper) scales the QA score of a question whose final memory still
+states a value the input overwrote (`QA.superseded`; fate `both` or `old`): an extractive reader
+may pick the new value beside the old one, an LLM reader shown both often answers the old.
 """
 
 from __future__ import annotations
@@ -54,6 +58,14 @@ class RewardConfig(BaseModel):
         "pair it with ppo.group_by: step, so that chunks are compared with the same chunk "
         "of the other rollouts.",
     )
+    stale_credit: float = Field(
+        1.0,
+        ge=0,
+        le=1,
+        description="Factor on the QA score of a question whose final memory still states a "
+        "value the input overwrote (QA.superseded): 1 ignores stale values (published); 0 "
+        "counts such an answer wrong, so that only updating or deleting the old value pays.",
+    )
 
 
 @dataclass(frozen=True, slots=True)
@@ -68,6 +80,12 @@ class RewardTerms:
     beta_r3: float
     gamma_r4: float
     total: float
+
+
+def stale_adjusted(score: float, stale: bool, credit: float) -> float:
+    """A question's QA score after `stale_credit`: scaled when the memory still holds an
+    overwritten value the question depends on."""
+    return score * credit if stale else score
 
 
 def qa_reward(scores: list[float]) -> float:

@@ -18,11 +18,17 @@ from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from memalpha import metrics
 from memalpha.agent import Episode, MemoryAgent
-from memalpha.data import Instance
+from memalpha.data import QA, Instance
 from memalpha.llm import LLM, SamplingParams
 from memalpha.memory import Memory, MemoryConfig, ToolResult, parse_component
 from memalpha.reader import Judge, Question, Reader, query_prompt
-from memalpha.reward import RewardConfig, RewardTerms, qa_reward, trajectory_rewards
+from memalpha.reward import (
+    RewardConfig,
+    RewardTerms,
+    qa_reward,
+    stale_adjusted,
+    trajectory_rewards,
+)
 from memalpha.tokens import TokenCounter
 
 JUDGED_TOOLS = {"new_memory_insert": "content", "memory_update": "new_content"}
@@ -207,8 +213,17 @@ def judged_write(result: ToolResult) -> tuple[str, str] | None:
     return kind.value, content
 
 
-def _qa_scores(written: list[Written], reader: Reader) -> list[tuple[float, ...]]:
-    """Every question of every memory, answered in one reader call (one batch for LLMs)."""
+def holds_stale(memory: Memory, qa: QA) -> bool:
+    """Whether the memory still states a value the input overwrote that `qa` depends on."""
+    contents = memory.contents() if qa.superseded else []
+    return any(s.fate(contents) in ("both", "old") for s in qa.superseded)
+
+
+def _qa_scores(
+    written: list[Written], reader: Reader, stale_credit: float = 1.0
+) -> list[tuple[float, ...]]:
+    """Every question of every memory, answered in one reader call (one batch for LLMs), each
+    score scaled by `stale_credit` where the memory still holds a value the input overwrote."""
     questions = [
         Question(w.memory, qa.question, query_prompt(w.instance.data_source))
         for w in written
@@ -217,7 +232,11 @@ def _qa_scores(written: list[Written], reader: Reader) -> list[tuple[float, ...]
     answers = iter(reader.answer(questions))
     return [
         tuple(
-            metrics.score(w.instance.metric, next(answers).text, qa.answers)
+            stale_adjusted(
+                metrics.score(w.instance.metric, next(answers).text, qa.answers),
+                stale_credit < 1 and holds_stale(w.memory, qa),
+                stale_credit,
+            )
             for qa in w.instance.questions
         )
         for w in written
@@ -250,7 +269,7 @@ def score_episodes(
     """
     timings = timings if timings is not None else Timings()
     start = time.perf_counter()
-    qa = _qa_scores(written, scoring.reader)
+    qa = _qa_scores(written, scoring.reader, scoring.reward.stale_credit)
     timings.reader += time.perf_counter() - start
     start = time.perf_counter()
     judged = _judge_scores(written, scoring.judge)

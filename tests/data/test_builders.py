@@ -78,6 +78,22 @@ def test_conflict_gold_is_the_newest_value(source, shared_data, counter) -> None
         assert {q.qtype for q in inst.questions} == {"single_hop", "multi_hop"}
 
 
+@pytest.mark.parametrize("source", ["conflict", "synth_cr"])
+def test_conflict_questions_name_the_value_the_input_overwrote(source, shared_data, counter):
+    for inst in make(source, shared_data, counter, facts=12):
+        text = "\n".join(inst.chunks)
+        for q in inst.questions:
+            (change,) = q.superseded
+            assert change.old != change.new and change.subject in q.question
+            update = text.rindex(f"Update: {change.subject}")
+            stated_old = text.index(change.subject)  # the original fact comes first
+            assert change.old in text[stated_old : text.index(".", stated_old)]
+            assert change.new in text[update : text.index(".", update)]
+    # only conflict resolution knows of overwritten values
+    ar = make("synth_ar", shared_data, counter)
+    assert all(not q.superseded for inst in ar for q in inst.questions)
+
+
 @pytest.mark.parametrize("source", ["trec_coarse", "banking77", "clinc150", "nlu", "trec_fine"])
 def test_test_time_learning_questions_are_held_out_and_labels_seen(source, shared_data, counter):
     for inst in make(source, shared_data, counter):

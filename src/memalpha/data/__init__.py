@@ -3,7 +3,7 @@ the chunker, builders from raw public data, synthetic generators, and splits."""
 
 from memalpha.data.builders import BUILDERS, BuildConfig, build, sample_dir
 from memalpha.data.chunking import chunk_text, last_tokens, pack, split_sentences
-from memalpha.data.instance import QA, Competency, Instance
+from memalpha.data.instance import QA, Competency, Fate, Instance, Superseded
 from memalpha.data.io import read_instances, write_instances
 from memalpha.data.sources import SOURCES, source_info
 from memalpha.data.splits import SPLITS, check_disjoint, split_of
@@ -11,6 +11,8 @@ from memalpha.data.splits import SPLITS, check_disjoint, split_of
 __all__ = [
     "BUILDERS",
     "QA",
+    "Superseded",
+    "Fate",
     "SOURCES",
     "SPLITS",
     "BuildConfig",

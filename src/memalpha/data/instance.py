@@ -37,6 +37,35 @@ Metric = Literal[  # names of memalpha.metrics.METRICS (a test keeps the two in 
 ]
 
 
+Fate = Literal["overwritten", "both", "old", "lost"]
+
+
+class Superseded(BaseModel):
+    """A value the input later overwrote: `subject` had `old`, then `new` (conflict
+    resolution). Lets training and analysis tell a memory that updated the fact from one that
+    still states the old value, which a reader shown both may answer."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    subject: str = Field(min_length=1)
+    old: str = Field(min_length=1)
+    new: str = Field(min_length=1)
+
+    def fate(self, contents: list[str]) -> Fate:
+        """What memory entries (`contents`) hold of the change: the new value only
+        (overwritten), an entry still stating the old value beside one with the new (both),
+        the old only (old), or neither (lost). Entries are those that name the subject; one
+        naming old and new together ("left A and now works at B") states the change, not the
+        old value. Case-insensitive."""
+        subject, old, new = (x.casefold() for x in (self.subject, self.old, self.new))
+        about = [c.casefold() for c in contents if subject in c.casefold()]
+        has_new = any(new in c for c in about)
+        has_old = any(old in c and new not in c for c in about)
+        if has_new:
+            return "both" if has_old else "overwritten"
+        return "old" if has_old else "lost"
+
+
 class QA(BaseModel):
     """One question with every acceptable gold answer."""
 
@@ -49,6 +78,10 @@ class QA(BaseModel):
         default_factory=list, description="Indices of the chunks that hold the answer."
     )
     qtype: str | None = Field(None, description="Question type, e.g. 'single_hop', 'bridge'.")
+    superseded: list[Superseded] = Field(
+        default_factory=list,
+        description="Values the input overwrote that this question's answer depends on.",
+    )
 
 
 class Instance(BaseModel):

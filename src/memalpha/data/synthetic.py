@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 
 from memalpha.data.builders.config import BuildConfig
 from memalpha.data.chunking import pack_indexed
-from memalpha.data.instance import QA, Instance, stable_id
+from memalpha.data.instance import QA, Instance, Superseded, stable_id
 from memalpha.data.sources import SOURCES
 from memalpha.data.templates import book_chunks, classification_line, dialogue_chunks
 from memalpha.tokens import TokenCounter
@@ -226,6 +226,7 @@ def generate_cr(
                         question=f"What is the {attr} of {person} now?",
                         answers=[new],
                         qtype="single_hop",
+                        superseded=[Superseded(subject=person, old=old, new=new)],
                     ),
                 )
             )
@@ -240,6 +241,7 @@ def generate_cr(
                         id=f"q{i}",
                         answers=[hq[new]],
                         qtype="multi_hop",
+                        superseded=[Superseded(subject=person, old=old, new=new)],
                         question=f"In which city is the company that {person} works for now "
                         "headquartered?",
                     ),

@@ -107,6 +107,13 @@ class Memory:
         """All entries of a list component, oldest first."""
         return list(self._lists[self._list(component)].values())
 
+    def contents(self) -> list[str]:
+        """Core (when set) and the content of every entry of the enabled lists: all the text
+        a reader could be shown."""
+        lists = [c for c in LIST_COMPONENTS if self.config.enabled(c)]
+        core = [self.core] if self.core else []
+        return core + [e.content for c in lists for e in self._lists[c].values()]
+
     def recent(self, component: Component, k: int) -> list[Entry]:
         """The `k` newest entries of a list component, oldest first (the published view)."""
         items = self._lists[self._list(component)]
