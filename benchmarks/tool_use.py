@@ -1,11 +1,13 @@
 """What writers do with their tools on conflict-resolution inputs: calls per tool and how many
-succeed, and for every fact that changed (single-hop `What is the A of X now?`) whether the
-final memory holds the new value only (overwritten), both values (kept both), the old only,
-or neither. The rule writer, the selective teacher and policy folders write greedily the
-held-out test instances of `configs/eval/select.yaml`'s conflict sources.
+succeed, and for every fact that changed (`QA.superseded`: an attribute, or an employer)
+whether the final memory holds the new value only (overwritten), an entry still stating the
+old value beside the new (both), the old only, or neither (`Superseded.fate`); single-hop
+(attribute) changes are also counted apart, as the first measurements were. The rule writer,
+the selective teacher and policy folders write greedily the held-out test instances of
+`configs/eval/select.yaml`'s conflict sources.
 
     python benchmarks/tool_use.py --policy warm-start=runs/sft-smollm2-select/policy \
-        --policy grpo=runs/grpo-smollm2-select/checkpoints/step_000008/policy \
+        --policy grpo=runs/grpo-smollm2-select-stale/checkpoints/step_000008/policy \
         [--instances 6] [--out benchmarks/results/tool_use.json]
 
 A policy writes as its folder's `writer.json` says (as the eval does); the rule writers write
@@ -15,7 +17,6 @@ with the selective recipe's view (8 retrieved entries per list).
 from __future__ import annotations
 
 import argparse
-import re
 import statistics
 from collections import Counter
 from pathlib import Path
@@ -26,39 +27,13 @@ from rich.table import Table
 from memalpha.agent import RuleWriterLLM, WriterConfig, build_agent, policy_writer
 from memalpha.data import BuildConfig, build
 from memalpha.llm import FORMATS, ModelConfig, make_llm
-from memalpha.memory import Component, Memory
+from memalpha.memory import Memory
 from memalpha.tokens import make_token_counter
 from report import save
 
 SOURCES = ("synth_cr", "conflict")
 TOOLS = ("new_memory_insert", "memory_update", "memory_delete")
-_CHANGED = re.compile(r"^What is the (.+) of (.+) now\?$")
-
-
-def fate(contents: list[str], question: str, old: str | None, new: str) -> str:
-    """What the memory holds of one changed fact: overwritten, both, old, or lost."""
-    m = _CHANGED.match(question)
-    assert m, question
-    attr, who = m.groups()
-    held = [c for c in contents if who in c and attr in c]
-    has_new = any(new in c for c in held)
-    has_old = old is not None and any(old in c for c in held)
-    return {
-        (True, False): "overwritten",
-        (True, True): "both",
-        (False, True): "old",
-        (False, False): "lost",
-    }[(has_new, has_old)]
-
-
-def old_value(chunks: list[str], question: str, new: str) -> str | None:
-    """The value a changed fact had first: from `The A of X is V.` in the input."""
-    attr, who = _CHANGED.match(question).groups()  # type: ignore[union-attr]
-    for chunk in chunks:
-        if m := re.search(rf"The {re.escape(attr)} of {re.escape(who)} is ([^.]+)\.", chunk):
-            if m.group(1) != new:
-                return m.group(1)
-    return None
+FATES = ("overwritten", "both", "old", "lost")
 
 
 def measure(name: str, writer_llm, cfg: WriterConfig, instances, counter) -> dict:
@@ -75,19 +50,22 @@ def measure(name: str, writer_llm, cfg: WriterConfig, instances, counter) -> dic
             ok[r.call.name] += r.ok
     core = sum(bool(m.core) for m in memories)
     fates: Counter[str] = Counter()
+    single: Counter[str] = Counter()
     for inst, memory in zip(instances, memories, strict=True):
-        contents = [e.content for e in memory.entries(Component.SEMANTIC)] + [memory.core]
         for q in inst.questions:
-            if q.qtype == "single_hop":
-                new = q.answers[0]
-                fates[fate(contents, q.question, old_value(inst.chunks, q.question, new), new)] += 1
+            for change in q.superseded:
+                fate = change.fate(memory.contents())
+                fates[fate] += 1
+                single[fate] += q.qtype == "single_hop"
     return {
         "writer": name,
         **{f"{t}_calls": calls[t] for t in TOOLS},
         **{f"{t}_ok": ok[t] for t in TOOLS},
         "core_set": core / len(memories),
         "changed_facts": sum(fates.values()),
-        **{k: fates[k] for k in ("overwritten", "both", "old", "lost")},
+        **{k: fates[k] for k in FATES},
+        "single_hop_changed_facts": sum(single.values()),
+        **{f"single_hop_{k}": single[k] for k in FATES},
         "memory_tokens": statistics.fmean(m.total_tokens for m in memories),
     }
 
@@ -140,7 +118,7 @@ def main() -> None:
             llm.close()
     table = Table(title=f"Tool use on {len(instances)} held-out conflict instances")
     heads = ["writer", "insert ok/all", "update ok/all", "delete ok/all", "core set"]
-    heads += ["changed facts", "overwritten", "both", "old", "lost", "memory tokens"]
+    heads += ["changed facts", *FATES, "single-hop overwritten", "memory tokens"]
     for head in heads:
         table.add_column(head, justify="left" if head == "writer" else "right")
     for r in rows:
@@ -148,7 +126,8 @@ def main() -> None:
             r["writer"],
             *(f"{r[f'{t}_ok']}/{r[f'{t}_calls']}" for t in TOOLS),
             f"{r['core_set']:.2f}",
-            *(str(r[k]) for k in ("changed_facts", "overwritten", "both", "old", "lost")),
+            *(str(r[k]) for k in ("changed_facts", *FATES)),
+            f"{r['single_hop_overwritten']}/{r['single_hop_changed_facts']}",
             f"{r['memory_tokens']:.0f}",
         )
     Console(width=160).print(table)
