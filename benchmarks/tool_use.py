@@ -52,9 +52,10 @@ def measure(name: str, writer_llm, cfg: WriterConfig, instances, counter) -> dic
     fates: Counter[str] = Counter()
     single: Counter[str] = Counter()
     for inst, memory in zip(instances, memories, strict=True):
+        contents = memory.contents()
         for q in inst.questions:
             for change in q.superseded:
-                fate = change.fate(memory.contents())
+                fate = change.fate(contents)
                 fates[fate] += 1
                 single[fate] += q.qtype == "single_hop"
     return {
