@@ -76,7 +76,9 @@ def test_http_backend_asks_to_continue_an_answer_begun_for_the_model(server) -> 
     begun = [HELLO[0] + [{"role": "assistant", "content": "\\boxed{"}]]
     with OpenAIHttpLLM(server, "m", backoff_s=0.01) as llm:
         llm.generate(begun + HELLO, SamplingParams())
-    first, plain = ScriptedServer.requests
+    # the two rows go out concurrently: tell them apart by content, not arrival order
+    (first,) = [r for r in ScriptedServer.requests if r["messages"][-1]["role"] == "assistant"]
+    (plain,) = [r for r in ScriptedServer.requests if r["messages"][-1]["role"] == "user"]
     assert first["continue_final_message"] is True and first["add_generation_prompt"] is False
     assert "continue_final_message" not in plain and "add_generation_prompt" not in plain
 
