@@ -49,6 +49,11 @@ class SessionExistsError(StoreError):
         self.session = session
 
 
+class CheckpointError(MemalphaError):
+    """A training checkpoint cannot be written (most often: the disk is full). The previous
+    checkpoint is left as it was."""
+
+
 class MemoryOperationError(MemalphaError):
     """A memory operation was refused; the memory is unchanged."""
 
