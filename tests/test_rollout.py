@@ -233,3 +233,40 @@ def test_stale_credit_pays_only_memories_that_overwrote_the_old_value(counter, r
     ]
     assert sum(held) <= len(held) // 4
     assert summarize(selective.trajectories, selective.scores)["r1_qa"] > 0.3
+
+
+def test_fate_scores_conflict_questions_by_what_the_memory_holds(counter, real_instances):
+    """`cr_score: fate` scores a question with overwritten values by the fraction of them the
+    memory holds overwritten: 0 for the rule writer (it keeps old beside new), the teacher's
+    fates for the selective teacher, including the multi-hop questions the extractive reader
+    scores 0 from any memory; questions without changes still go to the reader."""
+    cr = real_instances(
+        ["synth_cr"], instances=2, max_tokens=512, chunk_tokens=128, questions=6, facts=6
+    )
+    ar = real_instances(
+        ["synth_ar"], instances=1, max_tokens=512, chunk_tokens=128, questions=4, facts=4
+    )
+    base = RewardConfig(beta=0.0, gamma=0.0, call_weight=0.0)
+    fate = base.model_copy(update={"cr_score": "fate"})
+    view = MemoryConfig(view={"mode": "retrieved", "k": 8})
+    agent = build_agent(WriterConfig(prompt="compact", max_new_tokens=640, memory=view), counter)
+    teacher = RuleWriterLLM(FORMATS["hermes"], selective=True)
+    by_reader = rollout(
+        agent, teacher, SAMPLED, cr + ar, 1, view, Scoring(ExtractiveReader(), None, base, counter)
+    )
+    by_fate = score_episodes(
+        by_reader.trajectories, Scoring(ExtractiveReader(), None, fate, counter)
+    )
+    reader_zero_fate_one = 0
+    for t, old, new in zip(by_reader.trajectories, by_reader.scores, by_fate, strict=True):
+        contents = t.memory.contents()
+        for qa, a, b in zip(t.instance.questions, old.qa_scores, new.qa_scores, strict=True):
+            if not qa.superseded:
+                assert b == a  # answered by the reader, as before
+                continue
+            fates = [s.fate(contents) for s in qa.superseded]
+            assert b == sum(f == "overwritten" for f in fates) / len(fates)
+            reader_zero_fate_one += a == 0.0 and b == 1.0
+    assert reader_zero_fate_one > 0  # signal the reader gave none for
+    rule = _rollout(counter, cr, 1, fate)
+    assert all(s == 0.0 for ep in rule.scores for s in ep.qa_scores)

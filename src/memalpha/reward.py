@@ -15,6 +15,12 @@ counts for every chunk; a chunk that no question points at keeps the trajectory'
 `stale_credit` (not in the paper) scales the QA score of a question whose final memory still
 states a value the input overwrote (`QA.superseded`; fate `both` or `old`): an extractive reader
 may pick the new value beside the old one, an LLM reader shown both often answers the old.
+
+`cr_score: fate` (not in the paper) scores such a question by what the memory holds of the
+changes it depends on, not by the training reader's answer: the fraction of them overwritten
+(new value kept, old one gone). The extractive training reader cannot chain the two hops of a
+multi-hop conflict question and scores it 0 from any memory, so without this half of the
+conflict questions give GRPO no signal (benchmarks/training_reader.py).
 """
 
 from __future__ import annotations
@@ -66,6 +72,12 @@ class RewardConfig(BaseModel):
         "value the input overwrote (QA.superseded): 1 ignores stale values (published); 0 "
         "counts such an answer wrong, so that only updating or deleting the old value pays.",
     )
+    cr_score: Literal["reader", "fate"] = Field(
+        "reader",
+        description="How a question with overwritten values (QA.superseded) is scored: by the "
+        "reader's answer (reader, published) or by the fraction of its changed facts the final "
+        "memory holds overwritten, new value only (fate), whatever the reader answered.",
+    )
 
 
 @dataclass(frozen=True, slots=True)
@@ -86,6 +98,12 @@ def stale_adjusted(score: float, stale: bool, credit: float) -> float:
     """A question's QA score after `stale_credit`: scaled when the memory still holds an
     overwritten value the question depends on."""
     return score * credit if stale else score
+
+
+def fate_score(fates: list[str]) -> float:
+    """A conflict question's score under `cr_score: fate`: the fraction of the changes it
+    depends on that the memory holds overwritten."""
+    return sum(f == "overwritten" for f in fates) / len(fates) if fates else 0.0
 
 
 def qa_reward(scores: list[float]) -> float:

@@ -25,6 +25,7 @@ from memalpha.reader import Judge, Question, Reader, query_prompt
 from memalpha.reward import (
     RewardConfig,
     RewardTerms,
+    fate_score,
     qa_reward,
     stale_adjusted,
     trajectory_rewards,
@@ -220,27 +221,32 @@ def holds_stale(memory: Memory, qa: QA) -> bool:
 
 
 def _qa_scores(
-    written: list[Written], reader: Reader, stale_credit: float = 1.0
+    written: list[Written], reader: Reader, reward: RewardConfig
 ) -> list[tuple[float, ...]]:
     """Every question of every memory, answered in one reader call (one batch for LLMs), each
-    score scaled by `stale_credit` where the memory still holds a value the input overwrote."""
+    score scaled by `stale_credit` where the memory still holds a value the input overwrote;
+    under `cr_score: fate` a question with overwritten values is scored by their fate instead
+    (and not sent to the reader)."""
+    by_fate = reward.cr_score == "fate"
     questions = [
         Question(w.memory, qa.question, query_prompt(w.instance.data_source))
         for w in written
         for qa in w.instance.questions
+        if not (by_fate and qa.superseded)
     ]
-    answers = iter(reader.answer(questions))
-    return [
-        tuple(
-            stale_adjusted(
-                metrics.score(w.instance.metric, next(answers).text, qa.answers),
-                stale_credit < 1 and holds_stale(w.memory, qa),
-                stale_credit,
-            )
-            for qa in w.instance.questions
+    answers = iter(reader.answer(questions) if questions else [])
+
+    def score(w: Written, qa: QA) -> float:
+        if by_fate and qa.superseded:
+            contents = w.memory.contents()
+            return fate_score([s.fate(contents) for s in qa.superseded])
+        return stale_adjusted(
+            metrics.score(w.instance.metric, next(answers).text, qa.answers),
+            reward.stale_credit < 1 and holds_stale(w.memory, qa),
+            reward.stale_credit,
         )
-        for w in written
-    ]
+
+    return [tuple(score(w, qa) for qa in w.instance.questions) for w in written]
 
 
 def _judge_scores(written: list[Written], judge: Judge | None) -> list[list[tuple[float, ...]]]:
@@ -269,7 +275,7 @@ def score_episodes(
     """
     timings = timings if timings is not None else Timings()
     start = time.perf_counter()
-    qa = _qa_scores(written, scoring.reader, scoring.reward.stale_credit)
+    qa = _qa_scores(written, scoring.reader, scoring.reward)
     timings.reader += time.perf_counter() - start
     start = time.perf_counter()
     judged = _judge_scores(written, scoring.judge)
