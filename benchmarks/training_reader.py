@@ -1,9 +1,10 @@
 """What the selective recipe's training reward can see: the QA score the training reader
 (`reader` of configs/train/cpu-smollm2-select.yaml, extractive) gives each question type of the
 conflict training instances, from the memories of the rule writer (keeps old and new values)
-and of the selective teacher (overwrites), both greedy with the recipe's view. Scored as the
-recipe does (its `stale_credit`) and with stale values ignored (1). A question type that scores
-0 from the teacher's memories carries no training signal.
+and of the selective teacher (overwrites), both greedy with the recipe's view. Scored three
+ways: stale values scored 0 (`stale_credit: 0`), ignored (`stale_credit: 1`, published), and
+conflict questions scored by what the memory holds of their changes (`cr_score: fate`). A
+question type that scores 0 from the teacher's memories carries no training signal.
 
     python benchmarks/training_reader.py [--out benchmarks/results/training_reader.json]
 """
@@ -47,44 +48,48 @@ def main() -> None:
     )
     agent = build_agent(writer, counter)
     reader, _ = build_reader(cfg.reader, counter)
-    scoring = Scoring(reader, None, cfg.reward, counter)
-    stale_ignored = cfg.reward.model_copy(update={"stale_credit": 1.0})
-    ignore_stale = Scoring(reader, None, stale_ignored, counter)
+    variants = {
+        "stale_credit 0": {"stale_credit": 0.0, "cr_score": "reader"},
+        "stale_credit 1": {"stale_credit": 1.0, "cr_score": "reader"},
+        "cr_score fate": {"cr_score": "fate"},
+    }
+    scorings = {
+        name: Scoring(reader, None, cfg.reward.model_copy(update=knobs), counter)
+        for name, knobs in variants.items()
+    }
     rows = []
     for name, selective in (("rule-writer", False), ("selective-teacher", True)):
         llm = RuleWriterLLM(FORMATS[cfg.format], selective=selective)
-        done = rollout(agent, llm, writer.sampling(), instances, 1, cfg.memory, scoring)
-        ignoring = score_episodes(done.trajectories, ignore_stale)
-        by_type: dict[str, list[tuple[float, float]]] = defaultdict(list)
-        for t, trained, ignored in zip(done.trajectories, done.scores, ignoring, strict=True):
-            pairs = zip(trained.qa_scores, ignored.qa_scores, strict=True)
-            for qa, (a, b) in zip(t.instance.questions, pairs, strict=True):
-                by_type[qa.qtype or "-"].append((a, b))
-        rows += [
-            {
-                "writer": name,
-                "qtype": q,
-                "questions": len(v),
-                "score": statistics.fmean(a for a, _ in v),
-                "score_stale_credit_1": statistics.fmean(b for _, b in v),
-            }
-            for q, v in sorted(by_type.items())
-        ]
+        done = rollout(
+            agent, llm, writer.sampling(), instances, 1, cfg.memory, next(iter(scorings.values()))
+        )
+        rows += _rows_by_type(name, done.trajectories, scorings)
     table = Table(title=f"Training reward on {len(instances)} conflict training instances")
-    heads = ["writer", "question type", "questions"]
-    heads += [f"QA score, stale_credit {cfg.reward.stale_credit:g}", "QA score, stale_credit 1"]
-    for head in heads:
+    for head in ["writer", "question type", "questions", *(f"QA score, {v}" for v in variants)]:
         table.add_column(head)
     for r in rows:
-        table.add_row(
-            r["writer"],
-            r["qtype"],
-            str(r["questions"]),
-            f"{r['score']:.3f}",
-            f"{r['score_stale_credit_1']:.3f}",
-        )
+        scores = [f"{r['scores'][v]:.3f}" for v in variants]
+        table.add_row(r["writer"], r["qtype"], str(r["questions"]), *scores)
     Console(width=120).print(table)
-    save(args.out, {"rows": rows, "stale_credit": cfg.reward.stale_credit}, args)
+    save(args.out, {"rows": rows, "variants": variants}, args)
+
+
+def _rows_by_type(writer: str, trajectories: list, scorings: dict[str, Scoring]) -> list[dict]:
+    """Mean QA score per question type of `writer`'s memories under each scoring."""
+    by_type: dict[str, dict[str, list[float]]] = defaultdict(lambda: defaultdict(list))
+    for name, scoring in scorings.items():
+        for t, scored in zip(trajectories, score_episodes(trajectories, scoring), strict=True):
+            for qa, score in zip(t.instance.questions, scored.qa_scores, strict=True):
+                by_type[qa.qtype or "-"][name].append(score)
+    return [
+        {
+            "writer": writer,
+            "qtype": qtype,
+            "questions": len(next(iter(scores.values()))),
+            "scores": {name: statistics.fmean(v) for name, v in scores.items()},
+        }
+        for qtype, scores in sorted(by_type.items())
+    ]
 
 
 if __name__ == "__main__":
