@@ -216,7 +216,7 @@ def test_stale_credit_pays_only_memories_that_overwrote_the_old_value(counter, r
     stale = 0
     for t, before, after in zip(plain.trajectories, plain.scores, again, strict=True):
         for qa, b, a in zip(t.instance.questions, before.qa_scores, after.qa_scores, strict=True):
-            held = holds_stale(t.memory, qa)
+            held = holds_stale(t.memory.contents(), qa)
             stale += held
             assert a == (0.0 if held else b)
     # the rule writer stores the old fact beside the update: every changed fact is stale
@@ -229,7 +229,9 @@ def test_stale_credit_pays_only_memories_that_overwrote_the_old_value(counter, r
     teacher = RuleWriterLLM(FORMATS["hermes"], selective=True)
     selective = rollout(agent, teacher, SAMPLED, cr, 1, view, scoring)
     held = [
-        holds_stale(t.memory, qa) for t in selective.trajectories for qa in t.instance.questions
+        holds_stale(t.memory.contents(), qa)
+        for t in selective.trajectories
+        for qa in t.instance.questions
     ]
     assert sum(held) <= len(held) // 4
     assert summarize(selective.trajectories, selective.scores)["r1_qa"] > 0.3

@@ -214,9 +214,9 @@ def judged_write(result: ToolResult) -> tuple[str, str] | None:
     return kind.value, content
 
 
-def holds_stale(memory: Memory, qa: QA) -> bool:
-    """Whether the memory still states a value the input overwrote that `qa` depends on."""
-    contents = memory.contents() if qa.superseded else []
+def holds_stale(contents: list[str], qa: QA) -> bool:
+    """Whether a memory's `contents` (`Memory.contents()`) still state a value the input
+    overwrote that `qa` depends on."""
     return any(s.fate(contents) in ("both", "old") for s in qa.superseded)
 
 
@@ -236,17 +236,22 @@ def _qa_scores(
     ]
     answers = iter(reader.answer(questions) if questions else [])
 
-    def score(w: Written, qa: QA) -> float:
+    def score(w: Written, qa: QA, contents: list[str]) -> float:
         if by_fate and qa.superseded:
-            contents = w.memory.contents()
             return fate_score([s.fate(contents) for s in qa.superseded])
         return stale_adjusted(
             metrics.score(w.instance.metric, next(answers).text, qa.answers),
-            reward.stale_credit < 1 and holds_stale(w.memory, qa),
+            reward.stale_credit < 1 and holds_stale(contents, qa),
             reward.stale_credit,
         )
 
-    return [tuple(score(w, qa) for qa in w.instance.questions) for w in written]
+    def scores_of(w: Written) -> tuple[float, ...]:
+        # a memory's text is read once, and only where some question depends on a change
+        changed = any(qa.superseded for qa in w.instance.questions)
+        contents = w.memory.contents() if changed else []
+        return tuple(score(w, qa, contents) for qa in w.instance.questions)
+
+    return [scores_of(w) for w in written]
 
 
 def _judge_scores(written: list[Written], judge: Judge | None) -> list[list[tuple[float, ...]]]:
