@@ -124,16 +124,20 @@ def test_changed_config_refuses_to_resume(tmp_path, shared_data, tiny_model):
 
 
 def test_added_methods_resume_without_redoing_the_others(tmp_path, shared_data, tiny_model):
-    """A method added to a finished evaluation runs alone; the others' rows are kept."""
-    cfg = config(tmp_path, shared_data, tiny_model)
-    run_eval(cfg.model_copy(update={"methods": cfg.methods[1:4]}))
+    """A method added to a finished evaluation runs alone; the others' rows are kept; a pool
+    added with it is reported, not run."""
+    cfg = config(tmp_path, shared_data, tiny_model, pools={"writers": ["memalpha-tiny", "rule"]})
+    run_eval(cfg.model_copy(update={"methods": cfg.methods[1:4], "pools": {}}))
     before = (cfg.out_dir / "predictions.jsonl").read_bytes()
     progress = []
     run_eval(cfg, on_progress=lambda done, total: progress.append((done, total)))
     assert progress[0] == (12, 24)  # 3 of 6 methods x 4 instances were done
     assert (cfg.out_dir / "predictions.jsonl").read_bytes().startswith(before)
+    assert "writers" not in {r["method"] for r in read_rows(cfg.out_dir / "predictions.jsonl")}
     summary = json.loads((cfg.out_dir / "summary.json").read_text())
-    assert set(summary["methods"]) == {m.name for m in cfg.methods}
+    assert set(summary["methods"]) == {m.name for m in cfg.methods} | {"writers"}
+    overall = {m: s["1"]["overall"] for m, s in summary["methods"].items()}
+    assert overall["writers"] == pytest.approx((overall["memalpha-tiny"] + overall["rule"]) / 2)
 
 
 def test_long_context_keeps_the_end_and_rag_finds_the_chunk(counter, real_instances):

@@ -3,7 +3,11 @@ comparisons average over."""
 
 from __future__ import annotations
 
-from memalpha.eval.summary import by_instance, summarize
+import pytest
+from pydantic import ValidationError
+
+from memalpha.eval import EvalConfig
+from memalpha.eval.summary import by_instance, pooled_rows, summarize
 
 
 def row(method, instance, question, score, scale=1):
@@ -85,3 +89,30 @@ def test_paired_differences_use_the_instances_both_methods_answered():
     assert "| grpo - sft | AR | +0.250 [+0.250, +0.250] * |" in md
     (noisy,) = [line for line in md.splitlines() if line.startswith("| grpo - noisy | AR |")]
     assert "+0.125" in noisy and not noisy.endswith("* |")
+
+
+def test_a_pool_averages_its_members_question_by_question():
+    """Seeds 0 and 1 of a recipe: each beats the warm start on a different instance, so
+    neither alone is beyond noise; their pool is +0.25 on every instance."""
+    rows = [row("warm", f"i{i}", "q", 0.5) for i in range(4)]
+    rows += [row("seed0", f"i{i}", "q", s) for i, s in enumerate((1.0, 0.5, 1.0, 0.5))]
+    rows += [row("seed1", f"i{i}", "q", s) for i, s in enumerate((0.5, 1.0, 0.5, 1.0))]
+    rows += [row("seed1", "only-seed1", "q", 1.0)]  # not answered by seed0: not pooled
+    rows[-2] |= {"memory_tokens": 30}
+    pooled = pooled_rows(rows, {"seeds": ["seed0", "seed1"]})
+    assert [(r["instance_id"], r["score"]) for r in pooled] == [(f"i{i}", 0.75) for i in range(4)]
+    assert pooled[-1]["memory_tokens"] == 20  # the mean of 10 and 30
+    summary = summarize(rows + pooled)
+    assert summary["paired"]["1"]["seeds - warm"]["AR"]["interval"] == (0.25, 0.25)
+    assert summary["paired"]["1"]["seed0 - warm"]["AR"]["interval"][0] == 0.0
+
+
+@pytest.mark.parametrize(
+    "pools",
+    [{"a": ["a", "b"]}, {"ab": ["a"]}, {"ab": ["a", "a"]}, {"ab": ["a", "missing"]}],
+)
+def test_a_pool_needs_a_new_name_and_two_methods_of_the_config(pools):
+    methods = [{"name": n, "kind": "rule-writer"} for n in ("a", "b")]
+    with pytest.raises(ValidationError, match="pool"):
+        EvalConfig(methods=methods, files=["x.jsonl"], pools=pools)
+    assert EvalConfig(methods=methods, files=["x.jsonl"], pools={"ab": ["a", "b"]}).pools

@@ -87,12 +87,24 @@ class EvalConfig(_Strict):
     ray_address: str | None = Field(
         None, description="Fan out over a Ray cluster instead ('auto', 'ray://HOST:PORT')."
     )
+    pools: dict[str, list[str]] = Field(
+        default_factory=dict,
+        description="Reported methods averaged question by question over their members (e.g. "
+        "the training seeds of one recipe: {grpo-seeds: [grpo-seed0, grpo-seed1]}); intervals "
+        "cover the instances, not seeds not drawn.",
+    )
 
     @model_validator(mode="after")
     def _unique(self) -> EvalConfig:
         names = [m.name for m in self.methods]
         if len(set(names)) != len(names):
             raise ValueError(f"method names must be unique, got {names}")
+        for pool, members in self.pools.items():
+            if pool in names or len(set(members)) < 2 or not set(members) <= set(names):
+                raise ValueError(
+                    f"pool '{pool}' needs a name no method has and ≥ 2 distinct methods of "
+                    f"this config as members, got {members}"
+                )
         if not self.datasets and not self.files:
             raise ValueError("give datasets (built) or files (instance files) to evaluate on")
         return self

@@ -179,8 +179,10 @@ def _prepare(cfg: EvalConfig, fresh: bool) -> Path:
         (out / PREDICTIONS).unlink(missing_ok=True)
     elif (out / PREDICTIONS).is_file():
         kept = [m for m in cfg.methods if m.name in _saved_method_names(out)]
-        # fan-out may change on resume, and methods may be added: rows are keyed by method
-        check_resumable(out, cfg.model_copy(update={"methods": kept}), ("workers", "ray_address"))
+        # fan-out and pools may change on resume, and methods may be added: rows are keyed
+        # by method, and pools change the summary only
+        volatile = ("workers", "ray_address", "pools")
+        check_resumable(out, cfg.model_copy(update={"methods": kept}), volatile)
     save_run_config(out, cfg)
     return out / PREDICTIONS
 
@@ -256,5 +258,5 @@ def run_eval(
             report(len(jobs) - len(todo) + n, len(jobs))
     keys = {j.key for j in jobs}
     rows = [r for r in read_rows(path) if (r["method"], r["scale"], r["instance_id"]) in keys]
-    write_summary(cfg.out_dir, rows)
+    write_summary(cfg.out_dir, rows, cfg.pools)
     return cfg.out_dir

@@ -26,16 +26,44 @@ AGGREGATION = (
 SUMMARY = "summary.json"
 
 
+def _latest(rows: list[dict[str, Any]]) -> dict[tuple, dict[str, Any]]:
+    """(method, scale, instance_id, question_id) → its row. Of a job redone after a kill, the
+    last rows count, so a resumed run scores each question once."""
+    return {(r["method"], r["scale"], r["instance_id"], r["question_id"]): r for r in rows}
+
+
 def by_instance(rows: list[dict[str, Any]]) -> dict[tuple, list[dict[str, Any]]]:
-    """(method, scale, instance_id) → the rows of its questions. Of a job redone after a kill,
-    the last rows count, so a resumed run scores each question once."""
-    latest: dict[tuple, dict[str, Any]] = {}
-    for r in rows:
-        latest[(r["method"], r["scale"], r["instance_id"], r["question_id"])] = r
+    """(method, scale, instance_id) → the rows of its questions, each question once."""
+    latest = _latest(rows)
     instances: dict[tuple, list[dict[str, Any]]] = defaultdict(list)
     for key in sorted(latest):
         instances[key[:3]].append(latest[key])
     return instances
+
+
+def pooled_rows(rows: list[dict[str, Any]], pools: dict[str, list[str]]) -> list[dict[str, Any]]:
+    """Rows of each pool (name → member methods, e.g. the training seeds of one recipe): a
+    question's score and memory are the mean of its members', on the questions every member
+    answered. A pool then compares paired like any method: "does the recipe beat its warm
+    start on average over these seeds", which no single seed's row says. Its intervals resample
+    instances only, so they hold for the seeds drawn, not for seeds not yet drawn."""
+    latest = _latest(rows)
+    out = []
+    for pool, members in pools.items():
+        keys = {k[1:] for k in latest if k[0] == members[0]}
+        for key in sorted(k for k in keys if all((m, *k) in latest for m in members)):
+            answered = [latest[(m, *key)] for m in members]
+            out.append(
+                answered[0]
+                | {
+                    "method": pool,
+                    "kind": "pool",
+                    "score": mean(r["score"] for r in answered),
+                    "memory_tokens": mean(r["memory_tokens"] for r in answered),
+                    "prediction": None,
+                }
+            )
+    return out
 
 
 def summarize(rows: list[dict[str, Any]]) -> dict[str, Any]:
@@ -152,8 +180,11 @@ def _separations(methods: dict[str, dict[str, Any]], comps: list[str]) -> list[s
     return lines
 
 
-def write_summary(run_dir: Path, rows: list[dict[str, Any]]) -> dict[str, Any]:
-    summary = summarize(rows)
+def write_summary(
+    run_dir: Path, rows: list[dict[str, Any]], pools: dict[str, list[str]] | None = None
+) -> dict[str, Any]:
+    """summary.json, summary.md and the plots of `rows`, with each pool's rows added."""
+    summary = summarize(rows + pooled_rows(rows, pools or {}))
     (run_dir / SUMMARY).write_text(json.dumps(summary, indent=1, sort_keys=True) + "\n", "utf-8")
     scales = sorted({int(k) for s in summary["methods"].values() for k in s})
     md = [f"# Evaluation: {run_dir.name}\n"]
