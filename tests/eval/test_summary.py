@@ -116,3 +116,19 @@ def test_a_pool_needs_a_new_name_and_two_methods_of_the_config(pools):
     with pytest.raises(ValidationError, match="pool"):
         EvalConfig(methods=methods, files=["x.jsonl"], pools=pools)
     assert EvalConfig(methods=methods, files=["x.jsonl"], pools={"ab": ["a", "b"]}).pools
+
+
+def test_reports_of_many_methods_give_each_its_own_colour(tmp_path):
+    """Thirteen writers in one plot (configs/eval/select.yaml): the default cycle of ten
+    colours drew two methods alike."""
+    from memalpha.eval.summary import _colors, write_summary
+
+    assert len(set(_colors(13))) == 13 and len(set(_colors(4))) == 4
+    rows = [
+        row(f"m{m}", f"i{i}", "q", (m + i) % 2, scale)
+        for m in range(13)
+        for i in range(2)
+        for scale in (1, 4)
+    ]
+    write_summary(tmp_path, rows, {"pool": ["m0", "m1"]})
+    assert (tmp_path / "scores.png").stat().st_size > 0 and (tmp_path / "length.png").is_file()

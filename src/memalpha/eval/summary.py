@@ -207,12 +207,29 @@ def _bar_chart(summary: dict[str, Any], path: Path, scale: str) -> None:
     groups = sorted({c for s in methods.values() for c in s["competencies"]}) + ["overall"]
     fig, ax = plt.subplots(figsize=(max(6, 1.6 * len(groups)), 4))
     width = 0.8 / max(1, len(methods))
+    colors = _colors(len(methods))
     for i, (name, s) in enumerate(methods.items()):
         values = [s["competencies"].get(g, 0.0) for g in groups[:-1]] + [s["overall"]]
-        ax.bar([g + i * width for g in range(len(groups))], values, width, label=name)
+        # the competency's 95% interval where it has one (none for "overall"; NaN draws none)
+        spans = [s["intervals"].get(g) for g in groups[:-1]] + [None]
+        none = float("nan")
+        errors = [
+            [v - span[0] if span else none for v, span in zip(values, spans, strict=True)],
+            [span[1] - v if span else none for v, span in zip(values, spans, strict=True)],
+        ]
+        xs = [g + i * width for g in range(len(groups))]
+        ax.bar(xs, values, width, label=name, color=colors[i], yerr=errors, capsize=1.5)
     ax.set_xticks([g + width * (len(methods) - 1) / 2 for g in range(len(groups))], groups)
     ax.set_ylabel("score")
     _save(fig, ax, "score by competency (same reader, same metric)", path)
+
+
+def _colors(n: int) -> list:
+    """n distinguishable colours: the default ten, then tab20 (more methods than the default
+    cycle has colours made two bars look like one method)."""
+    import matplotlib
+
+    return [matplotlib.colormaps["tab10" if n <= 10 else "tab20"](i % 20) for i in range(n)]
 
 
 def _length_plot(summary: dict[str, Any], path: Path) -> None:
@@ -223,9 +240,11 @@ def _length_plot(summary: dict[str, Any], path: Path) -> None:
     from matplotlib.ticker import NullFormatter
 
     fig, ax = plt.subplots(figsize=(6, 4))
-    for name, by_scale in summary["methods"].items():
+    colors = _colors(len(summary["methods"]))
+    for i, (name, by_scale) in enumerate(summary["methods"].items()):
         points = sorted((s["input_tokens"], s["overall"]) for s in by_scale.values())
-        ax.plot([p[0] for p in points], [p[1] for p in points], marker="o", label=name)
+        xs, ys = [p[0] for p in points], [p[1] for p in points]
+        ax.plot(xs, ys, marker="o", label=name, color=colors[i])
     ax.set_xscale("log")
     ax.xaxis.set_minor_formatter(NullFormatter())  # decades only: minor labels collide
     ax.set_xlabel("input tokens per instance")
@@ -234,14 +253,14 @@ def _length_plot(summary: dict[str, Any], path: Path) -> None:
 
 
 def _save(fig, ax, title: str, path: Path) -> None:
-    """Scores in [0, 1], a legend, the title; write the PNG and free the figure."""
+    """Scores in [0, 1], the legend beside the axes (inside, it hid bars), the title; write the
+    PNG and free the figure."""
     import matplotlib.pyplot as plt
 
     ax.set_ylim(0, 1)
-    ax.legend(fontsize=8)
+    ax.legend(fontsize=8, loc="upper left", bbox_to_anchor=(1.01, 1.0))
     ax.set_title(title)
-    fig.tight_layout()
-    fig.savefig(path, dpi=120)
+    fig.savefig(path, dpi=120, bbox_inches="tight")
     plt.close(fig)
 
 
