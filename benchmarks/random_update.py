@@ -25,19 +25,31 @@ from safetensors.torch import load_file, save_file
 WEIGHTS = "model.safetensors"
 
 
+def changes(
+    start: dict[str, torch.Tensor], trained: dict[str, torch.Tensor]
+) -> dict[str, torch.Tensor]:
+    """The run's change of every tensor it trained, in float32: trained − start, the start
+    rounded to the checkpoint's dtype first, so frozen layers stored in bf16 do not count."""
+    out = {}
+    for name, after in trained.items():
+        before = start[name].to(after.dtype).float()
+        delta = after.float() - before
+        if delta.norm().item() > 1e-6 * max(before.norm().item(), 1e-12):
+            out[name] = delta
+    return out
+
+
 def random_twin(
     start: dict[str, torch.Tensor], trained: dict[str, torch.Tensor], seed: int
 ) -> tuple[dict[str, torch.Tensor], dict[str, float]]:
     """The twin's weights and, per changed tensor, the norm of the change it copies."""
     generator = torch.Generator().manual_seed(seed)
-    out, norms = {}, {}
-    for name, after in trained.items():
+    deltas = changes(start, trained)
+    out, norms = dict(trained), {}
+    for name, delta in deltas.items():
+        after = trained[name]
         before = start[name].to(after.dtype).float()
-        delta = after.float() - before
         norm = delta.norm().item()
-        if norm <= 1e-6 * max(before.norm().item(), 1e-12):
-            out[name] = after
-            continue
         noise = torch.randn(delta.shape, generator=generator)
         out[name] = (before + noise * (norm / noise.norm().item())).to(after.dtype)
         norms[name] = norm
