@@ -82,20 +82,16 @@ def measure(start, runs: dict[str, dict], names: list[str]) -> dict:
 
 
 def write_average(start, runs: dict[str, dict], first: Path, out: Path) -> float:
-    """The start plus the runs' mean float32 update; other tensors from the first run."""
-    weights = dict(next(iter(runs.values())))
+    """The start plus the runs' mean update (float32), every other tensor the start's own, so
+    that in float32 it differs from the warm start by that update alone (a run's checkpoint
+    stores its frozen layers rounded to bf16); the first run's folder gives the other files."""
     deltas = [changes(start, w) for w in runs.values()]
     names = sorted(set().union(*deltas))
-    for n in names:
-        mean = sum(d.get(n, torch.zeros_like(start[n], dtype=torch.float32)) for d in deltas) / len(
-            deltas
-        )
-        weights[n] = (start[n].float() + mean).to(weights[n].dtype)
+    mean = {n: sum(d[n] for d in deltas if n in d) / len(deltas) for n in names}
+    weights = dict(start) | {n: start[n].float() + mean[n] for n in names}
     shutil.copytree(first, out, dirs_exist_ok=True)
     save_file(weights, str(out / WEIGHTS), metadata={"format": "pt"})
-    norm = float(
-        torch.cat([(weights[n].float() - start[n].float()).flatten() for n in names]).norm()
-    )
+    norm = float(torch.cat([m.flatten() for m in mean.values()]).norm())
     (out / "average_update.json").write_text(
         json.dumps({"runs": list(runs), "update_norm": norm}, indent=1)
     )
