@@ -51,6 +51,12 @@ def in_bf16(start: dict[str, torch.Tensor], trained: dict[str, torch.Tensor], na
     }
 
 
+def bf16_step(start: dict[str, torch.Tensor], names: list[str]) -> torch.Tensor:
+    """Per weight, the spacing of bf16 values at the start's value (8 significant bits)."""
+    w = torch.cat([start[n].float().flatten() for n in names]).abs().clamp_min(1e-30)
+    return torch.exp2(torch.floor(torch.log2(w)) - 7)
+
+
 def cosine(a: torch.Tensor, b: torch.Tensor) -> float:
     return float(a @ b / (a.norm() * b.norm()).clamp_min(1e-30))
 
@@ -65,10 +71,12 @@ def measure(start, runs: dict[str, dict], names: list[str]) -> dict:
     """Norms, bf16 survival and pairwise cosines of every run's update over `names`."""
     fp32 = {k: flat(changes(start, w), names, start) for k, w in runs.items()}
     bf16 = {k: flat(in_bf16(start, w, names), names, start) for k, w in runs.items()}
+    step = bf16_step(start, names)
     per_run = {
         k: {
             "norm_fp32": float(fp32[k].norm()),
             "norm_bf16": float(bf16[k].norm()),
+            "median_change_per_bf16_step": float((fp32[k].abs() / step).median()),
             "cos_fp32_bf16": cosine(fp32[k], bf16[k]),
             "elements_changed_in_bf16": float((bf16[k] != 0).float().mean()),
         }
@@ -144,12 +152,14 @@ def main() -> None:
 def print_tables(report: dict) -> None:
     console = Console()
     runs = Table(title=f"updates over {report['tensors']} trained tensors")
-    for col in ("run", "norm fp32", "norm bf16", "cos(fp32, bf16)", "elements moved in bf16"):
+    columns = ("run", "norm fp32", "median |change| / bf16 step", "norm bf16", "cos(fp32, bf16)")
+    for col in (*columns, "elements moved in bf16"):
         runs.add_column(col, justify="right")
     for name, r in report["runs"].items():
         runs.add_row(
             name,
             f"{r['norm_fp32']:.4f}",
+            f"{r['median_change_per_bf16_step']:.3f}",
             f"{r['norm_bf16']:.4f}",
             f"{r['cos_fp32_bf16']:.3f}",
             f"{r['elements_changed_in_bf16']:.1%}",
