@@ -67,9 +67,10 @@ def signal_share(vectors: list[torch.Tensor]) -> float:
     return (sum(dots) / len(dots)) / (sum(float(v @ v) for v in vectors) / len(vectors))
 
 
-def measure(start, runs: dict[str, dict], names: list[str]) -> dict:
-    """Norms, bf16 survival and pairwise cosines of every run's update over `names`."""
-    fp32 = {k: flat(changes(start, w), names, start) for k, w in runs.items()}
+def measure(start, runs: dict[str, dict], deltas: dict[str, dict], names: list[str]) -> dict:
+    """Norms, bf16 survival and pairwise cosines of every run's update (`deltas`, from
+    `changes`) over `names`."""
+    fp32 = {k: flat(deltas[k], names, start) for k in runs}
     bf16 = {k: flat(in_bf16(start, w, names), names, start) for k, w in runs.items()}
     step = bf16_step(start, names)
     per_run = {
@@ -89,19 +90,20 @@ def measure(start, runs: dict[str, dict], names: list[str]) -> dict:
     return {"runs": per_run, "pairs": pairs, "fp32": fp32}
 
 
-def write_average(start, runs: dict[str, dict], first: Path, out: Path) -> float:
+def write_average(
+    start, deltas: dict[str, dict[str, torch.Tensor]], first: Path, out: Path
+) -> float:
     """The start plus the runs' mean update (float32), every other tensor the start's own, so
     that in float32 it differs from the warm start by that update alone (a run's checkpoint
     stores its frozen layers rounded to bf16); the first run's folder gives the other files."""
-    deltas = [changes(start, w) for w in runs.values()]
-    names = sorted(set().union(*deltas))
-    mean = {n: sum(d[n] for d in deltas if n in d) / len(deltas) for n in names}
+    names = sorted(set().union(*deltas.values()))
+    mean = {n: sum(d[n] for d in deltas.values() if n in d) / len(deltas) for n in names}
     weights = dict(start) | {n: start[n].float() + mean[n] for n in names}
     shutil.copytree(first, out, dirs_exist_ok=True)
     save_file(weights, str(out / WEIGHTS), metadata={"format": "pt"})
     norm = float(torch.cat([m.flatten() for m in mean.values()]).norm())
     (out / "average_update.json").write_text(
-        json.dumps({"runs": list(runs), "update_norm": norm}, indent=1)
+        json.dumps({"runs": list(deltas), "update_norm": norm}, indent=1)
     )
     return norm
 
@@ -135,16 +137,16 @@ def main() -> None:
     start = load_file(args.start / WEIGHTS)
     runs = {name: load_file(path / WEIGHTS) for name, path in args.run}
     controls = {name: load_file(path / WEIGHTS) for name, path in args.control}
-    names = sorted(set().union(*(changes(start, w) for w in runs.values())))
-    result = measure(start, runs | controls, names)
+    deltas = {k: changes(start, w) for k, w in (runs | controls).items()}
+    names = sorted(set().union(*(deltas[k] for k in runs)))
+    result = measure(start, runs | controls, deltas, names)
     vectors = result.pop("fp32")
     share = signal_share([vectors[k] for k in runs])
     report = {"folders": folders, "tensors": len(names), "signal_share_fp32": share, **result}
     if args.average_out:
-        report["average"] = {
-            "out": str(args.average_out),
-            "update_norm": write_average(start, runs, args.run[0][1], args.average_out),
-        }
+        of_runs = {k: deltas[k] for k in runs}
+        norm = write_average(start, of_runs, args.run[0][1], args.average_out)
+        report["average"] = {"out": str(args.average_out), "update_norm": norm}
     print_tables(report)
     save(args.out, report, argparse.Namespace(**{**vars(args), "run": None, "control": None}))
 
