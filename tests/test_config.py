@@ -71,10 +71,17 @@ def test_overrides_index_lists() -> None:
 
 def _schema(path: Path):
     from memalpha.eval import EvalConfig
+    from memalpha.quickstart import QuickstartConfig
     from memalpha.rl.config import SFTConfig, TrainConfig
     from memalpha.server.config import ServerConfig
 
-    kinds = {"memory": MemoryConfig, "eval": EvalConfig, "sft": SFTConfig, "serve": ServerConfig}
+    kinds = {
+        "memory": MemoryConfig,
+        "eval": EvalConfig,
+        "sft": SFTConfig,
+        "serve": ServerConfig,
+        "quickstart": QuickstartConfig,
+    }
     if path.parent.name == "train":
         return TrainConfig
     return kinds[path.parent.name]

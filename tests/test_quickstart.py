@@ -11,6 +11,8 @@ import sys
 
 import pytest
 
+from memalpha.quickstart import _memory_verdict, load_quickstart_config
+
 SMALL = [
     "train_data.0.instances=2",
     "train_data.1.instances=2",
@@ -61,6 +63,11 @@ def test_quickstart_runs_every_stage_and_prints_the_table(first_run):
         assert (out / name).stat().st_size > 0
     assert (out / "sft" / "policy" / "config.json").is_file()
     assert sum(1 for _ in (out / "data" / "test.jsonl").open()) == 6
+    memory = result["memory"]
+    assert memory["sft_tokens"] == result["writers"]["sft"]["memory_tokens"]
+    assert memory["sft+grpo_tokens"] == result["writers"]["sft+grpo"]["memory_tokens"]
+    assert memory["qa_low"] == result["comparisons"]["sft+grpo - sft"]["low"]
+    assert "Memory: the GRPO writer holds" in done.stdout
     verdicts = {c["verdict"] for c in result["comparisons"].values()}
     assert verdicts <= {"better, beyond noise", "worse, beyond noise", "no difference beyond noise"}
 
@@ -96,3 +103,26 @@ def test_quickstart_on_its_shipped_defaults(tmp_path):
     assert result["over_budget_s"] < 60
     assert result["grpo_steps"] >= 1
     assert result["comparisons"]["sft - untrained"]["low"] > 0
+
+
+@pytest.mark.parametrize(
+    ("sft_tokens", "grpo_tokens", "qa_low", "smaller"),
+    [
+        (100, 75, -0.01, True),  # 25% smaller, QA's interval above -0.02
+        (100, 85, -0.01, False),  # only 15% smaller
+        (100, 75, -0.03, False),  # smaller, but QA may have dropped by more than 0.02
+        (0, 0, 0.01, False),  # no memory to shrink
+    ],
+)
+def test_the_memory_verdict_needs_both_a_cut_and_a_bounded_qa_cost(
+    sft_tokens, grpo_tokens, qa_low, smaller
+):
+    cfg = load_quickstart_config(None, [])
+    result = {
+        "writers": {
+            "sft": {"memory_tokens": sft_tokens},
+            "sft+grpo": {"memory_tokens": grpo_tokens},
+        },
+        "comparisons": {"sft+grpo - sft": {"low": qa_low}},
+    }
+    assert _memory_verdict(cfg, result)["smaller_at_no_qa_cost"] is smaller

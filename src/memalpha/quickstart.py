@@ -61,6 +61,16 @@ from memalpha.tokens import make_token_counter
 Event = dict[str, Any]
 STATE = "quickstart.json"
 WRITERS = ("rule-writer", "untrained", "sft", "sft+grpo")
+# keys a resumed run may change: they set the clock, the workers or the report, not what is trained
+VOLATILE = (
+    "minutes",
+    "out_dir",
+    "eval_workers",
+    "slack_s",
+    "final_eval_factor",
+    "memory_cut",
+    "qa_tolerance",
+)
 
 
 class QuickstartConfig(BaseModel):
@@ -92,6 +102,16 @@ class QuickstartConfig(BaseModel):
         description="Time kept for the last evaluation, in units of the first one's: two LLM "
         "writers (which stop at EOS once trained) where the first had one and the rule writer, "
         "and the same reader (measured: 1.28 with the Qwen reader, benchmarks/RESULTS.md).",
+    )
+    memory_cut: float = Field(
+        0.2,
+        ge=0,
+        lt=1,
+        description="The report's second verdict: GRPO's memory this much smaller than the warm "
+        "start's (0.2: ≥20% fewer tokens) ...",
+    )
+    qa_tolerance: float = Field(
+        0.02, ge=0, description="... with the QA difference's interval above -qa_tolerance."
     )
 
     @model_validator(mode="after")
@@ -127,9 +147,7 @@ def run_quickstart(
     if fresh and out.exists():
         shutil.rmtree(out)
     out.mkdir(parents=True, exist_ok=True)
-    check_resumable(
-        out, cfg, ("minutes", "out_dir", "eval_workers", "slack_s", "final_eval_factor")
-    )
+    check_resumable(out, cfg, VOLATILE)
     save_run_config(out, cfg)
     state = _load_state(out)
 
@@ -304,8 +322,28 @@ def _report(
             [per_instance[after][i] for i in ids], [per_instance[before][i] for i in ids]
         )
         result["comparisons"][f"{after} - {before}"] = {**d, "verdict": _verdict(d)}
+    result["memory"] = _memory_verdict(cfg, result)
     (out / "result.json").write_text(json.dumps(result, indent=1) + "\n", "utf-8")
     return result
+
+
+def _memory_verdict(cfg: QuickstartConfig, result: dict[str, Any]) -> dict[str, Any]:
+    """GRPO's other way to count as a gain: a memory at least `memory_cut` smaller than the warm
+    start's whose QA cost is bounded, the paired interval's low end above `-qa_tolerance` (a
+    writer that stores less but answers as well is what the compression reward asks for)."""
+    before = result["writers"]["sft"]["memory_tokens"]
+    after = result["writers"]["sft+grpo"]["memory_tokens"]
+    change = after / before - 1 if before else 0.0
+    qa = result["comparisons"]["sft+grpo - sft"]
+    return {
+        "sft_tokens": before,
+        "sft+grpo_tokens": after,
+        "change": change,
+        "memory_cut": cfg.memory_cut,
+        "qa_low": qa["low"],
+        "qa_tolerance": cfg.qa_tolerance,
+        "smaller_at_no_qa_cost": change <= -cfg.memory_cut and qa["low"] > -cfg.qa_tolerance,
+    }
 
 
 def _per_instance(rows: list[dict[str, Any]]) -> dict[str, dict[str, float]]:

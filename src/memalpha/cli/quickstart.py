@@ -79,6 +79,21 @@ def show_eval(bar: Progress, task: TaskID) -> Callable[[dict[str, Any]], None]:
     return show
 
 
+def _memory_line(memory: dict[str, Any]) -> str:
+    """The second verdict: a memory smaller by at least `memory_cut` at a bounded QA cost."""
+    said = (
+        f"Memory: the GRPO writer holds {memory['sft+grpo_tokens']:.0f} tokens against the warm "
+        f"start's {memory['sft_tokens']:.0f} ({memory['change']:+.0%}); "
+    )
+    cut, tolerance = memory["memory_cut"], memory["qa_tolerance"]
+    if memory["smaller_at_no_qa_cost"]:
+        return said + f"at least {cut:.0%} smaller with QA's interval above -{tolerance}."
+    return said + (
+        f"not at least {cut:.0%} smaller with QA's interval above -{tolerance} "
+        f"(its low end: {memory['qa_low']:+.3f})."
+    )
+
+
 def render(result: dict[str, Any]) -> None:
     """The comparison table, the paired comparisons and an honest one-line verdict."""
     writers = result["writers"]
@@ -120,6 +135,7 @@ def render(result: dict[str, Any]) -> None:
             "configs/train/cpu-smollm2.yaml` (~10 + 80 min on 2 cores), which beat the warm "
             "start by +0.04 QA; its numbers are in benchmarks/RESULTS.md."
         )
+    out.print(_memory_line(result["memory"]))
     if result["over_budget_s"] > 0:
         out.print(f"[yellow]over the time budget by {result['over_budget_s']:.0f} s[/]")
     files = result["files"]
