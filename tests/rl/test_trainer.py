@@ -52,7 +52,12 @@ def test_reward_rises_on_the_tiny_task(tiny_model, tiny_data, tmp_path):
     assert all(0 <= r["instances_with_qa_variance"] <= 1 for r in train)
     assert max(r["instances_with_qa_variance"] for r in train) > 0
     val = [r for r in records if r["kind"] == "val"]
-    assert val[0]["step"] == 0 and val[-1]["r1_qa"] > val[0]["r1_qa"]
+    # the greedy validation of a tiny policy at lr 0.02 flips between steps, and where it flips
+    # depends on the CPU's arithmetic (bf16 autocast where native, float32 elsewhere: on an AVX2
+    # machine step 14 read 0 after 1.0 at steps 10 and 12), so its second half, not its last
+    # point, must lie above where it started
+    later = [r["r1_qa"] for r in val if r["step"] > 7]
+    assert val[0]["step"] == 0 and sum(later) / len(later) > val[0]["r1_qa"]
 
 
 def test_checkpoints_keep_last_and_best(tiny_model, tiny_data, tmp_path):
