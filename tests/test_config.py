@@ -81,9 +81,8 @@ def _schema(path: Path):
         "sft": SFTConfig,
         "serve": ServerConfig,
         "quickstart": QuickstartConfig,
+        "train": TrainConfig,
     }
-    if path.parent.name == "train":
-        return TrainConfig
     return kinds[path.parent.name]
 
 

@@ -56,7 +56,7 @@ def test_reward_rises_on_the_tiny_task(tiny_model, tiny_data, tmp_path):
     # depends on the CPU's arithmetic (bf16 autocast where native, float32 elsewhere: on an AVX2
     # machine step 14 read 0 after 1.0 at steps 10 and 12), so its second half, not its last
     # point, must lie above where it started
-    later = [r["r1_qa"] for r in val if r["step"] > 7]
+    later = [r["r1_qa"] for r in val[len(val) // 2 :]]
     assert val[0]["step"] == 0 and sum(later) / len(later) > val[0]["r1_qa"]
 
 

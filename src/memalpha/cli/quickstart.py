@@ -85,13 +85,13 @@ def _memory_line(memory: dict[str, Any]) -> str:
         f"Memory: the GRPO writer holds {memory['sft+grpo_tokens']:.0f} tokens against the warm "
         f"start's {memory['sft_tokens']:.0f} ({memory['change']:+.0%}); "
     )
-    cut, tolerance = memory["memory_cut"], memory["qa_tolerance"]
-    if memory["smaller_at_no_qa_cost"]:
-        return said + f"at least {cut:.0%} smaller with QA's interval above -{tolerance}."
-    return said + (
-        f"not at least {cut:.0%} smaller with QA's interval above -{tolerance} "
-        f"(its low end: {memory['qa_low']:+.3f})."
+    rule = (
+        f"at least {memory['memory_cut']:.0%} smaller with QA's interval above "
+        f"-{memory['qa_tolerance']}"
     )
+    if memory["smaller_at_no_qa_cost"]:
+        return f"{said}{rule}."
+    return f"{said}not {rule} (its low end: {memory['qa_low']:+.3f})."
 
 
 def render(result: dict[str, Any]) -> None:
