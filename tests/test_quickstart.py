@@ -84,6 +84,19 @@ def test_rerun_resumes_without_redoing_work(first_run, tiny_model):
     assert json.loads((out / "result.json").read_text())["grpo_steps"] == 3
 
 
+def test_a_budget_spent_before_grpo_is_said_and_grpo_runs_its_first_step_only(tmp_path, tiny_model):
+    """Stages 1-3 outlast a 3-second budget: the run warns before GRPO, trains one step (the
+    trainer's minimum), finishes the last evaluation, and reports how far over it went."""
+    done = _quickstart(tmp_path / "qs", tiny_model, minutes=0.05)
+    assert done.returncode == 0, done.stderr[-3000:]
+    result = json.loads((tmp_path / "qs" / "result.json").read_text())
+    assert result["budget"]["grpo_window_s"] < 0
+    assert "GRPO runs its first step only" in " ".join(done.stderr.split())
+    assert result["grpo_steps"] == 1
+    assert result["over_budget_s"] >= result["budget"]["grpo_s"] > 0
+    assert "over the time budget by" in done.stdout
+
+
 def test_another_config_in_the_same_folder_is_refused(first_run, tiny_model):
     out, _ = first_run
     other = _quickstart(out, tiny_model, "train.rollout.temperature=0.5")
@@ -95,13 +108,21 @@ def test_another_config_in_the_same_folder_is_refused(first_run, tiny_model):
 def test_quickstart_on_its_shipped_defaults(tmp_path):
     """README command 1's job exactly as shipped (SmolLM2-135M, 20 minutes on 2 cores): it
     keeps its budget and the warm start turns a writer that cannot call tools into one that
-    builds a memory the reader answers from."""
+    builds a memory the reader answers from.
+
+    The budget is sized for a CPU with native bf16 (AMX), where the run ends inside it. On a
+    CPU without (the float32 reader is ~3x slower) stages 1-3 leave GRPO no time and its first
+    step, which always runs, is the one overrun allowed: the run takes ~29 min there."""
     cmd = [sys.executable, "-m", "memalpha.cli", "quickstart", "--out", str(tmp_path / "qs")]
-    done = subprocess.run(cmd, capture_output=True, text=True, timeout=1800)
+    done = subprocess.run(cmd, capture_output=True, text=True, timeout=3600)
     assert done.returncode == 0, done.stderr[-3000:]
     result = json.loads((tmp_path / "qs" / "result.json").read_text())
-    assert result["over_budget_s"] < 60
+    budget = result["budget"]
     assert result["grpo_steps"] >= 1
+    # GRPO's first step always runs: what it took beyond the time GRPO had (negative where
+    # stages 1-3 ate into the last evaluation's reserve) is an overrun the run cannot avoid
+    forced = budget["grpo_s"] - budget["grpo_window_s"] if result["grpo_steps"] == 1 else 0.0
+    assert result["over_budget_s"] < 60 + max(0.0, forced)
     assert result["comparisons"]["sft - untrained"]["low"] > 0
 
 

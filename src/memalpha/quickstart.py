@@ -44,7 +44,7 @@ from memalpha.eval import (
     run_eval,
     write_summary,
 )
-from memalpha.llm import resolve_folder
+from memalpha.llm import bf16_native, resolve_folder
 from memalpha.reader import ReaderConfig
 from memalpha.rl import (
     DataConfig,
@@ -136,7 +136,8 @@ def run_quickstart(
     """Run (or resume) every stage within `cfg.minutes`; returns what `result.json` holds.
 
     Events: {"kind": "stage", "key", "name", "index", "total"} before each stage, then that
-    stage's own events (SFT, training; "eval" with done/total for the evaluations).
+    stage's own events (SFT, training; "eval" with done/total for the evaluations), and
+    {"kind": "warning", "text"} when stages 1-3 leave GRPO no time (the run will overrun).
 
     Raises:
         ConfigError: `out_dir` holds a quickstart run with another config (use `fresh`).
@@ -170,7 +171,12 @@ def run_quickstart(
     stage(4, "grpo", "GRPO")
     if "grpo_steps" not in state:
         reserve = cfg.final_eval_factor * state["baseline_eval_s"] + cfg.slack_s
+        state["grpo_window_s"] = end - reserve - time.monotonic()
+        if state["grpo_window_s"] <= 0:
+            emit({"kind": "warning", "text": _late_warning(cfg, end, reserve)})
+        started = time.monotonic()
         state["grpo_steps"] = _grpo(cfg, out / "grpo", sft_policy, train_file, end - reserve, emit)
+        state["grpo_s"] = time.monotonic() - started
         _save_state(out, state)
     grpo_policy = list_checkpoints(out / "grpo")[-1] / "policy"
 
@@ -182,7 +188,27 @@ def run_quickstart(
         [_writer(cfg, "sft", sft_policy), _writer(cfg, "sft+grpo", grpo_policy)],
         emit,
     )
-    return _report(cfg, out, baseline + trained, state["grpo_steps"], end)
+    return _report(cfg, out, baseline + trained, state, end)
+
+
+def _late_warning(cfg: QuickstartConfig, end: float, reserve: float) -> str:
+    """Why the budget cannot be kept: stages 1-3 (fixed work) left GRPO no time, and GRPO
+    still runs its first step (a quickstart without GRPO would not show the method)."""
+    budget = cfg.minutes * 60
+    used = budget - (end - time.monotonic())
+    why = ""
+    reader = cfg.reader.model
+    if reader is not None and reader.dtype == "auto" and not bf16_native(reader.device):
+        where = "CPU" if reader.device == "cpu" else reader.device
+        why = (
+            f" This {where} has no native bf16, so the evaluations' reader computes in float32, "
+            "about 3x slower than on the AMX-BF16 CPU the 20-minute default is sized for."
+        )
+    return (
+        f"Stages 1-3 took {used:.0f} s of the {budget:.0f} s budget, and {reserve:.0f} s are "
+        "kept for the last evaluation: GRPO runs its first step only and the run will end "
+        f"over budget.{why} More --minutes give GRPO more steps."
+    )
 
 
 def _warm_start(
@@ -288,9 +314,10 @@ def _grpo(
 
 
 def _report(
-    cfg: QuickstartConfig, out: Path, rows: list[dict[str, Any]], grpo_steps: int, end: float
+    cfg: QuickstartConfig, out: Path, rows: list[dict[str, Any]], state: dict[str, Any], end: float
 ) -> dict[str, Any]:
-    """summary.md/json + scores.png over all four writers, GRPO curves, and the verdicts."""
+    """summary.md/json + scores.png over all four writers, GRPO curves, the verdicts, and how
+    the budget went (`grpo_window_s`: the time GRPO had; `grpo_s`: what it took)."""
     summary = write_summary(out, rows)
     curves = plot_run(out / "grpo", out / "curves.png")
     per_instance = _per_instance(rows)
@@ -306,9 +333,15 @@ def _report(
         },
         "reader": cfg.reader.model.model if cfg.reader.model else cfg.reader.kind,
         "instances": len(per_instance["sft"]),
-        "grpo_steps": grpo_steps,
+        "grpo_steps": state["grpo_steps"],
         "grpo_planned_steps": cfg.train.schedule.steps,
         "over_budget_s": max(0.0, time.monotonic() - end),
+        "budget": {
+            "minutes": cfg.minutes,
+            "baseline_eval_s": state["baseline_eval_s"],
+            "grpo_window_s": state.get("grpo_window_s"),
+            "grpo_s": state.get("grpo_s"),
+        },
         "comparisons": {},
         "files": {
             "summary": str(out / "summary.md"),

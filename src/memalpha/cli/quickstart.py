@@ -47,6 +47,9 @@ def quickstart(
         handler: dict[str, Any] = {}
 
         def show(e: dict[str, Any]) -> None:
+            if e["kind"] == "warning":
+                err.print(f"[yellow]{e['text']}[/]")
+                return
             if e["kind"] != "stage":
                 handler["now"](e)
                 return
