@@ -111,8 +111,8 @@ def test_quickstart_on_its_shipped_defaults(tmp_path):
     builds a memory the reader answers from.
 
     The budget is sized for a CPU with native bf16 (AMX), where the run ends inside it. On a
-    CPU without (the float32 reader is ~3x slower) stages 1-3 leave GRPO no time and its first
-    step, which always runs, is the one overrun allowed: the run takes ~29 min there."""
+    CPU without (the float32 reader makes the evaluations ~2x slower) stages 1-3 leave GRPO no
+    time and its first step, which always runs, is the one overrun allowed: ~28 min there."""
     cmd = [sys.executable, "-m", "memalpha.cli", "quickstart", "--out", str(tmp_path / "qs")]
     done = subprocess.run(cmd, capture_output=True, text=True, timeout=3600)
     assert done.returncode == 0, done.stderr[-3000:]

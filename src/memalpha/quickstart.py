@@ -201,8 +201,9 @@ def _late_warning(cfg: QuickstartConfig, end: float, reserve: float) -> str:
     if reader is not None and reader.dtype == "auto" and not bf16_native(reader.device):
         where = "CPU" if reader.device == "cpu" else reader.device
         why = (
-            f" This {where} has no native bf16, so the evaluations' reader computes in float32, "
-            "about 3x slower than on the AMX-BF16 CPU the 20-minute default is sized for."
+            f" This {where} has no native bf16, so the evaluations' reader computes in float32 "
+            "and they take about twice as long as on the AMX-BF16 CPU the 20-minute default is "
+            "sized for."
         )
     return (
         f"Stages 1-3 took {used:.0f} s of the {budget:.0f} s budget, and {reserve:.0f} s are "
