@@ -11,7 +11,7 @@ import sys
 
 import pytest
 
-from memalpha.quickstart import _memory_verdict, load_quickstart_config
+from memalpha.quickstart import _memory_verdict, load_quickstart_config, memory_by_instance
 
 SMALL = [
     "train_data.0.instances=2",
@@ -68,6 +68,13 @@ def test_quickstart_runs_every_stage_and_prints_the_table(first_run):
     assert memory["sft+grpo_tokens"] == result["writers"]["sft+grpo"]["memory_tokens"]
     assert memory["qa_low"] == result["comparisons"]["sft+grpo - sft"]["low"]
     assert "Memory: the GRPO writer holds" in done.stdout
+    by = memory["by_instance"]  # the change's breadth, from the evaluations' own rows
+    assert by["instances"] == 6 and by["smaller"] + by["larger"] <= 6
+    mean_change = memory["sft+grpo_tokens"] - memory["sft_tokens"]
+    assert by["diff_tokens"] == pytest.approx(mean_change)
+    assert by["low"] <= by["diff_tokens"] <= by["high"]
+    said = " ".join(done.stdout.split())  # rich wraps long lines
+    assert f"smaller in {by['smaller']} of 6, larger in {by['larger']};" in said
     verdicts = {c["verdict"] for c in result["comparisons"].values()}
     assert verdicts <= {"better, beyond noise", "worse, beyond noise", "no difference beyond noise"}
 
@@ -147,3 +154,22 @@ def test_the_memory_verdict_needs_both_a_cut_and_a_bounded_qa_cost(
         "comparisons": {"sft+grpo - sft": {"low": qa_low}},
     }
     assert _memory_verdict(cfg, result)["smaller_at_no_qa_cost"] is smaller
+
+
+def test_a_memory_cut_from_one_instance_is_shown_as_not_beyond_noise():
+    """The AVX2 runs' case (benchmarks/RESULTS.md): the warm start loops to its cap on one of
+    12 inputs, GRPO does not, and the mean falls by a quarter while 11 instances do not move."""
+    sft = {f"i{n}": 50 for n in range(11)} | {"loop": 326}
+    grpo = {f"i{n}": 50 for n in range(11)} | {"loop": 39}
+    rows = [
+        {"method": method, "instance_id": i, "memory_tokens": t, "score": 1.0}
+        for method, tokens in (("sft", sft), ("sft+grpo", grpo))
+        for i, t in tokens.items()
+    ]
+    by = memory_by_instance(rows)
+    assert (by["instances"], by["smaller"], by["larger"]) == (12, 1, 0)
+    assert by["diff_tokens"] == pytest.approx(-287 / 12)
+    assert by["high"] == 0  # resamples without the loop instance: no change at all
+    grpo["i0"] = 20  # a second instance shrinking as well
+    rows += [{"method": "sft+grpo", "instance_id": "i0", "memory_tokens": 20, "score": 1.0}]
+    assert memory_by_instance(rows)["smaller"] == 2

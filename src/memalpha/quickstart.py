@@ -356,7 +356,7 @@ def _report(
             [per_instance[after][i] for i in ids], [per_instance[before][i] for i in ids]
         )
         result["comparisons"][f"{after} - {before}"] = {**d, "verdict": _verdict(d)}
-    result["memory"] = _memory_verdict(cfg, result)
+    result["memory"] = {**_memory_verdict(cfg, result), "by_instance": memory_by_instance(rows)}
     (out / "result.json").write_text(json.dumps(result, indent=1) + "\n", "utf-8")
     return result
 
@@ -377,6 +377,27 @@ def _memory_verdict(cfg: QuickstartConfig, result: dict[str, Any]) -> dict[str, 
         "qa_low": qa["low"],
         "qa_tolerance": cfg.qa_tolerance,
         "smaller_at_no_qa_cost": change <= -cfg.memory_cut and qa["low"] > -cfg.qa_tolerance,
+    }
+
+
+def memory_by_instance(rows: list[dict[str, Any]]) -> dict[str, float]:
+    """How the GRPO writer's memory differs from the warm start's instance by instance: how
+    many instances shrank or grew, and the paired interval of the token difference. The mean's
+    cut can come from one instance (a warm start that loops to its cap on one input and a GRPO
+    writer that does not), which this shows where the mean alone would not."""
+    tokens: dict[str, dict[str, float]] = {}
+    for row in rows:
+        tokens.setdefault(row["method"], {})[row["instance_id"]] = row["memory_tokens"]
+    ids = sorted(tokens["sft"])
+    diffs = [tokens["sft+grpo"][i] - tokens["sft"][i] for i in ids]
+    d = paired_difference([tokens["sft+grpo"][i] for i in ids], [tokens["sft"][i] for i in ids])
+    return {
+        "instances": len(ids),
+        "smaller": sum(x < 0 for x in diffs),
+        "larger": sum(x > 0 for x in diffs),
+        "diff_tokens": d["diff"],
+        "low": d["low"],
+        "high": d["high"],
     }
 
 

@@ -92,9 +92,22 @@ def _memory_line(memory: dict[str, Any]) -> str:
         f"at least {memory['memory_cut']:.0%} smaller with QA's interval above "
         f"-{memory['qa_tolerance']}"
     )
-    if memory["smaller_at_no_qa_cost"]:
-        return f"{said}{rule}."
-    return f"{said}not {rule} (its low end: {memory['qa_low']:+.3f})."
+    verdict = (
+        f"{said}{rule}."
+        if memory["smaller_at_no_qa_cost"]
+        else f"{said}not {rule} (its low end: {memory['qa_low']:+.3f})."
+    )
+    return f"{verdict} {_instances_line(memory['by_instance'])}"
+
+
+def _instances_line(by: dict[str, Any]) -> str:
+    """Whether the memory change is broad or one instance's (see `memory_by_instance`)."""
+    beyond = by["high"] < 0 or by["low"] > 0
+    return (
+        f"Instance by instance: smaller in {by['smaller']} of {by['instances']}, larger in "
+        f"{by['larger']}; {by['diff_tokens']:+.0f} tokens [{by['low']:+.0f}, {by['high']:+.0f}], "
+        f"{'beyond' if beyond else 'not beyond'} noise."
+    )
 
 
 def render(result: dict[str, Any]) -> None:
