@@ -63,16 +63,25 @@ def main() -> None:
     parser.add_argument("--out", type=Path, required=True, help="where the twin is written")
     parser.add_argument("--seed", type=int, default=0)
     args = parser.parse_args()
-    start, trained = load_file(args.start / WEIGHTS), load_file(args.trained / WEIGHTS)
+    report = write_twin(args.start, args.trained, args.out, args.seed)
+    print(
+        f"{report['changed_tensors']} tensors moved by a random update of norm "
+        f"{report['update_norm']:.4f} -> {args.out}"
+    )
+
+
+def write_twin(start_dir: Path, trained_dir: Path, out: Path, seed: int) -> dict:
+    """The random twin of `trained_dir` as a policy folder at `out`; what moved, and how far."""
+    start, trained = load_file(start_dir / WEIGHTS), load_file(trained_dir / WEIGHTS)
     if missing := sorted(set(trained) - set(start)):
-        raise SystemExit(f"{args.start} lacks {len(missing)} tensors of the run, e.g. {missing[0]}")
-    twin, norms = random_twin(start, trained, args.seed)
-    shutil.copytree(args.trained, args.out, dirs_exist_ok=True)
-    save_file(twin, str(args.out / WEIGHTS), metadata={"format": "pt"})
+        raise SystemExit(f"{start_dir} lacks {len(missing)} tensors of the run, e.g. {missing[0]}")
+    twin, norms = random_twin(start, trained, seed)
+    shutil.copytree(trained_dir, out, dirs_exist_ok=True)
+    save_file(twin, str(out / WEIGHTS), metadata={"format": "pt"})
     total = sum(n * n for n in norms.values()) ** 0.5
-    report = {"changed_tensors": len(norms), "update_norm": total, "seed": args.seed}
-    (args.out / "random_update.json").write_text(json.dumps(report, indent=1))
-    print(f"{len(norms)} tensors moved by a random update of norm {total:.4f} -> {args.out}")
+    report = {"changed_tensors": len(norms), "update_norm": total, "seed": seed}
+    (out / "random_update.json").write_text(json.dumps(report, indent=1))
+    return report
 
 
 if __name__ == "__main__":
