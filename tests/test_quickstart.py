@@ -170,6 +170,6 @@ def test_a_memory_cut_from_one_instance_is_shown_as_not_beyond_noise():
     assert (by["instances"], by["smaller"], by["larger"]) == (12, 1, 0)
     assert by["diff_tokens"] == pytest.approx(-287 / 12)
     assert by["high"] == 0  # resamples without the loop instance: no change at all
-    grpo["i0"] = 20  # a second instance shrinking as well
+    # a second instance shrinking as well (a later row of the same instance replaces it)
     rows += [{"method": "sft+grpo", "instance_id": "i0", "memory_tokens": 20, "score": 1.0}]
     assert memory_by_instance(rows)["smaller"] == 2

@@ -389,12 +389,12 @@ def memory_by_instance(rows: list[dict[str, Any]]) -> dict[str, float]:
     for row in rows:
         tokens.setdefault(row["method"], {})[row["instance_id"]] = row["memory_tokens"]
     ids = sorted(tokens["sft"])
-    diffs = [tokens["sft+grpo"][i] - tokens["sft"][i] for i in ids]
-    d = paired_difference([tokens["sft+grpo"][i] for i in ids], [tokens["sft"][i] for i in ids])
+    after, before = [tokens["sft+grpo"][i] for i in ids], [tokens["sft"][i] for i in ids]
+    d = paired_difference(after, before)
     return {
         "instances": len(ids),
-        "smaller": sum(x < 0 for x in diffs),
-        "larger": sum(x > 0 for x in diffs),
+        "smaller": sum(a < b for a, b in zip(after, before, strict=True)),
+        "larger": sum(a > b for a, b in zip(after, before, strict=True)),
         "diff_tokens": d["diff"],
         "low": d["low"],
         "high": d["high"],
