@@ -351,14 +351,29 @@ def _report(
         },
     }
     for after, before in (("sft", "untrained"), ("sft+grpo", "sft"), ("sft+grpo", "untrained")):
-        ids = sorted(per_instance[before])
-        d = paired_difference(
-            [per_instance[after][i] for i in ids], [per_instance[before][i] for i in ids]
-        )
-        result["comparisons"][f"{after} - {before}"] = {**d, "verdict": _verdict(d)}
-    result["memory"] = {**_memory_verdict(cfg, result), "by_instance": memory_by_instance(rows)}
+        result["comparisons"][f"{after} - {before}"] = compare_writers(per_instance, after, before)
+    result["memory"] = memory_report(cfg, result, rows)
     (out / "result.json").write_text(json.dumps(result, indent=1) + "\n", "utf-8")
     return result
+
+
+def compare_writers(
+    per_instance: dict[str, dict[str, float]], after: str, before: str
+) -> dict[str, Any]:
+    """`after` − `before`, paired by instance, with its interval and verdict, as reported."""
+    ids = sorted(per_instance[before])
+    d = paired_difference(
+        [per_instance[after][i] for i in ids], [per_instance[before][i] for i in ids]
+    )
+    return {**d, "verdict": _verdict(d)}
+
+
+def memory_report(
+    cfg: QuickstartConfig, result: dict[str, Any], rows: list[dict[str, Any]]
+) -> dict[str, Any]:
+    """The second verdict (`result` holds both writers and the QA comparison) and the memory
+    change instance by instance (from the evaluations' `rows`)."""
+    return {**_memory_verdict(cfg, result), "by_instance": memory_by_instance(rows)}
 
 
 def _memory_verdict(cfg: QuickstartConfig, result: dict[str, Any]) -> dict[str, Any]:
