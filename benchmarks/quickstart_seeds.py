@@ -18,24 +18,22 @@ from __future__ import annotations
 import argparse
 import json
 import math
-import time
 from pathlib import Path
 from statistics import mean
 
 from rich.console import Console
 from rich.table import Table
 
-from memalpha.eval import paired_difference, read_rows
+from memalpha.eval import read_rows
 from memalpha.quickstart import (
     QuickstartConfig,
     _evaluate,
     _grpo,
-    _memory_verdict,
     _per_instance,
-    _verdict,
     _writer,
+    compare_writers,
     load_quickstart_config,
-    memory_by_instance,
+    memory_report,
 )
 from random_update import write_twin
 
@@ -44,6 +42,14 @@ def memory_tokens(rows: list[dict]) -> float:
     """Mean final-memory tokens over instances, as the quickstart's summary counts them."""
     per_instance = {r["instance_id"]: r["memory_tokens"] for r in rows}
     return mean(per_instance.values())
+
+
+def step_seconds(metrics: Path) -> float:
+    """The GRPO steps' own time, from the run's log: the same whether this call trained them
+    or found them done (a resumed run)."""
+    parts = ("time_generation", "time_reader", "time_judge", "time_update")
+    records = [json.loads(line) for line in metrics.read_text("utf-8").splitlines() if line]
+    return sum(r.get(p, 0.0) for r in records if r.get("kind") == "train" for p in parts)
 
 
 def one_seed(run: Path, tag: str, seed: int, steps: int, overrides: list[str], twin: bool) -> dict:
@@ -55,7 +61,6 @@ def one_seed(run: Path, tag: str, seed: int, steps: int, overrides: list[str], t
         [*overrides, f"train.seed={seed}", f"train.schedule.steps={steps}"],
     )
     folder = run / "seeds" / f"{tag}-seed{seed}"
-    started = time.monotonic()
     done = _grpo(
         cfg,
         folder / "grpo",
@@ -64,7 +69,7 @@ def one_seed(run: Path, tag: str, seed: int, steps: int, overrides: list[str], t
         math.inf,
         lambda e: None,
     )
-    grpo_s = time.monotonic() - started
+    grpo_s = step_seconds(folder / "grpo" / "metrics.jsonl")
     policy = folder / "grpo" / "checkpoints" / f"step_{done:06d}" / "policy"
     out = {"seed": seed, "grpo_steps": done, "grpo_s": grpo_s}
     out["grpo"] = compare(cfg, run, folder / "eval", policy)
@@ -91,10 +96,6 @@ def compare(cfg: QuickstartConfig, run: Path, eval_dir: Path, policy: Path) -> d
         r for r in read_rows(run / "eval-trained" / "predictions.jsonl") if r["method"] == "sft"
     ]
     per_instance = _per_instance(warm + new)
-    ids = sorted(per_instance["sft"])
-    qa = paired_difference(
-        [per_instance["sft+grpo"][i] for i in ids], [per_instance["sft"][i] for i in ids]
-    )
     result = {
         "writers": {
             name: {
@@ -103,10 +104,9 @@ def compare(cfg: QuickstartConfig, run: Path, eval_dir: Path, policy: Path) -> d
             }
             for name, rows in (("sft", warm), ("sft+grpo", new))
         },
-        "comparisons": {"sft+grpo - sft": {**qa, "verdict": _verdict(qa)}},
+        "comparisons": {"sft+grpo - sft": compare_writers(per_instance, "sft+grpo", "sft")},
     }
-    by_instance = memory_by_instance(warm + new)
-    result["memory"] = {**_memory_verdict(cfg, result), "by_instance": by_instance}
+    result["memory"] = memory_report(cfg, result, warm + new)
     return result
 
 
