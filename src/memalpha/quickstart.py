@@ -116,7 +116,7 @@ class QuickstartConfig(BaseModel):
 
     @model_validator(mode="after")
     def _same_writer(self) -> QuickstartConfig:
-        for key in ("format", "prompt", "memory"):
+        for key in ("format", "prompt", "memory", "loop_stop"):
             if getattr(self.sft, key) != getattr(self.train, key):
                 raise ValueError(f"sft.{key} and train.{key} must match: GRPO continues the SFT")
         return self

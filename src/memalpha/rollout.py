@@ -352,6 +352,7 @@ def summarize(trajectories: list[Trajectory], scores: list[EpisodeScore]) -> dic
         "call_success": _mean([r.ok for r in calls]),
         "response_tokens": _mean([len(g.token_ids) for g in gens]),
         "truncated": _mean([g.finish_reason == "length" for g in gens]),
+        "looped": _mean([g.finish_reason == "loop" for g in gens]),
     }
 
 

@@ -152,6 +152,21 @@ def test_greedy_anchor_is_trained_at_the_sampling_temperature(tiny_model, tiny_d
     assert "anchor_r1" not in plain[-1]
 
 
+def test_loop_stop_cuts_rollouts_logs_them_and_is_recorded(tiny_model, tiny_data, tmp_path):
+    # the random tiny model over 15 words repeats itself often within 24 tokens
+    stop = {"min_span": 1, "max_span": 3, "repeats": 3, "max_mismatch": 0.0}
+    common = {"schedule.steps": 1, "schedule.val_before_train": False}
+    common["rollout.max_new_tokens"] = 24
+    plain = _train(tiny_model, tiny_data, tmp_path / "plain", **common)[-1]
+    cut = _train(tiny_model, tiny_data, tmp_path / "cut", **common, loop_stop=stop)[-1]
+    assert plain["looped"] == 0 and 0 < cut["looped"] <= 1
+    # the same samples, each cut back where its loop began: fewer tokens, fewer at the budget
+    assert cut["response_tokens"] < plain["response_tokens"]
+    assert cut["truncated"] < plain["truncated"]
+    (step,) = list_checkpoints(tmp_path / "cut")
+    assert read_writer_config(step / "policy").loop_stop.model_dump() == stop
+
+
 def test_lora_run_resumes_exactly(tiny_model, tiny_data, tmp_path):
     """Under LoRA a resume reloads the base weights plus the saved adapters (and the optimizer
     over the adapters only); its next steps must repeat the uninterrupted run's."""

@@ -397,6 +397,43 @@ def test_a_prompt_over_the_rollout_prompt_length_is_an_error_with_the_numbers(
     assert server.requests == []  # refused before anything was generated
 
 
+class LoopingServer(LocalRolloutServer):
+    """FAKE rollout server that answers every chunk with the same scripted looping tool call
+    (verl's servers decode to the budget; getting a real model to loop on demand is not
+    reliable). Its ids are SmolLM2's tokens of that text, each with log-prob -0.5."""
+
+    SENTENCE = "IOC stands for the International Olympic Committee; Label: N. "
+
+    async def generate(self, request_id, *, prompt_ids, sampling_params, **_):
+        from verl.workers.rollout.replica import TokenOutput
+
+        head = '<tool_call>\n{"name": "new_memory_insert", "arguments": {"memory_type": '
+        text = head + '"semantic", "content": "' + self.SENTENCE * 12
+        ids = self.llm.tokenizer(text, add_special_tokens=False)["input_ids"]
+        ids = ids[: sampling_params["max_tokens"]]
+        self.requests.append((list(prompt_ids), dict(sampling_params)))
+        self.answers.append(ids)
+        return TokenOutput(token_ids=ids, log_probs=[-0.5] * len(ids))
+
+
+def test_agent_loop_trains_on_a_looping_answer_cut_to_its_first_copy(
+    config_path, instances, smol, tmp_path
+):
+    text = config_json(config_path)
+    looping = json.dumps({**json.loads(text), "loop_stop": {"min_span": 8}})
+    _, loop, _, kwargs = _loop(looping, smol, tmp_path, instances[0])
+    loop.server_manager = server = LoopingServer(smol)
+    loop.response_length = 512
+    outs = loop.loop.run_until_complete(loop.run({"temperature": 0.0}, **kwargs))
+    assert len(outs) == len(instances[0].chunks)
+    for out, answer in zip(outs, server.answers, strict=True):
+        assert len(out.response_ids) < len(answer) // 4  # 12 copies decoded, one kept
+        assert out.response_ids == answer[: len(out.response_ids)]
+        assert out.response_logprobs == [-0.5] * len(out.response_ids)
+        kept = smol.tokenizer.decode(out.response_ids)
+        assert kept.count("International Olympic Committee") == 1
+
+
 class InMemoryTransferQueue:
     """FAKE of TransferQueue's kv_batch_get/kv_batch_put: TransferQueue's Ray-backed store did
     not come up on this 2-core machine (tq.init() hung for 5 minutes), so it cannot run in the

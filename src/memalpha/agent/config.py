@@ -18,6 +18,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 from memalpha.agent.memory_agent import MemoryAgent, PromptStyle
 from memalpha.errors import ConfigError
 from memalpha.llm import FORMATS, Message, SamplingParams
+from memalpha.llm.loops import LoopStop
 from memalpha.memory import MemoryConfig, ToolExecutor, ToolRegistry
 from memalpha.tokens import TokenCounter
 
@@ -39,6 +40,12 @@ class WriterStyle(BaseModel):
     memory: MemoryConfig = Field(
         default_factory=MemoryConfig,
         description="The memory written: components, caps, tokenizer and the writer's view.",
+    )
+    loop_stop: LoopStop | None = Field(
+        None,
+        description="End a response that repeats one span, cut back to its first copy "
+        "(memalpha.llm.loops; not published): a small writer's loops fill the memory with "
+        "copies and decode to the budget. None: decode to the budget, as published.",
     )
 
 
@@ -66,6 +73,7 @@ class WriterConfig(WriterStyle):
             seed=seed,
             logprobs=logprobs,
             stop=FORMATS[self.format].stop_strings,
+            loop_stop=self.loop_stop,
         )
 
 

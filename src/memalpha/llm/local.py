@@ -25,6 +25,7 @@ from transformers import (
 )
 
 from memalpha.errors import BackendError, ConfigError
+from memalpha.llm.loops import LoopStop, loop_cut, loops_at_end
 from memalpha.llm.precision import resolve_dtype
 from memalpha.llm.protocol import Generation, Message, SamplingParams, answer_begun
 
@@ -178,12 +179,16 @@ class TransformersLLM(ChatPrompts):
         }
         enc = {k: v.to(self.device) for k, v in enc.items()}
         recorder = SampledLogprobs() if sampling.logprobs else None
-        stop = StopOnText(self.tokenizer, sampling.stop, width) if sampling.stop else None
+        criteria: list[StoppingCriteria] = []
+        if sampling.stop:
+            criteria.append(StopOnText(self.tokenizer, sampling.stop, width))
+        if sampling.loop_stop is not None:
+            criteria.append(StopOnLoop(sampling.loop_stop, width))
         with self._compute():
             result = self.model.generate(
                 **enc,
                 **sampling_kwargs(sampling, recorder),
-                stopping_criteria=StoppingCriteriaList([stop] if stop else []),
+                stopping_criteria=StoppingCriteriaList(criteria),
                 max_new_tokens=sampling.max_new_tokens,
                 eos_token_id=sorted(self.stop_ids),
                 pad_token_id=pad,
@@ -197,7 +202,7 @@ class TransformersLLM(ChatPrompts):
                 None if b in sampling.greedy_rows else logprobs,
                 b,
                 prompt_ids[b],
-                sampling.stop,
+                sampling,
             )
             for b in range(new.shape[0])
         ]
@@ -208,25 +213,28 @@ class TransformersLLM(ChatPrompts):
         logprobs: torch.Tensor | None,
         row: int,
         prompt_ids: list[int],
-        stop_strings: tuple[str, ...],
+        sampling: SamplingParams,
     ) -> Generation:
         """One row cut where it stopped: after its first stop token (kept: it was sampled and
-        is trained on) or after the token that completed a stop string; what follows is
-        padding and is dropped."""
-        end, stopped = len(ids), False
+        is trained on), after the token that completed a stop string, or after the first copy
+        of a loop; what follows is padding, or the loop's repeats, and is dropped."""
+        end, reason = len(ids), "length"
         for i, token in enumerate(ids):
             if token in self.stop_ids:
-                end, stopped = i + 1, True
+                end, reason = i + 1, "stop"
                 break
-        cut = stop_string_end(self.tokenizer, ids[:end], stop_strings)
+        cut = stop_string_end(self.tokenizer, ids[:end], sampling.stop)
         if cut is not None:
-            end, stopped = cut, True
+            end, reason = cut, "stop"
+        cut = loop_cut(ids[:end], sampling.loop_stop) if sampling.loop_stop else None
+        if cut is not None:
+            end, reason = cut, "loop"
         ids = ids[:end]
         return Generation(
             text=self.tokenizer.decode(ids, skip_special_tokens=True),
             token_ids=tuple(ids),
             logprobs=tuple(logprobs[row, :end].tolist()) if logprobs is not None else None,
-            finish_reason="stop" if stopped else "length",
+            finish_reason=reason,
             prompt_tokens=len(prompt_ids),
             prompt_ids=tuple(prompt_ids),
         )
@@ -273,6 +281,23 @@ class StopOnText(StoppingCriteria):
         texts = self.tokenizer.batch_decode(tails, skip_special_tokens=False)
         done = [any(s in text for s in self.stop_strings) for text in texts]
         return torch.tensor(done, dtype=torch.bool, device=input_ids.device)
+
+
+class StopOnLoop(StoppingCriteria):
+    """Ends a row once its generated tokens end in a loop (`memalpha.llm.loops`), which saves
+    decoding the loop to the budget; `_generation` then cuts the row back to where the loop
+    began. Looks every `every` steps (a check costs ~max_span small comparisons): the cut is the
+    same whenever the loop is seen, only up to `every` - 1 more tokens are decoded."""
+
+    def __init__(self, stop: LoopStop, prompt_width: int, every: int = 8) -> None:
+        self.stop, self.start, self.every = stop, prompt_width, every
+
+    def __call__(self, input_ids: torch.Tensor, scores, **kwargs) -> torch.Tensor:
+        steps = input_ids.shape[1] - self.start
+        if steps % self.every:
+            return torch.zeros(input_ids.shape[0], dtype=torch.bool, device=input_ids.device)
+        done = loops_at_end(input_ids[:, self.start :].cpu().numpy(), self.stop)
+        return torch.from_numpy(done).to(input_ids.device)
 
 
 def sampling_kwargs(sampling: SamplingParams, recorder: SampledLogprobs | None) -> dict:

@@ -5,6 +5,7 @@ and a clear error when the server is down."""
 from __future__ import annotations
 
 import json
+import logging
 import time
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
@@ -13,6 +14,8 @@ import httpx
 
 from memalpha.errors import BackendError, BackendTimeout, BackendUnavailable
 from memalpha.llm.protocol import Generation, Message, SamplingParams, answer_begun
+
+log = logging.getLogger(__name__)
 
 
 class OpenAIHttpLLM:
@@ -48,6 +51,7 @@ class OpenAIHttpLLM:
         headers = {"Authorization": f"Bearer {api_key}"} if api_key else {}
         self._client = httpx.Client(timeout=timeout_s, headers=headers)
         self._pool = ThreadPoolExecutor(max_workers=concurrency)
+        self._warned_loop_stop = False
 
     def __enter__(self) -> OpenAIHttpLLM:
         return self
@@ -60,6 +64,9 @@ class OpenAIHttpLLM:
         self._client.close()
 
     def generate(self, prompts: list[list[Message]], sampling: SamplingParams) -> list[Generation]:
+        if sampling.loop_stop is not None and not self._warned_loop_stop:
+            self._warned_loop_stop = True  # the cut needs the model's tokenizer, on the server
+            log.warning("%s: loop_stop is not applied to a served model's answers", self.name)
         rows = [sampling.row(i) for i in range(len(prompts))]
         return list(self._pool.map(self._one, prompts, rows))
 

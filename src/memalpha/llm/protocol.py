@@ -8,6 +8,8 @@ from typing import Protocol
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from memalpha.llm.loops import LoopStop
+
 Message = dict[str, str]  # {"role": "system" | "user" | "assistant", "content": str}
 
 
@@ -25,6 +27,11 @@ class SamplingParams(BaseModel):
         (),
         description="Stop strings: a response ends with the token that completes one (kept). "
         "Writers stop where a format's tool result would begin (✿RESULT✿, <tool_response>).",
+    )
+    loop_stop: LoopStop | None = Field(
+        None,
+        description="End a response whose tail repeats one span (memalpha.llm.loops), cut "
+        "back to the span's first copy (finish reason 'loop'); None: decode to the budget.",
     )
 
     greedy_rows: tuple[int, ...] = Field(
@@ -71,7 +78,7 @@ class Generation:
     text: str
     token_ids: tuple[int, ...] = ()
     logprobs: tuple[float, ...] | None = None
-    finish_reason: str = "stop"  # "stop" (EOS or stop string) | "length"
+    finish_reason: str = "stop"  # "stop" (EOS or stop string) | "length" | "loop" (loop stop)
     prompt_tokens: int = 0
     prompt_ids: tuple[int, ...] = ()
 

@@ -29,6 +29,7 @@ import torch
 
 from memalpha.errors import BackendError, ConfigError
 from memalpha.llm.local import ChatPrompts, stop_token_ids
+from memalpha.llm.loops import loop_cut
 from memalpha.llm.precision import resolve_dtype
 from memalpha.llm.protocol import Generation, SamplingParams
 
@@ -183,16 +184,23 @@ class VllmEngine(ChatPrompts):
         )
 
     def _generation(self, out, prompt: list[int], sampling: SamplingParams) -> Generation:
+        """One output, cut back to the first copy of a loop where `sampling.loop_stop` finds
+        one (vLLM decodes the loop to the budget; the cut is the transformers engine's)."""
         ids = list(out.token_ids)
         logprobs = None
         if sampling.logprobs and out.logprobs is not None:
             steps = zip(out.logprobs, ids, strict=True)
             logprobs = tuple(step[token].logprob for step, token in steps)
+        reason = "length" if out.finish_reason == "length" else "stop"
+        cut = loop_cut(ids, sampling.loop_stop) if sampling.loop_stop else None
+        if cut is not None:
+            ids, reason = ids[:cut], "loop"
+            logprobs = logprobs[:cut] if logprobs is not None else None
         return Generation(
             text=self.tokenizer.decode(ids, skip_special_tokens=True),
             token_ids=tuple(ids),
             logprobs=logprobs,
-            finish_reason="length" if out.finish_reason == "length" else "stop",
+            finish_reason=reason,
             prompt_tokens=len(prompt),
             prompt_ids=tuple(prompt),
         )

@@ -118,6 +118,7 @@ class _WriterRun(WriterStyle):
             format=self.format,
             prompt=self.prompt,
             memory=self.memory,
+            loop_stop=self.loop_stop,
             max_new_tokens=max_new_tokens,
         )
 

@@ -12,7 +12,7 @@ PANELS = [  # (title, train keys, val keys)
     ("reward terms (train)", ["reward", "r1_qa", "r2_calls", "r3_compression", "r4_validity"], []),
     ("QA score r1", ["r1_qa", "anchor_r1"], ["r1_qa"]),  # anchor: greedy rollouts, if any
     ("memory size (tokens)", ["memory_tokens"], ["memory_tokens"]),
-    ("tool calls", ["call_success", "truncated"], ["call_success"]),
+    ("tool calls", ["call_success", "truncated", "looped"], ["call_success"]),
     (
         "update",
         [

@@ -30,6 +30,7 @@ from verl.experimental.agent_loop.agent_loop import (
 from memalpha.data import Instance
 from memalpha.errors import DataError
 from memalpha.llm import Generation, Message
+from memalpha.llm.loops import loop_cut
 from memalpha.rl.verl.dataset import AGENT_NAME
 from memalpha.rl.verl.episode import Writer, to_record
 from memalpha.rl.verl.reward_fn import EPISODE_KEY, INSTANCE_KEY
@@ -70,12 +71,18 @@ class MemalphaAgentLoop(AgentLoopBase):
                 sampling_params={**sampling_params, "max_tokens": budget},
             )
             seconds.append(time.perf_counter() - start)
-            ids = list(out.token_ids)
+            ids, logprobs = list(out.token_ids), list(out.log_probs or ()) or None
+            reason = "length" if len(ids) >= budget else "stop"
+            loop_stop = self.writer.loop_stop
+            cut = loop_cut(ids, loop_stop) if loop_stop else None
+            if cut is not None:  # the server decoded the loop; train on its first copy only
+                ids, reason = ids[:cut], "loop"
+                logprobs = logprobs[:cut] if logprobs else None
             generation = Generation(
                 text=self.tokenizer.decode(ids, skip_special_tokens=True),
                 token_ids=tuple(ids),
-                logprobs=tuple(out.log_probs) if out.log_probs else None,
-                finish_reason="length" if len(ids) >= budget else "stop",
+                logprobs=tuple(logprobs) if logprobs else None,
+                finish_reason=reason,
                 prompt_tokens=len(prompt_ids),
                 prompt_ids=tuple(prompt_ids),
             )

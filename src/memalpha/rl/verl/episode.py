@@ -24,6 +24,7 @@ from memalpha.agent import ChunkStep, Episode, MemoryAgent, build_agent
 from memalpha.data import Instance
 from memalpha.errors import ConfigError
 from memalpha.llm import Generation, Message
+from memalpha.llm.loops import LoopStop
 from memalpha.memory import (
     CallStatus,
     Memory,
@@ -95,6 +96,11 @@ class Writer:
     @property
     def max_new_tokens(self) -> int:
         return self.cfg.rollout.max_new_tokens
+
+    @property
+    def loop_stop(self) -> LoopStop | None:
+        """Where the agent loop cuts a looping response (verl's servers decode it whole)."""
+        return self.cfg.loop_stop
 
     async def run(
         self, instance: Instance, generate: Generate
