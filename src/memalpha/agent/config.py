@@ -17,8 +17,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from memalpha.agent.memory_agent import MemoryAgent, PromptStyle
 from memalpha.errors import ConfigError
-from memalpha.llm import FORMATS, Message, SamplingParams
-from memalpha.llm.loops import LoopStop
+from memalpha.llm import FORMATS, LoopStop, Message, SamplingParams
 from memalpha.memory import MemoryConfig, ToolExecutor, ToolRegistry
 from memalpha.tokens import TokenCounter
 

@@ -1,6 +1,7 @@
 """LLM backends behind one small protocol, and tool-call text formats; nothing of memory."""
 
 from memalpha.llm.formats import FORMATS, FunctionCall, ParsedOutput, ToolCallFormat
+from memalpha.llm.loops import LoopStop, loop_cut
 from memalpha.llm.protocol import LLM, Generation, Message, SamplingParams
 from memalpha.llm.registry import ModelConfig, make_llm, resolve_folder
 
@@ -9,11 +10,13 @@ __all__ = [
     "LLM",
     "FunctionCall",
     "Generation",
+    "LoopStop",
     "Message",
     "ModelConfig",
     "ParsedOutput",
     "SamplingParams",
     "ToolCallFormat",
+    "loop_cut",
     "make_llm",
     "TransformersLLM",
     "VllmEngine",

@@ -29,8 +29,7 @@ from verl.experimental.agent_loop.agent_loop import (
 
 from memalpha.data import Instance
 from memalpha.errors import DataError
-from memalpha.llm import Generation, Message
-from memalpha.llm.loops import loop_cut
+from memalpha.llm import Generation, Message, loop_cut
 from memalpha.rl.verl.dataset import AGENT_NAME
 from memalpha.rl.verl.episode import Writer, to_record
 from memalpha.rl.verl.reward_fn import EPISODE_KEY, INSTANCE_KEY

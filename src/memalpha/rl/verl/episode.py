@@ -23,8 +23,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from memalpha.agent import ChunkStep, Episode, MemoryAgent, build_agent
 from memalpha.data import Instance
 from memalpha.errors import ConfigError
-from memalpha.llm import Generation, Message
-from memalpha.llm.loops import LoopStop
+from memalpha.llm import Generation, LoopStop, Message
 from memalpha.memory import (
     CallStatus,
     Memory,
