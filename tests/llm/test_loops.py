@@ -53,6 +53,7 @@ def test_a_sentence_repeated_is_cut_to_its_first_copy_and_varied_text_is_not() -
     head, sentence = list(range(100, 140)), list(range(7, 25))  # 18-token sentence
     ids = head + sentence * 6 + sentence[:5]
     assert loop_cut(ids, LoopStop()) == len(head) + len(sentence)
+    assert loop_cut(ids, None) is None  # no loop stop set: nothing is cut
     assert loop_cut(ids[: len(head) + 2 * len(sentence)], LoopStop()) is None  # two copies
     assert loop_cut(list(range(2000)), LoopStop()) is None
     assert loop_cut(head + [5] * 30, LoopStop()) == len(head) + 8  # one token, min_span long

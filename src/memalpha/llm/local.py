@@ -226,7 +226,7 @@ class TransformersLLM(ChatPrompts):
         cut = stop_string_end(self.tokenizer, ids[:end], sampling.stop)
         if cut is not None:
             end, reason = cut, "stop"
-        cut = loop_cut(ids[:end], sampling.loop_stop) if sampling.loop_stop else None
+        cut = loop_cut(ids[:end], sampling.loop_stop)
         if cut is not None:
             end, reason = cut, "loop"
         ids = ids[:end]

@@ -2,15 +2,16 @@
 
 A small writer that has lost its way repeats one span ("Sentence: …; Label: N; Sentence: …;
 Label: N; …") until its token budget runs out: the loop fills the memory with copies, costs the
-whole budget in decoding time, and, when it ends a response, loses the calls after it (issue 25:
-a fifth of the CPU warm start's answers ran to their cap that way). A loop stop ends the
-response once its tail is one span of `min_span`..`max_span` tokens repeated `repeats` times in
-a row, and cuts it back to the first copy, as if the budget had ended there.
+whole budget in decoding time, and, when it ends a response, loses the calls after it (issue
+25: a fifth of one CPU warm start's answers ran to their cap, many of them looping). A loop
+stop ends the response once its tail is one span of `min_span`..`max_span` tokens repeated
+`repeats` times in a row, and cuts it back to the first copy, as if the budget had ended
+there.
 
 The cut keeps a prefix of what was sampled, with its own log-probabilities, so a rollout cut
 this way is still the policy's own sample (as one cut by `max_new_tokens` is) and trains as
 one. Every token-level engine cuts with `loop_cut` after generating, so they agree token for
-token; transformers also stops decoding a looping row early (`LoopCriteria`), which saves the
+token; transformers also stops decoding a looping row early (`StopOnLoop`), which saves the
 decoding time and changes nothing else, since the tokens before the cut do not depend on when
 decoding stopped.
 """
@@ -50,13 +51,15 @@ class LoopStop(BaseModel):
         return self
 
 
-def loop_cut(ids: Sequence[int], stop: LoopStop) -> int | None:
+def loop_cut(ids: Sequence[int], stop: LoopStop | None) -> int | None:
     """Where to cut `ids` if they loop: the length of the prefix that ends with the first copy
-    of the earliest loop found, or None if they do not loop. A loop is found where a prefix
-    first ends with `repeats` copies of one span (within `max_mismatch`); of spans found at the
-    same place the shortest is taken. Its first copy starts where the tokens begin to repeat
-    exactly, so that a loop that counts ('…: 0; …: 0; …: 1; …') keeps its first copy whole
-    ('…: 0;') rather than one cut where the counting shows ('…: ')."""
+    of the earliest loop found, or None if they do not loop (or `stop` is None). A loop is
+    found where a prefix first ends with `repeats` copies of one span (within `max_mismatch`);
+    of spans found at the same place the shortest is taken. Its first copy starts where the
+    tokens begin to repeat exactly, so that a loop that counts ('…: 0; …: 0; …: 1; …') keeps
+    its first copy whole ('…: 0;') rather than one cut where the counting shows ('…: ')."""
+    if stop is None:
+        return None
     tokens = np.asarray(ids, dtype=np.int64)
     best: tuple[int, int] | None = None  # (prefix end, span)
     for span in range(stop.min_span, stop.max_span + 1):

@@ -192,7 +192,7 @@ class VllmEngine(ChatPrompts):
             steps = zip(out.logprobs, ids, strict=True)
             logprobs = tuple(step[token].logprob for step, token in steps)
         reason = "length" if out.finish_reason == "length" else "stop"
-        cut = loop_cut(ids, sampling.loop_stop) if sampling.loop_stop else None
+        cut = loop_cut(ids, sampling.loop_stop)
         if cut is not None:
             ids, reason = ids[:cut], "loop"
             logprobs = logprobs[:cut] if logprobs is not None else None

@@ -72,8 +72,7 @@ class MemalphaAgentLoop(AgentLoopBase):
             seconds.append(time.perf_counter() - start)
             ids, logprobs = list(out.token_ids), list(out.log_probs or ()) or None
             reason = "length" if len(ids) >= budget else "stop"
-            loop_stop = self.writer.loop_stop
-            cut = loop_cut(ids, loop_stop) if loop_stop else None
+            cut = loop_cut(ids, self.writer.loop_stop)
             if cut is not None:  # the server decoded the loop; train on its first copy only
                 ids, reason = ids[:cut], "loop"
                 logprobs = logprobs[:cut] if logprobs else None
