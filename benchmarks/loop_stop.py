@@ -31,7 +31,8 @@ from report import save
 
 
 def write_all(llm, writer, instances, counter, temperature: float, group: int, seed: int):
-    """Every instance written `group` times in lock-step batches; (episodes, seconds)."""
+    """Every instance written `group` times in lock-step batches; (episodes, memories,
+    seconds)."""
     agent = build_agent(writer, counter)
     inputs = [i.chunks for i in instances for _ in range(group)]
     memories = [Memory(writer.memory, counter) for _ in inputs]

@@ -9,7 +9,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from memalpha.agent import WriterConfig
-from memalpha.llm.loops import LoopStop, loop_cut, loops_at_end
+from memalpha.llm.loops import LoopStop, loop_cut, loops_at_end, trim_loop
 from memalpha.llm.protocol import SamplingParams
 from memalpha.llm.registry import ModelConfig, make_llm
 
@@ -54,6 +54,10 @@ def test_a_sentence_repeated_is_cut_to_its_first_copy_and_varied_text_is_not() -
     ids = head + sentence * 6 + sentence[:5]
     assert loop_cut(ids, LoopStop()) == len(head) + len(sentence)
     assert loop_cut(ids, None) is None  # no loop stop set: nothing is cut
+    logprobs = [-float(i) for i in range(len(ids))]
+    cut = len(head) + len(sentence)
+    assert trim_loop(ids, logprobs, LoopStop()) == (ids[:cut], logprobs[:cut], True)
+    assert trim_loop(ids, None, None) == (ids, None, False)
     assert loop_cut(ids[: len(head) + 2 * len(sentence)], LoopStop()) is None  # two copies
     assert loop_cut(list(range(2000)), LoopStop()) is None
     assert loop_cut(head + [5] * 30, LoopStop()) == len(head) + 8  # one token, min_span long

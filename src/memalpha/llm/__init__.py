@@ -1,7 +1,7 @@
 """LLM backends behind one small protocol, and tool-call text formats; nothing of memory."""
 
 from memalpha.llm.formats import FORMATS, FunctionCall, ParsedOutput, ToolCallFormat
-from memalpha.llm.loops import LoopStop, loop_cut
+from memalpha.llm.loops import LoopStop, loop_cut, trim_loop
 from memalpha.llm.protocol import LLM, Generation, Message, SamplingParams
 from memalpha.llm.registry import ModelConfig, make_llm, resolve_folder
 
@@ -18,6 +18,7 @@ __all__ = [
     "ToolCallFormat",
     "loop_cut",
     "make_llm",
+    "trim_loop",
     "TransformersLLM",
     "VllmEngine",
     "bf16_native",

@@ -85,6 +85,18 @@ def loop_cut(ids: Sequence[int], stop: LoopStop | None) -> int | None:
     return start + span
 
 
+def trim_loop(
+    ids: list[int], logprobs: Sequence[float] | None, stop: LoopStop | None
+) -> tuple[list[int], Sequence[float] | None, bool]:
+    """An engine's decoded `ids` and their log-probs cut back to a loop's first copy
+    (`loop_cut`), and whether they were: what an engine that decodes loops whole (vLLM, verl's
+    servers) does before it builds its `Generation`."""
+    cut = loop_cut(ids, stop)
+    if cut is None:
+        return ids, logprobs, False
+    return ids[:cut], logprobs[:cut] if logprobs is not None else None, True
+
+
 def loops_at_end(rows: np.ndarray, stop: LoopStop) -> np.ndarray:
     """(B,) whether each row of `rows` (B, T) ends with a loop: the per-step test a decoder
     can run on its newest tokens (`loop_cut` then finds where the loop began)."""

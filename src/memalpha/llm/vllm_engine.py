@@ -29,7 +29,7 @@ import torch
 
 from memalpha.errors import BackendError, ConfigError
 from memalpha.llm.local import ChatPrompts, stop_token_ids
-from memalpha.llm.loops import loop_cut
+from memalpha.llm.loops import trim_loop
 from memalpha.llm.precision import resolve_dtype
 from memalpha.llm.protocol import Generation, SamplingParams
 
@@ -192,15 +192,12 @@ class VllmEngine(ChatPrompts):
             steps = zip(out.logprobs, ids, strict=True)
             logprobs = tuple(step[token].logprob for step, token in steps)
         reason = "length" if out.finish_reason == "length" else "stop"
-        cut = loop_cut(ids, sampling.loop_stop)
-        if cut is not None:
-            ids, reason = ids[:cut], "loop"
-            logprobs = logprobs[:cut] if logprobs is not None else None
+        ids, logprobs, looped = trim_loop(ids, logprobs, sampling.loop_stop)
         return Generation(
             text=self.tokenizer.decode(ids, skip_special_tokens=True),
             token_ids=tuple(ids),
             logprobs=logprobs,
-            finish_reason=reason,
+            finish_reason="loop" if looped else reason,
             prompt_tokens=len(prompt),
             prompt_ids=tuple(prompt),
         )

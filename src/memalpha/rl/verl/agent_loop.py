@@ -29,7 +29,7 @@ from verl.experimental.agent_loop.agent_loop import (
 
 from memalpha.data import Instance
 from memalpha.errors import DataError
-from memalpha.llm import Generation, Message, loop_cut
+from memalpha.llm import Generation, Message, trim_loop
 from memalpha.rl.verl.dataset import AGENT_NAME
 from memalpha.rl.verl.episode import Writer, to_record
 from memalpha.rl.verl.reward_fn import EPISODE_KEY, INSTANCE_KEY
@@ -70,17 +70,16 @@ class MemalphaAgentLoop(AgentLoopBase):
                 sampling_params={**sampling_params, "max_tokens": budget},
             )
             seconds.append(time.perf_counter() - start)
-            ids, logprobs = list(out.token_ids), list(out.log_probs or ()) or None
-            reason = "length" if len(ids) >= budget else "stop"
-            cut = loop_cut(ids, self.writer.loop_stop)
-            if cut is not None:  # the server decoded the loop; train on its first copy only
-                ids, reason = ids[:cut], "loop"
-                logprobs = logprobs[:cut] if logprobs else None
+            reason = "length" if len(out.token_ids) >= budget else "stop"
+            # the server decoded a loop whole: train on its first copy only
+            ids, logprobs, looped = trim_loop(
+                list(out.token_ids), out.log_probs or None, self.writer.loop_stop
+            )
             generation = Generation(
                 text=self.tokenizer.decode(ids, skip_special_tokens=True),
                 token_ids=tuple(ids),
                 logprobs=tuple(logprobs) if logprobs else None,
-                finish_reason=reason,
+                finish_reason="loop" if looped else reason,
                 prompt_tokens=len(prompt_ids),
                 prompt_ids=tuple(prompt_ids),
             )
