@@ -289,3 +289,40 @@ def test_a_trained_policy_is_evaluated_as_it_was_trained(tmp_path, tiny_model):
     assert (override.writer.prompt, override.writer.max_new_tokens) == ("compact", 9)
     base = MethodConfig(name="m", kind="memalpha", policy={"model": str(tiny_model)})
     assert base.writer == WriterConfig()  # nothing recorded: the defaults
+
+
+def test_a_question_asked_of_the_same_memory_twice_is_answered_once(shared_data, tiny_model):
+    """The LLM reader (here the tiny random model) is asked the questions of a batch of jobs in
+    one call, and a question asked of a memory it has already seen is answered from memory: two
+    writers that store the same thing get the same answers for one reading."""
+    from memalpha.eval.runner import Worker, batches, load_jobs
+
+    one = small(shared_data)
+    cfg = EvalConfig.model_validate(
+        {
+            "datasets": [{"source": "squad", **one}, {"source": "trec_coarse", **one}],
+            "methods": [
+                {"name": "rule-a", "kind": "rule-writer"},
+                {"name": "rule-b", "kind": "rule-writer"},
+            ],
+            "reader": {"kind": "rag", "model": {"model": str(tiny_model)}, "k": 5},
+            "reader_max_new_tokens": 4,
+        }
+    )
+    worker = Worker(cfg)
+    memo = worker.reader.llm
+    calls = []
+    generate = memo.llm.generate
+    memo.llm.generate = lambda prompts, sampling: (
+        calls.append(len(prompts)) or generate(prompts, sampling)
+    )
+    jobs = load_jobs(cfg, worker.counter)
+    rows = [
+        row for batch in batches(jobs, cfg.batch_instances) for r in worker.run(batch) for row in r
+    ]
+    worker.close()
+    asked = sum(len(j.instance.questions) for j in jobs if j.method == "rule-a")
+    assert asked == 6 and calls == [6]  # both instances' questions in one call; none for rule-b
+    assert (memo.hits, memo.misses) == (6, 6)
+    answers = {m: [r["prediction"] for r in rows if r["method"] == m] for m in ("rule-a", "rule-b")}
+    assert answers["rule-a"] == answers["rule-b"]

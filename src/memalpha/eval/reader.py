@@ -14,7 +14,7 @@ from importlib.resources import files
 
 from memalpha.data import last_tokens, split_sentences
 from memalpha.eval.methods import Recall
-from memalpha.llm import SamplingParams
+from memalpha.llm import GreedyMemo, Message, SamplingParams
 from memalpha.memory import Component, Memory, MemoryConfig
 from memalpha.reader import (
     Answer,
@@ -30,45 +30,79 @@ from memalpha.tokens import TokenCounter
 
 CONTEXT_QA = files("memalpha.eval").joinpath("prompts/context_qa.txt").read_text("utf-8")
 _SENTENCES = MemoryConfig()  # a text context as a memory for the extractive reader (no caps)
+Ask = tuple[Recall, list[str], str]  # a recall, the questions asked of it, their data source
 
 
 class EvalReader:
+    """Answers every method's recalls. Its LLM remembers greedy answers by prompt
+    (`GreedyMemo`), so a question asked of a memory another writer also stored is answered
+    once, and both writers get the same answer."""
+
     def __init__(self, cfg: ReaderConfig, counter: TokenCounter, max_new_tokens: int) -> None:
         self.cfg, self.counter = cfg, counter
         self.sampling = SamplingParams(temperature=0.0, max_new_tokens=max_new_tokens)
-        self.memory_reader, self.llm = build_reader(cfg, counter, sampling=self.sampling)
+        self.memory_reader, self.llm = build_reader(cfg, counter, GreedyMemo, self.sampling)
 
     def close(self) -> None:
         if self.llm is not None:
             self.llm.close()
 
-    def answer(self, recall: Recall, questions: list[str], data_source: str) -> list[str]:
-        prefix = query_prompt(data_source)
-        if recall.memory is not None:
-            asked = [Question(recall.memory, q, prefix) for q in questions]
-            return [a.text for a in self.memory_reader.answer(asked)]
-        assert recall.context is not None
-        contexts = [recall.context(q) for q in questions]
-        if self.llm is None:
-            return [
-                self._extract(c, q, prefix).text for c, q in zip(contexts, questions, strict=True)
-            ]
-        budget = self.cfg.max_prompt_tokens - max(self.counter.count_many(questions)) - 64
-        begun = answer_prefix(prefix) if self.cfg.answer_prefix else ""  # as the memory reader
+    def answer(self, asks: list[Ask]) -> list[list[str]]:
+        """The answers to each ask's questions, in order. The questions of all memories go to
+        the reader in one call, and those of all text contexts in another, so an LLM reader
+        fills its batches across instances."""
+        questions = [
+            [Question(r.memory, q, query_prompt(src)) for q in qs] if r.memory is not None else []
+            for r, qs, src in asks
+        ]
         prompts = [
+            self._context_prompts(r, qs, src) if r.memory is None and self.llm else []
+            for r, qs, src in asks
+        ]
+        asked = [q for qs in questions for q in qs]
+        from_memory = iter(self.memory_reader.answer(asked) if asked else [])
+        flat = [p for ps in prompts for p in ps]
+        from_context = iter(self.llm.generate(flat, self.sampling) if flat else [])
+        out = []
+        for (recall, qs, src), memory_qs in zip(asks, questions, strict=True):
+            prefix = query_prompt(src)
+            if recall.memory is not None:
+                out.append([next(from_memory).text for _ in memory_qs])
+            elif self.llm is not None:
+                begun = self._begun(prefix)
+                out.append([(begun + next(from_context).text).strip() for _ in qs])
+            else:
+                assert recall.context is not None
+                out.append([self._extract(recall.context(q), q, prefix).text for q in qs])
+        return out
+
+    def _begun(self, prefix: str) -> str:
+        """How a text context's answer begins: as the memory reader begins it."""
+        return answer_prefix(prefix) if self.cfg.answer_prefix else ""
+
+    def _context_prompts(
+        self, recall: Recall, questions: list[str], data_source: str
+    ) -> list[list[Message]]:
+        """The LLM prompt of each question over a text context, cut to the prompt cap."""
+        assert recall.context is not None
+        prefix = query_prompt(data_source)
+        longest = max(self.counter.count_many(questions), default=0)
+        budget = self.cfg.max_prompt_tokens - longest - 64
+        return [
             begin_answer(
                 [
                     {
                         "role": "system",
-                        "content": CONTEXT_QA.format(context=last_tokens(c, budget, self.counter)),
+                        "content": CONTEXT_QA.format(
+                            context=last_tokens(recall.context(q), budget, self.counter)
+                        ),
                     },
                     {"role": "user", "content": user_message(prefix, q)},
                 ],
-                begun,
+                self._begun(prefix),
             )
-            for c, q in zip(contexts, questions, strict=True)
+            for q in questions
         ]
-        return [(begun + g.text).strip() for g in self.llm.generate(prompts, self.sampling)]
 
     def _extract(self, context: str, question: str, prefix: str) -> Answer:
         memory = Memory(_SENTENCES, self.counter)

@@ -86,13 +86,16 @@ class Worker:
             mcfg = next(m for m in self.cfg.methods if m.name == name)
             method = self.methods[name] = make_method(mcfg, self.counter, self.reader.llm)
         recalls = method.recall_many([j.instance for j in jobs])
-        return [self._rows(j, method, r) for j, r in zip(jobs, recalls, strict=True)]
-
-    def _rows(self, job: Job, method: Method, recall: Recall) -> list[Row]:
-        inst = job.instance
-        predictions = self.reader.answer(
-            recall, [qa.question for qa in inst.questions], inst.data_source
+        answers = self.reader.answer(
+            [
+                (r, [qa.question for qa in j.instance.questions], j.instance.data_source)
+                for j, r in zip(jobs, recalls, strict=True)
+            ]
         )
+        return [self._rows(j, method, r, a) for j, r, a in zip(jobs, recalls, answers, strict=True)]
+
+    def _rows(self, job: Job, method: Method, recall: Recall, predictions: list[str]) -> list[Row]:
+        inst = job.instance
         input_tokens = sum(self.counter.count_many(inst.chunks))
         return [
             {

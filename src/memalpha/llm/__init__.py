@@ -2,6 +2,7 @@
 
 from memalpha.llm.formats import FORMATS, FunctionCall, ParsedOutput, ToolCallFormat
 from memalpha.llm.loops import LoopStop, loop_cut, trim_loop
+from memalpha.llm.memo import GreedyMemo
 from memalpha.llm.protocol import LLM, Generation, Message, SamplingParams
 from memalpha.llm.registry import ModelConfig, make_llm, resolve_folder
 
@@ -10,6 +11,7 @@ __all__ = [
     "LLM",
     "FunctionCall",
     "Generation",
+    "GreedyMemo",
     "LoopStop",
     "Message",
     "ModelConfig",
