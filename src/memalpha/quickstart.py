@@ -285,6 +285,7 @@ def _evaluate(
         methods=methods,
         reader=cfg.reader,
         reader_max_new_tokens=cfg.reader_max_new_tokens,
+        batch_instances=cfg.sft.policy.batch_size,  # the writers' instances in as few batches
         workers=cfg.eval_workers,
     )
     run_eval(eval_cfg, on_progress=lambda d, t: emit({"kind": "eval", "done": d, "total": t}))
