@@ -65,17 +65,25 @@ def test_other_settings_are_other_prompts_and_sampling_is_never_remembered(model
 
 
 def test_the_least_recently_used_prompt_is_forgotten_beyond_the_cap(model):
-    memo = GreedyMemo(model, max_entries=2)
-    memo.generate([ask("a"), ask("b")], GREEDY)
+    """The cap counts token ids held (prompt and answer), so a long prompt weighs what it is."""
+    size = {
+        w: len(g.prompt_ids) + len(g.token_ids)
+        for w in "abc"
+        for g in model.llm.generate([ask(w)], GREEDY)
+    }
+    memo = GreedyMemo(model, max_tokens=size["a"] + max(size["b"], size["c"]))
+    memo.generate([ask("a")], GREEDY)
+    memo.generate([ask("b")], GREEDY)
     memo.generate([ask("a")], GREEDY)  # a is now the most recent
     memo.generate([ask("c")], GREEDY)  # forgets b
-    assert model.calls == [2, 1]
+    assert model.calls == [1, 1, 1]
+    assert memo.held == size["a"] + size["c"] <= memo.max_tokens
     memo.generate([ask("a")], GREEDY)
-    assert model.calls == [2, 1]
+    assert model.calls == [1, 1, 1]
     memo.generate([ask("b")], GREEDY)
-    assert model.calls == [2, 1, 1]
-    # more new prompts in one call than the cap still come back, each its own
-    out = memo.generate([ask(w) for w in ("d", "e", "f")], GREEDY)
-    assert len(out) == 3 and model.calls[-1] == 3
-    with pytest.raises(ValueError, match="max_entries"):
-        GreedyMemo(model, max_entries=0)
+    assert model.calls == [1, 1, 1, 1]
+    # more new prompts in one call than the cap holds still come back, each its own
+    out = memo.generate([ask(w) for w in ("d", "e", "f", "g")], GREEDY)
+    assert len(out) == 4 and model.calls[-1] == 4 and memo.held <= memo.max_tokens
+    with pytest.raises(ValueError, match="max_tokens"):
+        GreedyMemo(model, max_tokens=0)
