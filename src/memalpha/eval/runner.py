@@ -1,7 +1,9 @@
 """`memalpha eval`: methods × instances (× length scales), one job per (method, scale,
 instance), each job's per-question rows appended to `predictions.jsonl` as one fsynced block.
 Up to `batch_instances` consecutive jobs of one method run together, so an LLM writer generates
-their chunks in one batch.
+their chunks in one batch and the reader answers all their questions in one call. The reader
+remembers its greedy answers (`GreedyMemo`) within a process: with `workers` > 1, a question
+asked of the same memory by two methods is read once per process that meets it.
 
 Resume: a job whose rows are all in the file is not run again; a torn last line (a kill during
 a write) is cut off. Parallelism: a process pool over those batches (each process builds the
