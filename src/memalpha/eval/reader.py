@@ -51,23 +51,25 @@ class EvalReader:
         """The answers to each ask's questions, in order. The questions of all memories go to
         the reader in one call, and those of all text contexts in another, so an LLM reader
         fills its batches across instances."""
-        questions = [
-            [Question(r.memory, q, query_prompt(src)) for q in qs] if r.memory is not None else []
-            for r, qs, src in asks
+        prefixes = [query_prompt(src) for _, _, src in asks]
+        asked = [
+            Question(r.memory, q, prefix)
+            for (r, qs, _), prefix in zip(asks, prefixes, strict=True)
+            if r.memory is not None
+            for q in qs
         ]
         prompts = [
-            self._context_prompts(r, qs, src) if r.memory is None and self.llm else []
-            for r, qs, src in asks
+            p
+            for (r, qs, _), prefix in zip(asks, prefixes, strict=True)
+            if r.memory is None and self.llm is not None
+            for p in self._context_prompts(r, qs, prefix)
         ]
-        asked = [q for qs in questions for q in qs]
         from_memory = iter(self.memory_reader.answer(asked) if asked else [])
-        flat = [p for ps in prompts for p in ps]
-        from_context = iter(self.llm.generate(flat, self.sampling) if flat else [])
+        from_context = iter(self.llm.generate(prompts, self.sampling) if prompts else [])
         out = []
-        for (recall, qs, src), memory_qs in zip(asks, questions, strict=True):
-            prefix = query_prompt(src)
+        for (recall, qs, _), prefix in zip(asks, prefixes, strict=True):
             if recall.memory is not None:
-                out.append([next(from_memory).text for _ in memory_qs])
+                out.append([next(from_memory).text for _ in qs])
             elif self.llm is not None:
                 begun = self._begun(prefix)
                 out.append([(begun + next(from_context).text).strip() for _ in qs])
@@ -81,13 +83,13 @@ class EvalReader:
         return answer_prefix(prefix) if self.cfg.answer_prefix else ""
 
     def _context_prompts(
-        self, recall: Recall, questions: list[str], data_source: str
+        self, recall: Recall, questions: list[str], prefix: str
     ) -> list[list[Message]]:
         """The LLM prompt of each question over a text context, cut to the prompt cap."""
         assert recall.context is not None
-        prefix = query_prompt(data_source)
         longest = max(self.counter.count_many(questions), default=0)
         budget = self.cfg.max_prompt_tokens - longest - 64
+        begun = self._begun(prefix)
         return [
             begin_answer(
                 [
@@ -99,7 +101,7 @@ class EvalReader:
                     },
                     {"role": "user", "content": user_message(prefix, q)},
                 ],
-                self._begun(prefix),
+                begun,
             )
             for q in questions
         ]

@@ -51,14 +51,17 @@ class GreedyMemo:
             return self.llm.generate(prompts, sampling)
         settings = sampling.model_dump(mode="json", exclude={"seed", "greedy_rows"})
         keys = [_key(p, settings) for p in prompts]
-        found = {k: self._seen[k] for k in keys if k in self._seen}
-        new = [k for k in dict.fromkeys(keys) if k not in found]
+        first: dict[str, list[Message]] = {}  # each distinct prompt, in order of first sight
+        for key, prompt in zip(keys, prompts, strict=True):
+            first.setdefault(key, prompt)
+        found = {k: self._seen[k] for k in first if k in self._seen}
+        new = [k for k in first if k not in found]
         if new:
-            asked = [prompts[keys.index(k)] for k in new]
+            asked = [first[k] for k in new]
             found.update(zip(new, self.llm.generate(asked, sampling), strict=True))
         self.misses += len(new)
         self.hits += len(keys) - len(new)
-        for key in dict.fromkeys(keys):
+        for key in first:
             self._remember(key, found[key])
         return [found[k] for k in keys]
 
