@@ -25,6 +25,7 @@ from transformers import (
 )
 
 from memalpha.errors import BackendError, ConfigError
+from memalpha.llm.batching import length_batches
 from memalpha.llm.loops import LoopStop, loop_cut, loops_at_end
 from memalpha.llm.precision import resolve_dtype
 from memalpha.llm.protocol import Generation, Message, SamplingParams, answer_begun
@@ -152,16 +153,19 @@ class TransformersLLM(ChatPrompts):
     def generate_ids(
         self, prompt_ids: list[list[int]], sampling: SamplingParams
     ) -> list[Generation]:
-        """Token ids in, generations out: what a token-level rollout server (verl's) is asked."""
+        """Token ids in, generations out: what a token-level rollout server (verl's) is asked.
+        More prompts than `batch_size` are batched by length (`length_batches`), so that a short
+        prompt is not padded to a long one's length; the generations come back in prompt order."""
         if self.model is None:
             raise BackendError(f"{self.name}: backend is closed")
         if sampling.seed is not None:
             torch.manual_seed(sampling.seed)
-        out: list[Generation] = []
-        for i in range(0, len(prompt_ids), self.batch_size):
-            rows = sampling.rows(i, i + self.batch_size)
-            out += self._batch(prompt_ids[i : i + self.batch_size], rows)
-        return out
+        out: list[Generation | None] = [None] * len(prompt_ids)
+        for rows in length_batches([len(p) for p in prompt_ids], self.batch_size):
+            generations = self._batch([prompt_ids[i] for i in rows], sampling.subset(rows))
+            for i, generation in zip(rows, generations, strict=True):
+                out[i] = generation
+        return out  # type: ignore[return-value]  # every row was filled
 
     def _compute(self):
         if self.compute_dtype is None:

@@ -48,10 +48,12 @@ class SamplingParams(BaseModel):
             )
         return self.model_copy(update={"greedy_rows": ()}) if self.greedy_rows else self
 
-    def rows(self, start: int, stop: int) -> SamplingParams:
-        """The sampling of rows `start` to `stop` of this batch, as a batch of their own."""
-        inside = tuple(r - start for r in self.greedy_rows if start <= r < stop)
-        return self.model_copy(update={"greedy_rows": inside}) if self.greedy_rows else self
+    def subset(self, rows: list[int]) -> SamplingParams:
+        """The sampling of `rows` of this batch, in that order, as a batch of their own."""
+        if not self.greedy_rows:
+            return self
+        inside = tuple(j for j, r in enumerate(rows) if r in self.greedy_rows)
+        return self.model_copy(update={"greedy_rows": inside})
 
     def for_chunk(self, index: int) -> SamplingParams:
         """The sampling of chunk `index` of an episode: a seed of its own, derived from this

@@ -75,15 +75,15 @@ def read_transcripts(path: Path) -> list[Transcript]:
     return out
 
 
-def run_sft(cfg: SFTConfig, on_event: Callable[[dict[str, Any]], None] | None = None) -> Path:
-    """Fine-tune `cfg.policy` on transcripts; returns the HF folder of the result."""
-    on_event = on_event or (lambda e: None)
-    seed_everything(cfg.seed)
-    counter = make_token_counter(cfg.memory.tokenizer)
-    transcripts = (
-        read_transcripts(cfg.transcripts) if cfg.transcripts else teacher_transcripts(cfg, counter)
-    )
-    policy = Policy(cfg.policy, cfg.lora, bf16=uses_bf16(cfg.autocast_bf16, cfg.policy.device))
+def sft_examples(
+    cfg: SFTConfig, policy: Policy, transcripts: list[Transcript]
+) -> tuple[list[tuple[list[int], list[int]]], int]:
+    """The (prompt ids, target ids) pairs trained on, shuffled by `cfg.seed` and capped at
+    `cfg.examples`, and how many transcripts were dropped as over the writer budget.
+
+    Raises:
+        DataError: every transcript is over the budget.
+    """
     eos = policy.tokenizer.eos_token_id
     examples, dropped = [], 0
     for messages, response in transcripts:
@@ -97,7 +97,19 @@ def run_sft(cfg: SFTConfig, on_event: Callable[[dict[str, Any]], None] | None = 
             f"all {len(transcripts)} transcripts exceed max_new_tokens={cfg.max_new_tokens}"
         )
     random.Random(cfg.seed).shuffle(examples)
-    examples = examples[: cfg.examples]
+    return examples[: cfg.examples], dropped
+
+
+def run_sft(cfg: SFTConfig, on_event: Callable[[dict[str, Any]], None] | None = None) -> Path:
+    """Fine-tune `cfg.policy` on transcripts; returns the HF folder of the result."""
+    on_event = on_event or (lambda e: None)
+    seed_everything(cfg.seed)
+    counter = make_token_counter(cfg.memory.tokenizer)
+    transcripts = (
+        read_transcripts(cfg.transcripts) if cfg.transcripts else teacher_transcripts(cfg, counter)
+    )
+    policy = Policy(cfg.policy, cfg.lora, bf16=uses_bf16(cfg.autocast_bf16, cfg.policy.device))
+    examples, dropped = sft_examples(cfg, policy, transcripts)
     steps = cfg.epochs * -(-len(examples) // cfg.batch_size)
     optimizer, scheduler = make_optimizer(policy.model, cfg.optim, steps)
     cfg.out_dir.mkdir(parents=True, exist_ok=True)

@@ -10,10 +10,12 @@ from __future__ import annotations
 
 import contextlib
 import random
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
+from typing import Any
 
 import torch
 
+from memalpha.llm.batching import length_batches
 from memalpha.rl.config import PPOConfig
 from memalpha.rl.loss import aggregate, aggregation_weight, clipped_surrogate, k3_kl, token_mean
 from memalpha.rl.policy import Policy, Trunk, response_logprobs
@@ -23,6 +25,18 @@ from memalpha.rollout import Sample, with_old_logprobs
 def chunks(items: list, size: int) -> Iterator[list]:
     for i in range(0, len(items), size):
         yield items[i : i + size]
+
+
+def micro_batches(items: list, size: int, length: Callable[[Any], int]) -> Iterator[list]:
+    """`items` in micro-batches of at most `size`, rows of similar `length` together
+    (`length_batches`): a padded forward and backward costs the batch's longest row. What a
+    mini-batch's micro-batches add up to does not depend on how its rows are grouped."""
+    for rows in length_batches([length(x) for x in items], size):
+        yield [items[i] for i in rows]
+
+
+def _sample_tokens(sample: Sample) -> int:
+    return len(sample.prompt_ids) + len(sample.response_ids)
 
 
 def _ref_context(policy: Policy, ref: torch.nn.Module | None):
@@ -46,16 +60,14 @@ def recompute_old_logprobs(
     """The samples with behaviour log-probs from a forward pass of the current (pre-update)
     weights, in the same precision as the update's own forward passes (`Policy.autocast`)."""
     policy.model.eval()
-    out = []
-    for part in chunks(samples, micro):
-        batch = _batch(policy, part)
+    out: list[Sample | None] = [None] * len(samples)
+    for rows in length_batches([_sample_tokens(s) for s in samples], micro):
+        part = [samples[i] for i in rows]
         with policy.autocast():
-            lp = response_logprobs(policy.model, batch, temperature)
-        out += [
-            with_old_logprobs(s, tuple(lp[b, : len(s.response_ids)].tolist()))
-            for b, s in enumerate(part)
-        ]
-    return out
+            lp = response_logprobs(policy.model, _batch(policy, part), temperature)
+        for b, (i, s) in enumerate(zip(rows, part, strict=True)):
+            out[i] = with_old_logprobs(s, tuple(lp[b, : len(s.response_ids)].tolist()))
+    return out  # type: ignore[return-value]  # every sample was filled
 
 
 def on_policy(cfg: PPOConfig, n_samples: int) -> bool:
@@ -156,7 +168,7 @@ def grpo_update(
             lengths = [len(s.response_ids) for s, _ in mini]
             mini_weight = aggregation_weight(cfg.loss_agg, lengths)
             optimizer.zero_grad(set_to_none=True)
-            for part in chunks(mini, cfg.micro_batch_size):
+            for part in micro_batches(mini, cfg.micro_batch_size, lambda x: _sample_tokens(x[0])):
                 weight = aggregation_weight(cfg.loss_agg, [len(s.response_ids) for s, _ in part])
                 stats, n = _micro_step(
                     policy, ref, part, cfg, temperature, weight / mini_weight, own_old
@@ -189,7 +201,7 @@ def sft_step(
     optimizer.zero_grad(set_to_none=True)
     total = sum(len(t) for _, t in examples)
     loss_sum = 0.0
-    for part in chunks(examples, micro_batch_size):
+    for part in micro_batches(examples, micro_batch_size, lambda x: len(x[0]) + len(x[1])):
         batch = policy.batch([p for p, _ in part], [t for _, t in part])
         mask = batch["response_mask"]
         nll = -token_mean(response_logprobs(policy.model, batch), mask)

@@ -1,0 +1,17 @@
+"""Batches of similar length: what padded forward passes cost is the batch's longest row."""
+
+from __future__ import annotations
+
+
+def length_batches(lengths: list[int], size: int) -> list[list[int]]:
+    """Indices of `lengths` in batches of at most `size`, longest first, so that rows padded
+    together are close in length. A padded batch costs its size times its longest row: a short
+    prompt beside long ones pays for their length in every layer (prefill, training forward
+    and backward). Longest first also meets a memory limit in the first batch, not the last.
+    Ties keep their order, so the batches are a function of the lengths alone; rows that fit
+    one batch keep theirs (one batch pads to its longest row in any order).
+    """
+    if len(lengths) <= size:
+        return [list(range(len(lengths)))] if lengths else []
+    order = sorted(range(len(lengths)), key=lambda i: -lengths[i])
+    return [order[i : i + size] for i in range(0, len(order), size)]

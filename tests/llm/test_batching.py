@@ -1,0 +1,73 @@
+"""Batching by length: the batches partition the rows, hold rows of similar length, and a
+local model given more prompts than one batch answers each as it would alone, in prompt order
+(the tiny random Llama of tests/tiny.py)."""
+
+from __future__ import annotations
+
+import itertools
+
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+
+from memalpha.llm import SamplingParams, make_llm
+from memalpha.llm.batching import length_batches
+from memalpha.llm.registry import ModelConfig
+
+
+@given(st.lists(st.integers(0, 50), max_size=40), st.integers(1, 9))
+def test_length_batches_partition_the_rows_longest_first(lengths, size):
+    batches = length_batches(lengths, size)
+    assert sorted(i for b in batches for i in b) == list(range(len(lengths)))
+    assert all(1 <= len(b) <= size for b in batches)
+    if len(lengths) > size:  # each batch's rows are all at least as long as the next batch's
+        for a, b in itertools.pairwise(batches):
+            assert min(lengths[i] for i in a) >= max(lengths[i] for i in b)
+    else:
+        assert batches == ([list(range(len(lengths)))] if lengths else [])
+
+
+def test_length_batches_pad_less_than_arrival_order():
+    lengths = [10, 400, 12, 390, 11, 410]
+    padded = [max(lengths[i] for i in b) * len(b) for b in length_batches(lengths, 2)]
+    assert padded == [410 * 2, 390 * 2, 11 * 2]  # in arrival order: 400·2, 390·2, 410·2
+
+
+def test_greedy_rows_follow_their_rows_into_a_subset():
+    sampling = SamplingParams(temperature=1.0, greedy_rows=(1, 4))
+    assert sampling.subset([4, 0, 1]).greedy_rows == (0, 2)
+    assert sampling.subset([2, 3]).greedy_rows == ()
+    plain = SamplingParams(temperature=1.0)
+    assert plain.subset([3, 1]) is plain
+
+
+def ask(words: int) -> list[dict[str, str]]:
+    return [{"role": "user", "content": " ".join(["alpha beta gamma"] * words)}]
+
+
+@pytest.fixture
+def batched(tiny_model):
+    with make_llm(ModelConfig(model=str(tiny_model), batch_size=2)) as llm:
+        yield llm
+
+
+def test_prompts_batched_by_length_come_back_in_prompt_order(batched):
+    prompts = [ask(1), ask(30), ask(2), ask(25), ask(3)]
+    greedy = SamplingParams(temperature=0.0, max_new_tokens=6)
+    together = batched.generate(prompts, greedy)
+    alone = [batched.generate([p], greedy)[0] for p in prompts]
+    assert [g.prompt_tokens for g in together] == [g.prompt_tokens for g in alone]
+    assert [g.token_ids for g in together] == [g.token_ids for g in alone]
+
+
+def test_greedy_rows_stay_greedy_when_batched_by_length(batched):
+    prompts = [ask(1), ask(30), ask(2), ask(25), ask(3)]
+    mixed = SamplingParams(
+        temperature=1.0, max_new_tokens=6, seed=3, logprobs=True, greedy_rows=(0, 3)
+    )
+    out = batched.generate(prompts, mixed)
+    greedy = SamplingParams(temperature=0.0, max_new_tokens=6)
+    for row in (0, 3):
+        assert out[row].logprobs is None
+        assert out[row].token_ids == batched.generate([prompts[row]], greedy)[0].token_ids
+    assert all(out[row].logprobs is not None for row in (1, 2, 4))
