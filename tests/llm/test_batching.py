@@ -1,6 +1,7 @@
-"""Batching by length: the batches partition the rows, hold rows of similar length, and a
-local model given more prompts than one batch answers each as it would alone, in prompt order
-(the tiny random Llama of tests/tiny.py)."""
+"""How a local model batches prompts: by length (the batches partition the rows and hold rows
+of similar length) and with a prefix all prompts share computed once. Either way each prompt
+gets what it would get alone or plainly padded, in prompt order (the tiny random Llama of
+tests/tiny.py)."""
 
 from __future__ import annotations
 
@@ -12,6 +13,7 @@ from hypothesis import strategies as st
 
 from memalpha.llm import SamplingParams, make_llm
 from memalpha.llm.batching import length_batches
+from memalpha.llm.local import shared_prefix
 from memalpha.llm.registry import ModelConfig
 
 
@@ -71,3 +73,33 @@ def test_greedy_rows_stay_greedy_when_batched_by_length(batched):
         assert out[row].logprobs is None
         assert out[row].token_ids == batched.generate([prompts[row]], greedy)[0].token_ids
     assert all(out[row].logprobs is not None for row in (1, 2, 4))
+
+
+def test_shared_prefix_is_the_common_start_less_one_token_and_only_when_long():
+    rows = [[1, 2, 3, 4, 5], [1, 2, 3, 4, 9, 9], [1, 2, 3, 4, 5, 6]]
+    assert shared_prefix(rows, 2) == 4
+    assert shared_prefix(rows, 5) == 0  # under the minimum
+    assert shared_prefix([[1, 2, 3], [1, 2, 3]], 1) == 2  # each row keeps a token of its own
+    assert shared_prefix([[1, 2, 3]], 1) == 0  # one prompt: nothing to share
+    assert shared_prefix(rows, 0) == 0  # 0 turns sharing off
+
+
+def with_system(words: int) -> list[dict[str, str]]:
+    system = {"role": "system", "content": " ".join(["delta epsilon zeta eta"] * 12)}
+    return [system, *ask(words)]
+
+
+@pytest.mark.parametrize("temperature", [0.0, 1.0])
+def test_a_shared_prefix_computed_once_generates_what_plain_padding_does(tiny_model, temperature):
+    prompts = [with_system(1), with_system(9), with_system(4)]  # tails of unequal length
+    sampling = SamplingParams(temperature=temperature, max_new_tokens=8, seed=5, logprobs=True)
+    runs = []
+    for minimum in (0, 16):
+        with make_llm(ModelConfig(model=str(tiny_model), shared_prefix_min=minimum)) as llm:
+            ids = [llm.prompt_ids(p) for p in prompts]
+            runs.append((shared_prefix(ids, minimum), llm.generate(prompts, sampling)))
+    (none, plain), (shared, reused) = runs
+    assert none == 0 and shared >= 40  # the system prompt is computed once in the second run
+    assert [g.token_ids for g in reused] == [g.token_ids for g in plain]
+    for a, b in zip(plain, reused, strict=True):
+        assert a.logprobs == pytest.approx(b.logprobs, abs=1e-4)

@@ -111,6 +111,9 @@ class TransformersLLM(ChatPrompts):
         batch_size: prompts per forward pass.
         chat_template_kwargs: e.g. {"enable_thinking": False} for Qwen3 (as published).
 
+        shared_prefix_min: a batch whose prompts all begin with at least this many equal
+            tokens computes those once, for all its rows (`shared_prefix`); 0 never does.
+
     `compute_dtype` (None: the weights' own) makes generation run under autocast, as the
     trainer's policy does to generate in bf16 from fp32 master weights.
     """
@@ -124,10 +127,12 @@ class TransformersLLM(ChatPrompts):
         batch_size: int = 8,
         name: str | None = None,
         chat_template_kwargs: dict | None = None,
+        shared_prefix_min: int = 32,
     ) -> None:
         from transformers import AutoModelForCausalLM, AutoTokenizer
 
         self.name = name or folder.name
+        self.shared_prefix_min = shared_prefix_min
         self.chat_template_kwargs = chat_template_kwargs or {}
         self.device = device
         self.batch_size = batch_size
@@ -172,16 +177,36 @@ class TransformersLLM(ChatPrompts):
             return contextlib.nullcontext()
         return torch.autocast(device_type=self.device.split(":")[0], dtype=self.compute_dtype)
 
+    def _prefilled(self, prefix: list[int], rows: int) -> Any:
+        """The KV cache of `prefix`, computed once and repeated for `rows` rows."""
+        from transformers import DynamicCache
+
+        cache = DynamicCache(config=self.model.config)
+        with self._compute():
+            self.model(input_ids=torch.tensor([prefix], device=self.device), cache=cache)
+        cache.batch_repeat_interleave(rows)
+        return cache
+
     @torch.no_grad()
     def _batch(self, prompt_ids: list[list[int]], sampling: SamplingParams) -> list[Generation]:
-        pad, width = self.tokenizer.pad_token_id, max(len(p) for p in prompt_ids)
-        enc = {  # left padding, as the tokenizer is configured
-            "input_ids": torch.tensor([[pad] * (width - len(p)) + p for p in prompt_ids]),
+        """One padded `generate` call. Each row is [shared prefix | pad… | own tail]: the tokens
+        every prompt begins with are computed once (`_prefilled`), the tails are left-padded
+        after them, and positions count only unpadded tokens, as with plain left padding (with
+        no shared prefix, the layout is plain left padding)."""
+        pad = self.tokenizer.pad_token_id
+        shared = shared_prefix(prompt_ids, self.shared_prefix_min)
+        prefix, tails = prompt_ids[0][:shared], [p[shared:] for p in prompt_ids]
+        tail_width = max(len(t) for t in tails)
+        width = shared + tail_width
+        enc = {
+            "input_ids": torch.tensor([prefix + [pad] * (tail_width - len(t)) + t for t in tails]),
             "attention_mask": torch.tensor(
-                [[0] * (width - len(p)) + [1] * len(p) for p in prompt_ids]
+                [[1] * shared + [0] * (tail_width - len(t)) + [1] * len(t) for t in tails]
             ),
         }
         enc = {k: v.to(self.device) for k, v in enc.items()}
+        if shared:
+            enc["cache"] = self._prefilled(prefix, len(prompt_ids))
         recorder = SampledLogprobs() if sampling.logprobs else None
         criteria: list[StoppingCriteria] = []
         if sampling.stop:
@@ -242,6 +267,24 @@ class TransformersLLM(ChatPrompts):
             prompt_tokens=len(prompt_ids),
             prompt_ids=tuple(prompt_ids),
         )
+
+
+def shared_prefix(prompt_ids: list[list[int]], minimum: int) -> int:
+    """How many leading tokens a batch computes once for all its rows: the prompts' longest
+    common prefix, less one token (each row must feed the model at least one token of its
+    own), or 0 when that is under `minimum` (an extra forward pass for a few tokens is not
+    worth it; 0 turns sharing off) or the batch is one prompt.
+
+    Prompts of one system prompt share it (the reader's ~90 tokens; the writer's whole
+    system prompt), questions to one memory share the memory as far as its order agrees."""
+    if len(prompt_ids) < 2 or minimum <= 0:
+        return 0
+    first, n = prompt_ids[0], min(len(p) for p in prompt_ids) - 1
+    for i in range(n):
+        if any(p[i] != first[i] for p in prompt_ids):
+            n = i
+            break
+    return n if n >= minimum else 0
 
 
 def stop_token_ids(generation_config, tokenizer) -> set[int]:

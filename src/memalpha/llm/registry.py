@@ -49,6 +49,12 @@ class ModelConfig(BaseModel):
         "master weights and computes under bf16 autocast (ppo.autocast_bf16).",
     )
     batch_size: int = Field(8, ge=1)
+    shared_prefix_min: int = Field(
+        32,
+        ge=0,
+        description="transformers: a batch whose prompts begin with at least this many equal "
+        "tokens (a system prompt, one memory) computes them once for all rows; 0: never.",
+    )
     chat_template_kwargs: dict[str, bool | str | int] = Field(
         default_factory=dict,
         description="Passed to the chat template; Qwen3 as published: "
@@ -104,4 +110,5 @@ def make_llm(cfg: ModelConfig) -> LLM:
         batch_size=cfg.batch_size,
         chat_template_kwargs=cfg.chat_template_kwargs,
         name=cfg.model,
+        shared_prefix_min=cfg.shared_prefix_min,
     )

@@ -53,6 +53,7 @@ class Policy:
             batch_size=cfg.batch_size,
             chat_template_kwargs=cfg.chat_template_kwargs,
             name=cfg.model,
+            shared_prefix_min=cfg.shared_prefix_min,
         )
         self.bf16 = bf16
         self.llm.compute_dtype = torch.bfloat16 if bf16 else None
