@@ -15,7 +15,7 @@ from typing import Any
 
 import torch
 
-from memalpha.llm.batching import length_batches
+from memalpha.llm import length_batches
 from memalpha.rl.config import PPOConfig
 from memalpha.rl.loss import aggregate, aggregation_weight, clipped_surrogate, k3_kl, token_mean
 from memalpha.rl.policy import Policy, Trunk, response_logprobs
