@@ -159,32 +159,27 @@ def grpo_rows(policy: Policy, pairs, ppo) -> list[dict]:
     return out
 
 
+# each column and how its cells are written ('' where a row has no value)
+COLUMNS = {
+    "pass": str,
+    "grouping": str,
+    "steps": str,
+    "padded_tokens": str,
+    "real_tokens": str,
+    "seconds_per_step": "{:.1f}".format,
+    "speedup": "{:.2f}x".format,
+    "padding_saved": "{:.0%}".format,
+}
+
+
 def show(rows: list[dict]) -> None:
     table = Table(
         title="Micro-batches in arrival order vs by length (pass: rows/micro-batch; same run)"
     )
-    for col in (
-        "pass",
-        "grouping",
-        "steps",
-        "padded_tokens",
-        "real_tokens",
-        "seconds_per_step",
-        "speedup",
-        "padding_saved",
-    ):
+    for col in COLUMNS:
         table.add_column(col, justify="right")
     for r in rows:
-        table.add_row(
-            r["pass"],
-            r["grouping"],
-            str(r["steps"]),
-            str(r["padded_tokens"]),
-            str(r["real_tokens"]),
-            f"{r['seconds_per_step']:.1f}",
-            f"{r['speedup']:.2f}x" if "speedup" in r else "",
-            f"{r['padding_saved']:.0%}" if "padding_saved" in r else "",
-        )
+        table.add_row(*(cell(r[col]) if col in r else "" for col, cell in COLUMNS.items()))
     Console(width=120).print(table)
 
 
