@@ -110,7 +110,6 @@ class TransformersLLM(ChatPrompts):
             (`memalpha.llm.precision`), else float32.
         batch_size: prompts per forward pass.
         chat_template_kwargs: e.g. {"enable_thinking": False} for Qwen3 (as published).
-
         shared_prefix_min: a batch whose prompts all begin with at least this many equal
             tokens computes those once, for all its rows (`shared_prefix`); 0 never does.
 
