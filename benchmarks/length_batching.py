@@ -29,7 +29,7 @@ import memalpha.rl.update as update
 from memalpha.quickstart import load_quickstart_config
 from memalpha.reward import RewardTerms
 from memalpha.rl.config import DataConfig
-from memalpha.rl.policy import Policy
+from memalpha.rl.policy import Policy, pad_batch
 from memalpha.rl.sft import sft_examples, teacher_transcripts
 from memalpha.rollout import Sample
 from memalpha.tokens import make_token_counter
@@ -45,11 +45,14 @@ def arrival(lengths: list[int], size: int) -> list[list[int]]:
 
 
 def padded(pairs: list[tuple[list[int], list[int]]], size: int, batches) -> tuple[int, int]:
-    """(tokens a padded forward computes, tokens that are not padding) for these micro-batches."""
+    """(tokens a padded forward computes, tokens that are not padding) for these micro-batches,
+    padded as the update pads them (`pad_batch`)."""
     total = 0
     for rows in batches([len(p) + len(r) for p, r in pairs], size):
-        width = max(len(pairs[i][0]) for i in rows) + max(len(pairs[i][1]) for i in rows)
-        total += width * len(rows)
+        part = [pairs[i] for i in rows]
+        total += pad_batch([p for p, _ in part], [r for _, r in part], 0, "cpu")[
+            "input_ids"
+        ].numel()
     return total, sum(len(p) + len(r) for p, r in pairs)
 
 
