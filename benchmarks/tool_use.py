@@ -2,13 +2,16 @@
 succeed, and for every fact that changed (`QA.superseded`: an attribute, or an employer)
 whether the final memory holds the new value only (overwritten), an entry still stating the
 old value beside the new (both), the old only, or neither (`Superseded.fate`); single-hop
-(attribute) changes are also counted apart, as the first measurements were. The rule writer,
+(attribute) changes are also counted apart, as the first measurements were. Targeting: at
+every chunk the selective teacher is asked what it would update or delete given the very
+prompt the writer saw; the writer's semantic updates and deletes are counted as hitting one of
+those entries or another (a small model gets the call right and the id wrong). The rule writer,
 the selective teacher and policy folders write greedily the held-out test instances of
 `configs/eval/select.yaml`'s conflict sources.
 
     python benchmarks/tool_use.py --policy warm-start=runs/sft-smollm2-select/policy \
         --policy grpo=runs/grpo-smollm2-select-stale/checkpoints/step_000008/policy \
-        [--instances 6] [--out benchmarks/results/tool_use.json]
+        [--instances 6] [--scale 1] [--chunk-tokens 128] [--out benchmarks/results/tool_use.json]
 
 A policy writes as its folder's `writer.json` says (as the eval does); the rule writers write
 with the selective recipe's view (8 retrieved entries per list).
@@ -36,6 +39,32 @@ TOOLS = ("new_memory_insert", "memory_update", "memory_delete")
 FATES = ("overwritten", "both", "old", "lost")
 
 
+def semantic_targets(calls) -> list[str]:
+    """The semantic-memory ids that update and delete calls name."""
+    return [
+        str(c.arguments.get("memory_id"))
+        for c in calls
+        if c.name in TOOLS[1:]
+        and isinstance(c.arguments, dict)
+        and c.arguments.get("memory_type") == "semantic_memory"
+    ]
+
+
+def targeting(episodes, fmt, sampling) -> Counter[str]:
+    """The writer's semantic update/delete targets against the teacher's on the same prompts."""
+    teacher = RuleWriterLLM(fmt, selective=True)
+    out: Counter[str] = Counter()
+    for step in (s for e in episodes for s in e.steps):
+        wanted = Counter(
+            semantic_targets(fmt.parse(teacher.generate([step.messages], sampling)[0].text).calls)
+        )
+        named = Counter(semantic_targets(r.call for r in step.results))
+        out["wanted"] += sum(wanted.values())
+        out["hit"] += sum((named & wanted).values())
+        out["other"] += sum((named - wanted).values())
+    return out
+
+
 def measure(name: str, writer_llm, cfg: WriterConfig, instances, counter) -> dict:
     agent = build_agent(cfg, counter)
     memories = [Memory(cfg.memory, counter) for _ in instances]
@@ -48,6 +77,7 @@ def measure(name: str, writer_llm, cfg: WriterConfig, instances, counter) -> dic
         for r in step.results:
             calls[r.call.name] += 1
             ok[r.call.name] += r.ok
+    aim = targeting(episodes, FORMATS[cfg.format], cfg.sampling())
     core = sum(bool(m.core) for m in memories)
     fates: Counter[str] = Counter()
     single: Counter[str] = Counter()
@@ -68,6 +98,9 @@ def measure(name: str, writer_llm, cfg: WriterConfig, instances, counter) -> dic
         "single_hop_changed_facts": sum(single.values()),
         **{f"single_hop_{k}": single[k] for k in FATES},
         "memory_tokens": statistics.fmean(m.total_tokens for m in memories),
+        "teacher_targets": aim["wanted"],
+        "targets_hit": aim["hit"],
+        "targets_other": aim["other"],
     }
 
 
@@ -75,6 +108,10 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--policy", action="append", default=[], help="NAME=HF folder")
     parser.add_argument("--instances", type=int, default=6, help="per source")
+    parser.add_argument(
+        "--scale", type=int, default=1, help="input length as a multiple of 512 tokens"
+    )
+    parser.add_argument("--chunk-tokens", type=int, default=128, help="tokens per chunk")
     parser.add_argument(
         "--out", type=Path, default=Path(__file__).with_name("results") / "tool_use.json"
     )
@@ -92,8 +129,8 @@ def main() -> None:
                 split="test",
                 seed=0,
                 instances=args.instances,
-                max_tokens=512,
-                chunk_tokens=128,
+                max_tokens=512 * args.scale,
+                chunk_tokens=args.chunk_tokens,
                 questions=6,
                 facts=6,
             ),
@@ -117,9 +154,12 @@ def main() -> None:
             rows.append(measure(name, llm, policy_writer(folder), instances, counter))
         finally:
             llm.close()
-    table = Table(title=f"Tool use on {len(instances)} held-out conflict instances")
+    title = f"Tool use on {len(instances)} held-out conflict instances, {512 * args.scale} tokens"
+    title += f" in {args.chunk_tokens}-token chunks"
+    table = Table(title=title)
     heads = ["writer", "insert ok/all", "update ok/all", "delete ok/all", "core set"]
-    heads += ["changed facts", *FATES, "single-hop overwritten", "memory tokens"]
+    heads += ["changed facts", *FATES, "single-hop overwritten", "aim hit/teacher's", "aim other"]
+    heads += ["memory tokens"]
     for head in heads:
         table.add_column(head, justify="left" if head == "writer" else "right")
     for r in rows:
@@ -129,9 +169,11 @@ def main() -> None:
             f"{r['core_set']:.2f}",
             *(str(r[k]) for k in ("changed_facts", *FATES)),
             f"{r['single_hop_overwritten']}/{r['single_hop_changed_facts']}",
+            f"{r['targets_hit']}/{r['teacher_targets']}",
+            str(r["targets_other"]),
             f"{r['memory_tokens']:.0f}",
         )
-    Console(width=160).print(table)
+    Console(width=200).print(table)
     save(args.out, {"rows": rows}, args)
 
 
