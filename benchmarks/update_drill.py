@@ -43,11 +43,12 @@ def main() -> None:
     shape |= {"max_tokens": 512, "chunk_tokens": 128, "questions": 6, "facts": 6}
     raw["data"] = {"train": [{"source": s, **shape} for s in ("synth_cr", "conflict")]}
     cfg = SFTConfig.model_validate(raw)
-    transcripts = teacher_transcripts(cfg, make_token_counter(cfg.memory.tokenizer))
+    counter = make_token_counter(cfg.memory.tokenizer)
+    transcripts = teacher_transcripts(cfg, counter)
     kept = [t for t in transcripts if aims(t[1])]
     print(f"kept {len(kept)} of {len(transcripts)} fresh chunk transcripts")
     if args.mix:
-        mixed = teacher_transcripts(warm_start, make_token_counter(cfg.memory.tokenizer))
+        mixed = teacher_transcripts(warm_start, counter)
         print(f"added the warm start's {len(mixed)} transcripts")
         kept += mixed
     write_transcripts(args.out, kept)

@@ -12,7 +12,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from memalpha.llm import SamplingParams, make_llm
-from memalpha.llm.batching import length_batches
+from memalpha.llm.batching import by_length, length_batches
 from memalpha.llm.local import shared_prefix
 from memalpha.llm.registry import ModelConfig
 
@@ -27,6 +27,18 @@ def test_length_batches_partition_the_rows_longest_first(lengths, size):
             assert min(lengths[i] for i in a) >= max(lengths[i] for i in b)
     else:
         assert batches == ([list(range(len(lengths)))] if lengths else [])
+
+
+@given(st.lists(st.integers(0, 50), max_size=40), st.integers(1, 9))
+def test_by_length_returns_results_in_row_order(lengths, size):
+    seen: list[list[int]] = []
+
+    def run(rows: list[int]) -> list[tuple[int, int]]:
+        seen.append(rows)
+        return [(i, lengths[i]) for i in rows]
+
+    assert by_length(lengths, size, run) == [(i, n) for i, n in enumerate(lengths)]
+    assert seen == length_batches(lengths, size)  # one call per length batch, in batch order
 
 
 def test_length_batches_pad_less_than_arrival_order():

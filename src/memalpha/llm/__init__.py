@@ -1,6 +1,6 @@
 """LLM backends behind one small protocol, and tool-call text formats; nothing of memory."""
 
-from memalpha.llm.batching import length_batches
+from memalpha.llm.batching import by_length, length_batches
 from memalpha.llm.formats import FORMATS, FunctionCall, ParsedOutput, ToolCallFormat
 from memalpha.llm.loops import LoopStop, loop_cut, trim_loop
 from memalpha.llm.memo import GreedyMemo
@@ -19,6 +19,7 @@ __all__ = [
     "ParsedOutput",
     "SamplingParams",
     "ToolCallFormat",
+    "by_length",
     "length_batches",
     "loop_cut",
     "make_llm",

@@ -25,7 +25,7 @@ from transformers import (
 )
 
 from memalpha.errors import BackendError, ConfigError
-from memalpha.llm.batching import length_batches
+from memalpha.llm.batching import by_length
 from memalpha.llm.loops import LoopStop, loop_cut, loops_at_end
 from memalpha.llm.precision import resolve_dtype
 from memalpha.llm.protocol import Generation, Message, SamplingParams, answer_begun
@@ -164,12 +164,11 @@ class TransformersLLM(ChatPrompts):
             raise BackendError(f"{self.name}: backend is closed")
         if sampling.seed is not None:
             torch.manual_seed(sampling.seed)
-        out: list[Generation | None] = [None] * len(prompt_ids)
-        for rows in length_batches([len(p) for p in prompt_ids], self.batch_size):
-            generations = self._batch([prompt_ids[i] for i in rows], sampling.subset(rows))
-            for i, generation in zip(rows, generations, strict=True):
-                out[i] = generation
-        return out  # type: ignore[return-value]  # every row was filled
+        return by_length(
+            [len(p) for p in prompt_ids],
+            self.batch_size,
+            lambda rows: self._batch([prompt_ids[i] for i in rows], sampling.subset(rows)),
+        )
 
     def _compute(self):
         if self.compute_dtype is None:

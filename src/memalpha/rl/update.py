@@ -15,7 +15,7 @@ from typing import Any
 
 import torch
 
-from memalpha.llm import length_batches
+from memalpha.llm import by_length, length_batches
 from memalpha.rl.config import PPOConfig
 from memalpha.rl.loss import aggregate, aggregation_weight, clipped_surrogate, k3_kl, token_mean
 from memalpha.rl.policy import Policy, Trunk, response_logprobs
@@ -60,14 +60,17 @@ def recompute_old_logprobs(
     """The samples with behaviour log-probs from a forward pass of the current (pre-update)
     weights, in the same precision as the update's own forward passes (`Policy.autocast`)."""
     policy.model.eval()
-    out: list[Sample | None] = [None] * len(samples)
-    for rows in length_batches([_sample_tokens(s) for s in samples], micro):
+
+    def rescored(rows: list[int]) -> list[Sample]:
         part = [samples[i] for i in rows]
         with policy.autocast():
             lp = response_logprobs(policy.model, _batch(policy, part), temperature)
-        for b, (i, s) in enumerate(zip(rows, part, strict=True)):
-            out[i] = with_old_logprobs(s, tuple(lp[b, : len(s.response_ids)].tolist()))
-    return out  # type: ignore[return-value]  # every sample was filled
+        return [
+            with_old_logprobs(s, tuple(lp[b, : len(s.response_ids)].tolist()))
+            for b, s in enumerate(part)
+        ]
+
+    return by_length([_sample_tokens(s) for s in samples], micro, rescored)
 
 
 def on_policy(cfg: PPOConfig, n_samples: int) -> bool:
