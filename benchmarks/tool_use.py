@@ -5,7 +5,9 @@ old value beside the new (both), the old only, or neither (`Superseded.fate`); s
 (attribute) changes are also counted apart, as the first measurements were. Targeting: at
 every chunk the selective teacher is asked what it would update or delete given the very
 prompt the writer saw; the writer's semantic updates and deletes are counted as hitting one of
-those entries or another (a small model gets the call right and the id wrong). The rule writer,
+those entries or another (a small model gets the call right and the id wrong). Grounded aim
+(`memalpha.aim`, the reward's r5) checks the same calls against the data instead of the
+teacher: changes wanted, calls aimed, hits, and the mean r5 over chunks. The rule writer,
 the selective teacher and policy folders write greedily the held-out test instances of
 `configs/eval/select.yaml`'s conflict sources.
 
@@ -28,9 +30,11 @@ from rich.console import Console
 from rich.table import Table
 
 from memalpha.agent import RuleWriterLLM, WriterConfig, build_agent, policy_writer
+from memalpha.aim import episode_aim
 from memalpha.data import BuildConfig, build
 from memalpha.llm import FORMATS, ModelConfig, make_llm
 from memalpha.memory import Memory
+from memalpha.reward import aim_reward
 from memalpha.tokens import make_token_counter
 from report import save
 
@@ -78,6 +82,11 @@ def measure(name: str, writer_llm, cfg: WriterConfig, instances, counter) -> dic
             calls[r.call.name] += 1
             ok[r.call.name] += r.ok
     aim = targeting(episodes, FORMATS[cfg.format], cfg.sampling())
+    grounded = [
+        a
+        for inst, e in zip(instances, episodes, strict=True)
+        for a in episode_aim(inst, [s.results for s in e.steps], cfg.memory, counter)
+    ]
     core = sum(bool(m.core) for m in memories)
     fates: Counter[str] = Counter()
     single: Counter[str] = Counter()
@@ -101,6 +110,10 @@ def measure(name: str, writer_llm, cfg: WriterConfig, instances, counter) -> dic
         "teacher_targets": aim["wanted"],
         "targets_hit": aim["hit"],
         "targets_other": aim["other"],
+        "aim_wanted": sum(a.wanted for a in grounded),
+        "aim_aimed": sum(a.aimed for a in grounded),
+        "aim_hits": sum(a.hits for a in grounded),
+        "r5_aim": statistics.fmean(aim_reward(a.hits, a.aimed, a.wanted) for a in grounded),
     }
 
 
@@ -159,7 +172,7 @@ def main() -> None:
     table = Table(title=title)
     heads = ["writer", "insert ok/all", "update ok/all", "delete ok/all", "core set"]
     heads += ["changed facts", *FATES, "single-hop overwritten", "aim hit/teacher's", "aim other"]
-    heads += ["memory tokens"]
+    heads += ["r5 hits/wanted", "r5 aimed", "r5 mean", "memory tokens"]
     for head in heads:
         table.add_column(head, justify="left" if head == "writer" else "right")
     for r in rows:
@@ -171,6 +184,9 @@ def main() -> None:
             f"{r['single_hop_overwritten']}/{r['single_hop_changed_facts']}",
             f"{r['targets_hit']}/{r['teacher_targets']}",
             str(r["targets_other"]),
+            f"{r['aim_hits']}/{r['aim_wanted']}",
+            str(r["aim_aimed"]),
+            f"{r['r5_aim']:.3f}",
             f"{r['memory_tokens']:.0f}",
         )
     Console(width=200).print(table)

@@ -92,3 +92,18 @@ def test_trajectory_rewards_under_evidence_credit() -> None:
     assert [t.r1 for t in published] == pytest.approx([1 / 3, 1 / 3])
     with pytest.raises(ValueError, match="needs the questions' evidence"):
         trajectory_rewards([1.0], [[True]], [[1.0]], 10, 20, cfg)
+
+
+def test_aim_weight_needs_and_scales_each_chunks_aim() -> None:
+    cfg = RewardConfig(beta=0.0, gamma=0.0, call_weight=0.0, aim_weight=0.5)
+    with pytest.raises(ValueError, match="aim"):
+        trajectory_rewards([1.0], [[True], [True]], [[], []], 10, 20, cfg)
+    with pytest.raises(ValueError, match="aim scores"):
+        trajectory_rewards([1.0], [[True], [True]], [[], []], 10, 20, cfg, chunk_aims=[1.0])
+    first, second = trajectory_rewards(
+        [1.0], [[True], [True]], [[], []], 10, 20, cfg, chunk_aims=[1.0, 0.25]
+    )
+    assert (first.r5, second.r5) == (1.0, 0.25)
+    assert first.total == pytest.approx(1.5) and second.total == pytest.approx(1.125)
+    unweighted = trajectory_rewards([1.0], [[True]], [[]], 10, 20, RewardConfig(gamma=0.0))
+    assert unweighted[0].r5 == 0.0 and unweighted[0].aim_r5 == 0.0  # not asked, not counted

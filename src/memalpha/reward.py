@@ -1,11 +1,14 @@
 """The Mem-α reward terms and their combination (MEMALPHA_SPEC §3), as pure functions.
 
-For trajectory i and chunk t:  reward[i,t] = r1_i + w·r2[i,t] + β·r3_i + γ·r4[i,t]
+For trajectory i and chunk t:  reward[i,t] = r1_i + w·r2[i,t] + β·r3_i + γ·r4[i,t] + a·r5[i,t]
   r1  QA correctness: mean score of the final memory's answers (trajectory level)
   r2  tool-call success: fraction of the chunk's calls that succeeded (skipped = failed);
       its weight w is 1 as published unless `call_weight` says otherwise
   r3  compression: 1 − memory tokens / input tokens (trajectory level; may be negative)
   r4  content validity: mean judge score of the chunk's calls
+  r5  aim (not in the paper; weight a = `aim_weight`, 0 by default): how well the chunk's
+      update and delete calls land on the entries stating values it overwrites (`aim_reward`,
+      counted by `memalpha.aim`)
 A chunk with no calls gets `no_call_r2` / `no_call_r4` (published: 0 for both).
 
 `qa_credit: evidence` (not in the paper) gives each chunk its own r1: the mean score of the
@@ -72,6 +75,14 @@ class RewardConfig(BaseModel):
         "value the input overwrote (QA.superseded): 1 ignores stale values (published); 0 "
         "counts such an answer wrong, so that only updating or deleting the old value pays.",
     )
+    aim_weight: float = Field(
+        0.0,
+        ge=0,
+        description="a, weight of r5 (aim, not in the paper): per chunk, the overlap of its "
+        "update/delete calls with the changes it announces whose old value memory states "
+        "(memalpha.aim). A per-call signal where the final memory's score is one number per "
+        "trajectory. It counts every update of data without marked changes as a miss.",
+    )
     cr_score: Literal["reader", "fate"] = Field(
         "reader",
         description="How a question with overwritten values (QA.superseded) is scored: by the "
@@ -92,6 +103,8 @@ class RewardTerms:
     beta_r3: float
     gamma_r4: float
     total: float
+    r5: float = 0.0
+    aim_r5: float = 0.0
 
 
 def stale_adjusted(score: float, stale: bool, credit: float) -> float:
@@ -132,6 +145,19 @@ def validity_reward(judge_scores: list[float], *, no_calls: float = 0.0) -> floa
     return sum(judge_scores) / len(judge_scores) if judge_scores else no_calls
 
 
+def aim_reward(hits: int, aimed: int, wanted: int) -> float:
+    """r5 of one chunk: hits / (calls that aimed + changes wanted − hits), the overlap of what
+    it changed with what it should have; 1 for a chunk that wanted and aimed at nothing.
+
+    Raises:
+        ValueError: more hits than aimed calls or wanted changes, or a negative count.
+    """
+    if min(hits, aimed, wanted) < 0 or hits > min(aimed, wanted):
+        raise ValueError(f"aim counts out of range: {hits} hits, {aimed} aimed, {wanted} wanted")
+    union = aimed + wanted - hits
+    return hits / union if union else 1.0
+
+
 def combine(
     r1: float,
     r2: float,
@@ -141,10 +167,12 @@ def combine(
     beta: float,
     gamma: float,
     call_weight: float = 1.0,
+    r5: float = 0.0,
+    aim_weight: float = 0.0,
 ) -> RewardTerms:
-    """r1 + w·r2 + β·r3 + γ·r4, with every term kept."""
-    w2, b3, g4 = call_weight * r2, beta * r3, gamma * r4
-    return RewardTerms(r1, r2, r3, r4, w2, b3, g4, r1 + w2 + b3 + g4)
+    """r1 + w·r2 + β·r3 + γ·r4 + a·r5, with every term kept."""
+    w2, b3, g4, a5 = call_weight * r2, beta * r3, gamma * r4, aim_weight * r5
+    return RewardTerms(r1, r2, r3, r4, w2, b3, g4, r1 + w2 + b3 + g4 + a5, r5, a5)
 
 
 def chunk_qa_rewards(scores: list[float], evidence: list[list[int]], n_chunks: int) -> list[float]:
@@ -173,19 +201,27 @@ def trajectory_rewards(
     input_tokens: int,
     config: RewardConfig,
     evidence: list[list[int]] | None = None,
+    chunk_aims: list[float] | None = None,
 ) -> list[RewardTerms]:
     """One `RewardTerms` per chunk of a trajectory (one training sample each, SPEC §3.5).
-    `evidence` (each question's evidence chunks) is needed for `qa_credit: evidence`.
+    `evidence` (each question's evidence chunks) is needed for `qa_credit: evidence`;
+    `chunk_aims` (each chunk's r5) for logging aim and for `aim_weight` > 0.
 
     Raises:
-        ValueError: the per-chunk lists differ in length, `input_tokens` ≤ 0, or evidence
-            credit is asked for without one evidence list per question.
+        ValueError: the per-chunk lists differ in length, `input_tokens` ≤ 0, evidence
+            credit is asked for without one evidence list per question, or aim is weighted
+            without each chunk's r5.
     """
     n = len(chunk_successes)
     if n != len(chunk_judge_scores):
         raise ValueError(
             f"{n} chunks of call results but {len(chunk_judge_scores)} of judge scores"
         )
+    if chunk_aims is None and config.aim_weight:
+        raise ValueError("aim_weight > 0 needs each chunk's aim (r5)")
+    aims = chunk_aims if chunk_aims is not None else [0.0] * n
+    if len(aims) != n:
+        raise ValueError(f"{n} chunks of call results but {len(aims)} aim scores")
     if config.qa_credit == "evidence":
         if evidence is None:
             raise ValueError("qa_credit 'evidence' needs the questions' evidence chunks")
@@ -202,6 +238,8 @@ def trajectory_rewards(
             beta=config.beta,
             gamma=config.gamma,
             call_weight=config.call_weight,
+            r5=r5,
+            aim_weight=config.aim_weight,
         )
-        for r1, ok, judged in zip(r1s, chunk_successes, chunk_judge_scores, strict=True)
+        for r1, ok, judged, r5 in zip(r1s, chunk_successes, chunk_judge_scores, aims, strict=True)
     ]

@@ -18,6 +18,7 @@ from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from memalpha import metrics
 from memalpha.agent import Episode, MemoryAgent
+from memalpha.aim import episode_aim
 from memalpha.data import QA, Instance
 from memalpha.llm import LLM, SamplingParams
 from memalpha.memory import Memory, MemoryConfig, ToolResult, parse_component
@@ -25,6 +26,7 @@ from memalpha.reader import Judge, Question, Reader, query_prompt
 from memalpha.reward import (
     RewardConfig,
     RewardTerms,
+    aim_reward,
     fate_score,
     qa_reward,
     stale_adjusted,
@@ -269,10 +271,22 @@ def _judge_scores(written: list[Written], judge: Judge | None) -> list[list[tupl
     ]
 
 
+def _aim_scores(written: list[Written], counter: TokenCounter) -> list[list[float]]:
+    """Per memory, per chunk: r5, the aim of its update and delete calls (`memalpha.aim`)."""
+    return [
+        [
+            aim_reward(a.hits, a.aimed, a.wanted)
+            for a in episode_aim(w.instance, w.calls, w.memory.config, counter)
+        ]
+        for w in written
+    ]
+
+
 def score_episodes(
     written: list[Written], scoring: Scoring, timings: Timings | None = None
 ) -> list[EpisodeScore]:
-    """The reward of every episode: QA scores (r1), judge scores (r4) and each chunk's terms.
+    """The reward of every episode: QA scores (r1), judge scores (r4), aim (r5) and each
+    chunk's terms.
 
     All questions go to the reader in one call and all writes to the judge in one call, so
     batched backends see the whole step at once. Without a judge (γ = 0) r4 is 0. Nothing is
@@ -284,9 +298,10 @@ def score_episodes(
     timings.reader += time.perf_counter() - start
     start = time.perf_counter()
     judged = _judge_scores(written, scoring.judge)
+    aims = _aim_scores(written, scoring.counter)
     timings.judge += time.perf_counter() - start
     out = []
-    for w, qa_scores, judge_scores in zip(written, qa, judged, strict=True):
+    for w, qa_scores, judge_scores, chunk_aims in zip(written, qa, judged, aims, strict=True):
         terms = trajectory_rewards(
             list(qa_scores),
             [[r.ok for r in chunk] for chunk in w.calls],
@@ -295,6 +310,7 @@ def score_episodes(
             max(1, sum(scoring.counter.count_many(w.instance.chunks))),
             scoring.reward,
             [qa.evidence_chunks for qa in w.instance.questions],
+            chunk_aims,
         )
         out.append(EpisodeScore(qa_scores, tuple(judge_scores), tuple(terms)))
     return out
@@ -344,9 +360,11 @@ def summarize(trajectories: list[Trajectory], scores: list[EpisodeScore]) -> dic
         "r2_calls": _mean([x.r2 for x in terms]),
         "r3_compression": _mean([x.r3 for x in terms]),
         "r4_validity": _mean([x.r4 for x in terms]),
+        "r5_aim": _mean([x.r5 for x in terms]),
         "w_r2": _mean([x.w_r2 for x in terms]),
         "beta_r3": _mean([x.beta_r3 for x in terms]),
         "gamma_r4": _mean([x.gamma_r4 for x in terms]),
+        "aim_r5": _mean([x.aim_r5 for x in terms]),
         "memory_tokens": _mean([t.memory.total_tokens for t in trajectories]),
         "calls_per_chunk": len(calls) / max(1, len(terms)),
         "call_success": _mean([r.ok for r in calls]),

@@ -40,8 +40,24 @@ INSTANCE_KEY = "instance"
 TERMS_KEY = "memalpha_terms"
 """reward_extra_info key of every chunk's reward terms, as JSON (a string: verl's validation
 metrics skip strings, and chunk counts differ between trajectories)."""
-LOGGED = ("r1_chunk", "r2_calls", "r3_compression", "r4_validity", "w_r2", "beta_r3", "gamma_r4")
-_FIELDS = {"r1_chunk": "r1", "r2_calls": "r2", "r3_compression": "r3", "r4_validity": "r4"}
+LOGGED = (
+    "r1_chunk",
+    "r2_calls",
+    "r3_compression",
+    "r4_validity",
+    "r5_aim",
+    "w_r2",
+    "beta_r3",
+    "gamma_r4",
+    "aim_r5",
+)
+_FIELDS = {
+    "r1_chunk": "r1",
+    "r2_calls": "r2",
+    "r3_compression": "r3",
+    "r4_validity": "r4",
+    "r5_aim": "r5",
+}
 
 
 @lru_cache(maxsize=4)
@@ -76,7 +92,8 @@ def compute_score(
 ) -> dict[str, float | str]:
     """{"score": the last chunk's total reward (the output verl scores), "r1_qa" (the
     trajectory's QA score), the chunk means of "r1_chunk", "r2_calls", "r3_compression",
-    "r4_validity", "w_r2", "beta_r3", "gamma_r4" (named as in the local trainer's logs), and
+    "r4_validity", "r5_aim", "w_r2", "beta_r3", "gamma_r4", "aim_r5" (named as in the local
+    trainer's logs), and
     TERMS_KEY: every chunk's terms}.
 
     Raises:

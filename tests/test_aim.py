@@ -1,0 +1,166 @@
+"""Aim (`memalpha.aim`, the reward's r5) on real conflict instances written by the real rule
+writers: the selective teacher hits every change its chunks announce, the store-everything
+rule writer none; a call on the wrong id, or one binding a value to another person, misses."""
+
+from __future__ import annotations
+
+from dataclasses import replace
+
+import pytest
+
+from memalpha.agent import RuleWriterLLM, WriterConfig, build_agent
+from memalpha.aim import announces, changes_of, episode_aim
+from memalpha.llm import FORMATS, SamplingParams
+from memalpha.memory import (
+    CallStatus,
+    Component,
+    Memory,
+    MemoryConfig,
+    ToolCall,
+    ToolExecutor,
+    ToolRegistry,
+    ToolResult,
+)
+from memalpha.reader import ExtractiveReader
+from memalpha.reward import RewardConfig, aim_reward
+from memalpha.rollout import Scoring, rollout, summarize
+
+VIEW = MemoryConfig(view={"mode": "retrieved", "k": 8})
+GREEDY = SamplingParams(temperature=0.0, max_new_tokens=640)
+
+
+@pytest.fixture(scope="module")
+def conflict(real_instances):
+    return real_instances(
+        ["synth_cr", "conflict"],
+        instances=2,
+        max_tokens=512,
+        chunk_tokens=128,
+        questions=6,
+        facts=6,
+    )
+
+
+def _written(counter, instances, selective: bool, reward=None):
+    agent = build_agent(WriterConfig(prompt="compact", max_new_tokens=640, memory=VIEW), counter)
+    writer = RuleWriterLLM(FORMATS["hermes"], selective=selective)
+    scoring = Scoring(ExtractiveReader(), None, reward or RewardConfig(gamma=0.0), counter)
+    return rollout(agent, writer, GREEDY, instances, 1, VIEW, scoring)
+
+
+def _semantic_update(result) -> bool:
+    call = result.call
+    return call.name == "memory_update" and call.arguments["memory_type"] == "semantic_memory"
+
+
+def _update_chunk(trajectory):
+    """(index, calls) of the first chunk with a semantic update."""
+    for i, chunk in enumerate(trajectory.calls):
+        if any(_semantic_update(r) for r in chunk):
+            return i, chunk
+    raise AssertionError("the selective teacher made no update")
+
+
+def test_the_teacher_hits_every_change_and_the_rule_writer_none(counter, conflict):
+    teacher = _written(counter, conflict, selective=True)
+    rule = _written(counter, conflict, selective=False)
+    wanted_total = 0
+    for t in teacher.trajectories:
+        aims = episode_aim(t.instance, t.calls, VIEW, counter)
+        assert all(a.hits == a.wanted == a.aimed for a in aims)
+        wanted_total += sum(a.wanted for a in aims)
+        # every change is announced by some chunk, after the one that stated its old value
+        for change in changes_of(t.instance):
+            assert any(announces(c, change) for c in t.instance.chunks[1:])
+    assert wanted_total >= len(conflict) * 4
+    for t in rule.trajectories:
+        aims = episode_aim(t.instance, t.calls, VIEW, counter)
+        assert sum(a.hits for a in aims) == sum(a.aimed for a in aims) == 0  # core only
+        assert sum(a.wanted for a in aims) > 0
+
+
+def test_wrong_id_and_value_bound_to_another_person_miss(counter, conflict):
+    [t] = _written(counter, conflict[:1], selective=True).trajectories
+    index, chunk = _update_chunk(t)
+    updates = [k for k, r in enumerate(chunk) if _semantic_update(r)]
+    base = episode_aim(t.instance, t.calls, VIEW, counter)[index]
+    assert base.hits == base.wanted >= 2
+
+    def with_call(k: int, **args: str) -> list:
+        call = chunk[k].call
+        edited = replace(chunk[k], call=ToolCall(call.name, {**call.arguments, **args}))
+        calls = [list(c) for c in t.calls]
+        calls[index][k] = edited
+        return calls
+
+    unknown = episode_aim(t.instance, with_call(updates[0], memory_id="s999"), VIEW, counter)
+    assert unknown[index].hits == base.hits - 1 and unknown[index].aimed == base.aimed
+    # the first update's entry, rewritten with the value meant for another person
+    meant = chunk[updates[0]].call.arguments["new_content"]
+    other = next(c for c in changes_of(t.instance) if c.subject not in meant)
+    crossed_content = f"The pet of {other.subject} is {other.new}."
+    crossed = episode_aim(
+        t.instance, with_call(updates[0], new_content=crossed_content), VIEW, counter
+    )
+    assert crossed[index].hits == base.hits - 1
+    # a delete of the right entry resolves the change as the update did
+    deleted = with_call(updates[0])
+    call = chunk[updates[0]].call
+    deleted[index][updates[0]] = replace(
+        chunk[updates[0]],
+        call=ToolCall(
+            "memory_delete",
+            {"memory_type": "semantic_memory", "memory_id": call.arguments["memory_id"]},
+        ),
+    )
+    assert episode_aim(t.instance, deleted, VIEW, counter)[index].hits == base.hits
+
+
+def test_aim_reward_is_the_overlap_of_calls_and_wanted_changes():
+    assert aim_reward(0, 0, 0) == 1.0  # nothing to change, nothing changed
+    assert aim_reward(2, 2, 2) == 1.0
+    assert aim_reward(0, 3, 0) == 0.0  # updates where nothing changed
+    assert aim_reward(1, 3, 2) == pytest.approx(1 / 4)
+    with pytest.raises(ValueError, match="out of range"):
+        aim_reward(2, 1, 3)
+
+
+def test_aim_needs_one_call_list_per_chunk(counter, conflict):
+    with pytest.raises(ValueError, match="chunks of calls"):
+        episode_aim(conflict[0], [[]], VIEW, counter)
+
+
+def test_aim_weight_adds_r5_to_every_chunk_reward(counter, conflict):
+    plain = _written(counter, conflict, selective=False)
+    weighted = RewardConfig(gamma=0.0, aim_weight=0.5)
+    aimed = _written(counter, conflict, selective=False, reward=weighted)
+    for before, after in zip(plain.scores, aimed.scores, strict=True):
+        for a, b in zip(before.terms, after.terms, strict=True):
+            assert a.r5 == b.r5 and b.aim_r5 == pytest.approx(0.5 * b.r5)
+            assert b.total == pytest.approx(a.total + 0.5 * a.r5)
+    summary = summarize(aimed.trajectories, aimed.scores)
+    assert 0.0 < summary["r5_aim"] < 1.0  # chunks without changes score 1, update chunks 0
+    assert summary["aim_r5"] == pytest.approx(0.5 * summary["r5_aim"])
+
+
+def test_a_change_counts_once_however_many_entries_stated_it(counter, conflict):
+    """Two entries stating the same old value, both deleted: one hit, two aimed calls."""
+    [t] = _written(counter, conflict[:1], selective=True).trajectories
+    index, chunk = _update_chunk(t)
+    update = next(r.call for r in chunk if _semantic_update(r))
+    memory = Memory(VIEW, counter)
+    executor = ToolExecutor(ToolRegistry())
+    for calls in t.calls[:index]:
+        executor.execute_all(memory, [r.call for r in calls])
+    old = memory.get(Component.SEMANTIC, update.arguments["memory_id"]).content
+    copy = ToolCall("new_memory_insert", {"memory_type": "semantic", "content": f"Again: {old}"})
+    copy_id = executor.execute(memory, copy).entry_id
+    copy_result = ToolResult(copy, CallStatus.OK)
+    calls = [list(c) for c in t.calls]
+    calls[index - 1].append(copy_result)
+    delete_copy = ToolCall("memory_delete", {"memory_type": "semantic", "memory_id": copy_id})
+    calls[index].append(ToolResult(delete_copy, CallStatus.OK))
+    base = episode_aim(t.instance, t.calls, VIEW, counter)[index]
+    both = episode_aim(t.instance, calls, VIEW, counter)[index]
+    assert (both.wanted, both.hits, both.aimed) == (base.wanted, base.hits, base.aimed + 1)
+    assert aim_reward(both.hits, both.aimed, both.wanted) < 1.0
