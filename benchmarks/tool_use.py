@@ -9,7 +9,8 @@ those entries or another (a small model gets the call right and the id wrong). G
 (`memalpha.aim`, the reward's r5) checks the same calls against the data instead of the
 teacher: changes wanted, calls aimed, hits, and the mean r5 over chunks. The rule writer,
 the selective teacher and policy folders write greedily the held-out test instances of
-`configs/eval/select.yaml`'s conflict sources.
+`configs/eval/select.yaml`'s conflict sources. Each policy after the first is compared with
+the first on the share of changed facts overwritten, paired by instance (95% bootstrap).
 
     python benchmarks/tool_use.py --policy warm-start=runs/sft-smollm2-select/policy \
         --policy grpo=runs/grpo-smollm2-select-stale/checkpoints/step_000008/policy \
@@ -32,6 +33,7 @@ from rich.table import Table
 from memalpha.agent import RuleWriterLLM, WriterConfig, build_agent, policy_writer
 from memalpha.aim import episode_aim
 from memalpha.data import BuildConfig, build
+from memalpha.eval.stats import paired_difference
 from memalpha.llm import FORMATS, ModelConfig, make_llm
 from memalpha.memory import Memory
 from memalpha.reward import aim_reward
@@ -90,8 +92,11 @@ def measure(name: str, writer_llm, cfg: WriterConfig, instances, counter) -> dic
     core = sum(bool(m.core) for m in memories)
     fates: Counter[str] = Counter()
     single: Counter[str] = Counter()
+    overwritten_share = []  # per instance: the unit the paired interval resamples
     for inst, memory in zip(instances, memories, strict=True):
         contents = memory.contents()
+        own = [c.fate(contents) for q in inst.questions for c in q.superseded]
+        overwritten_share.append(own.count("overwritten") / max(1, len(own)))
         for q in inst.questions:
             for change in q.superseded:
                 fate = change.fate(contents)
@@ -114,6 +119,7 @@ def measure(name: str, writer_llm, cfg: WriterConfig, instances, counter) -> dic
         "aim_aimed": sum(a.aimed for a in grounded),
         "aim_hits": sum(a.hits for a in grounded),
         "r5_aim": statistics.fmean(aim_reward(a.hits, a.aimed, a.wanted) for a in grounded),
+        "overwritten_share_by_instance": overwritten_share,
     }
 
 
@@ -189,7 +195,19 @@ def main() -> None:
             f"{r['r5_aim']:.3f}",
             f"{r['memory_tokens']:.0f}",
         )
-    Console(width=200).print(table)
+    console = Console(width=200)
+    console.print(table)
+    policies = rows[2:]
+    for r in policies[1:]:
+        d = paired_difference(
+            r["overwritten_share_by_instance"], policies[0]["overwritten_share_by_instance"]
+        )
+        r["overwritten_share_vs_first_policy"] = d
+        console.print(
+            f"{r['writer']} − {policies[0]['writer']}: share of changed facts overwritten "
+            f"{d['diff']:+.3f} [{d['low']:+.3f}, {d['high']:+.3f}] (95% paired bootstrap over "
+            f"{len(instances)} instances)"
+        )
     save(args.out, {"rows": rows}, args)
 
 
