@@ -9,7 +9,11 @@ from memalpha.errors import DataError
 from memalpha.rl.trainer import METRICS, read_metrics
 
 PANELS = [  # (title, train keys, val keys)
-    ("reward terms (train)", ["reward", "r1_qa", "r2_calls", "r3_compression", "r4_validity"], []),
+    (
+        "reward terms (train)",
+        ["reward", "r1_qa", "r2_calls", "r3_compression", "r4_validity", "r5_aim"],
+        ["r5_aim"],
+    ),
     ("QA score r1", ["r1_qa", "anchor_r1"], ["r1_qa"]),  # anchor: greedy rollouts, if any
     ("memory size (tokens)", ["memory_tokens"], ["memory_tokens"]),
     ("tool calls", ["call_success", "truncated", "looped"], ["call_success"]),
