@@ -24,6 +24,7 @@ import re
 from dataclasses import dataclass
 
 from memalpha.data import Instance, Superseded
+from memalpha.errors import MemoryOperationError
 from memalpha.memory import (
     Component,
     Entry,
@@ -32,6 +33,7 @@ from memalpha.memory import (
     ToolExecutor,
     ToolRegistry,
     ToolResult,
+    clean_entry_id,
     parse_component,
 )
 from memalpha.tokens import TokenCounter
@@ -83,8 +85,10 @@ def _target(memory: Memory, result: ToolResult) -> tuple[str | None, str | None]
         return (None, None)
     if component is Component.CORE:
         return None
-    entry_id = str(args.get("memory_id", "")).strip().strip("[]").strip()
-    held = next((e.content for e in _entries(memory, component) if e.id == entry_id), None)
+    try:
+        held: str | None = memory.get(component, str(clean_entry_id(args.get("memory_id")))).content
+    except MemoryOperationError:  # an unknown id, or a list this memory does not keep
+        held = None
     new = args.get("new_content")
     return held, new if isinstance(new, str) else None
 

@@ -4,7 +4,13 @@ Knows nothing of LLMs: the agent turns model output into `ToolCall`s and runs th
 """
 
 from memalpha.memory.config import Component, MemoryConfig, ViewConfig
-from memalpha.memory.executor import CallStatus, ToolCall, ToolExecutor, ToolResult
+from memalpha.memory.executor import (
+    CallStatus,
+    ToolCall,
+    ToolExecutor,
+    ToolResult,
+    clean_entry_id,
+)
 from memalpha.memory.export import (
     EntryRecord,
     MemoryRecord,
@@ -47,6 +53,7 @@ __all__ = [
     "ToolSpec",
     "ViewConfig",
     "check_limits",
+    "clean_entry_id",
     "fit_k",
     "parse_component",
     "published_specs",

@@ -60,7 +60,7 @@ class ToolExecutor:
         try:
             args = self.registry.arguments(call.name, call.arguments)
             component: Component = args[MEMORY_TYPE]
-            entry_id = _clean_id(args.get("memory_id"))
+            entry_id = clean_entry_id(args.get("memory_id"))
             if call.name == "new_memory_insert":
                 change = Change("insert", component, memory.insert(component, args["content"]))
                 message = "inserted"
@@ -91,6 +91,6 @@ class ToolExecutor:
         return [self.execute(memory, call) for call in calls]
 
 
-def _clean_id(value: str | None) -> str | None:
+def clean_entry_id(value: str | None) -> str | None:
     """Accept an id as the view prints it ('[s12]') or with stray spaces."""
     return value.strip().strip("[]").strip() if isinstance(value, str) else value
