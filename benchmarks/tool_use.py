@@ -36,7 +36,6 @@ from memalpha.data import BuildConfig, build
 from memalpha.eval.stats import paired_difference
 from memalpha.llm import FORMATS, ModelConfig, make_llm
 from memalpha.memory import Memory
-from memalpha.reward import aim_reward
 from memalpha.tokens import make_token_counter
 from report import save
 
@@ -95,13 +94,14 @@ def measure(name: str, writer_llm, cfg: WriterConfig, instances, counter) -> dic
     overwritten_share = []  # per instance: the unit the paired interval resamples
     for inst, memory in zip(instances, memories, strict=True):
         contents = memory.contents()
-        own = [c.fate(contents) for q in inst.questions for c in q.superseded]
-        overwritten_share.append(own.count("overwritten") / max(1, len(own)))
+        own: Counter[str] = Counter()
         for q in inst.questions:
             for change in q.superseded:
                 fate = change.fate(contents)
-                fates[fate] += 1
+                own[fate] += 1
                 single[fate] += q.qtype == "single_hop"
+        fates += own
+        overwritten_share.append(own["overwritten"] / max(1, own.total()))
     return {
         "writer": name,
         **{f"{t}_calls": calls[t] for t in TOOLS},
@@ -118,7 +118,7 @@ def measure(name: str, writer_llm, cfg: WriterConfig, instances, counter) -> dic
         "aim_wanted": sum(a.wanted for a in grounded),
         "aim_aimed": sum(a.aimed for a in grounded),
         "aim_hits": sum(a.hits for a in grounded),
-        "r5_aim": statistics.fmean(aim_reward(a.hits, a.aimed, a.wanted) for a in grounded),
+        "r5_aim": statistics.fmean(a.r5 for a in grounded),
         "overwritten_share_by_instance": overwritten_share,
     }
 

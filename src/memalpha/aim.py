@@ -27,7 +27,6 @@ from memalpha.data import Instance, Superseded
 from memalpha.errors import MemoryOperationError
 from memalpha.memory import (
     Component,
-    Entry,
     Memory,
     MemoryConfig,
     ToolExecutor,
@@ -36,6 +35,7 @@ from memalpha.memory import (
     clean_entry_id,
     parse_component,
 )
+from memalpha.reward import aim_reward
 from memalpha.tokens import TokenCounter
 
 AIMED_TOOLS = ("memory_update", "memory_delete")
@@ -49,6 +49,11 @@ class ChunkAim:
     wanted: int
     aimed: int
     hits: int
+
+    @property
+    def r5(self) -> float:
+        """The chunk's aim reward (`reward.aim_reward`)."""
+        return aim_reward(self.hits, self.aimed, self.wanted)
 
 
 def changes_of(instance: Instance) -> list[Superseded]:
@@ -65,12 +70,9 @@ def announces(chunk: str, change: Superseded) -> bool:
 LISTS = (Component.SEMANTIC, Component.EPISODIC)
 
 
-def _entries(memory: Memory, component: Component) -> list[Entry]:
-    return memory.entries(component) if memory.config.enabled(component) else []
-
-
 def _list_contents(memory: Memory) -> list[str]:
-    return [e.content for c in LISTS for e in _entries(memory, c)]
+    """Every semantic and episodic entry's text (core is left out: it is not aimed at)."""
+    return [e.content for c in LISTS if memory.config.enabled(c) for e in memory.entries(c)]
 
 
 def _target(memory: Memory, result: ToolResult) -> tuple[str | None, str | None] | None:

@@ -26,7 +26,6 @@ from memalpha.reader import Judge, Question, Reader, query_prompt
 from memalpha.reward import (
     RewardConfig,
     RewardTerms,
-    aim_reward,
     fate_score,
     qa_reward,
     stale_adjusted,
@@ -274,11 +273,7 @@ def _judge_scores(written: list[Written], judge: Judge | None) -> list[list[tupl
 def _aim_scores(written: list[Written], counter: TokenCounter) -> list[list[float]]:
     """Per memory, per chunk: r5, the aim of its update and delete calls (`memalpha.aim`)."""
     return [
-        [
-            aim_reward(a.hits, a.aimed, a.wanted)
-            for a in episode_aim(w.instance, w.calls, w.memory.config, counter)
-        ]
-        for w in written
+        [a.r5 for a in episode_aim(w.instance, w.calls, w.memory.config, counter)] for w in written
     ]
 
 
