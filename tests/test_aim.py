@@ -23,7 +23,8 @@ from memalpha.memory import (
 )
 from memalpha.reader import ExtractiveReader
 from memalpha.reward import RewardConfig, aim_reward
-from memalpha.rollout import Scoring, rollout, summarize
+from memalpha.rl.trainer import trained_chunks
+from memalpha.rollout import Scoring, rollout, summarize, to_samples
 
 VIEW = MemoryConfig(view={"mode": "retrieved", "k": 8})
 GREEDY = SamplingParams(temperature=0.0, max_new_tokens=640)
@@ -164,3 +165,23 @@ def test_a_change_counts_once_however_many_entries_stated_it(counter, conflict):
     both = episode_aim(t.instance, calls, VIEW, counter)[index]
     assert (both.wanted, both.hits, both.aimed) == (base.wanted, base.hits, base.aimed + 1)
     assert aim_reward(both.hits, both.aimed, both.wanted) < 1.0
+
+
+def test_train_chunks_changes_keeps_the_chunks_where_the_teacher_changes_facts(counter, conflict):
+    teacher = _written(counter, conflict, selective=True)
+    samples = to_samples(teacher.trajectories, teacher.scores)
+    advantages = [float(i) for i in range(len(samples))]
+    assert trained_chunks(samples, advantages, teacher.trajectories, "all") == (
+        samples,
+        advantages,
+    )
+    kept, kept_advantages = trained_chunks(samples, advantages, teacher.trajectories, "changes")
+    assert 0 < len(kept) < len(samples)
+    assert kept_advantages == [advantages[samples.index(s)] for s in kept]  # each its own
+    for s in samples:
+        t = teacher.trajectories[s.trajectory]
+        changes_here = any(
+            r.call.name == "memory_delete" or _semantic_update(r) for r in t.calls[s.chunk_index]
+        )
+        # the teacher updates or deletes exactly where a chunk announces a change
+        assert (s in kept) == changes_here

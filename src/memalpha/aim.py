@@ -67,6 +67,15 @@ def announces(chunk: str, change: Superseded) -> bool:
     return any(subject in s and new in s for s in _SENTENCE_END.split(chunk.casefold()))
 
 
+def announcing_chunks(instance: Instance) -> frozenset[int]:
+    """Indices of the chunks that announce a change some question depends on: the chunks
+    where a writer should update or delete (`ppo.train_chunks: changes` trains on these)."""
+    changes = changes_of(instance)
+    return frozenset(
+        i for i, chunk in enumerate(instance.chunks) if any(announces(chunk, c) for c in changes)
+    )
+
+
 LISTS = (Component.SEMANTIC, Component.EPISODIC)
 
 

@@ -80,6 +80,15 @@ class PPOConfig(_Strict):
         "CPUs with AMX/AVX512-BF16). Master weights stay in policy.dtype.",
     )
     gradient_checkpointing: bool = False
+    train_chunks: Literal["all", "changes"] = Field(
+        "all",
+        description="Which chunk samples the update trains on: all (published) or changes, "
+        "only the chunks that announce a change some question depends on (memalpha.aim; "
+        "not in the paper). Advantages are computed before the others are dropped, so with "
+        "group_by: step the kept groups are unchanged. Why: a reward on aim (reward.aim_weight) "
+        "also pays chunks that change nothing for calling less, which is what it taught "
+        "(benchmarks/RESULTS.md). Local trainer only; the verl trainer refuses it.",
+    )
 
 
 class LoraConfig(_Strict):

@@ -21,6 +21,7 @@ from typing import Any
 import torch
 
 from memalpha.agent import MemoryAgent, build_agent
+from memalpha.aim import announcing_chunks
 from memalpha.config import check_resumable, save_run_config
 from memalpha.data import Instance
 from memalpha.errors import ConfigError
@@ -47,6 +48,7 @@ from memalpha.rollout import (
     Rollout,
     Sample,
     Scoring,
+    Trajectory,
     anchor_stats,
     by_source,
     rollout,
@@ -92,6 +94,25 @@ def read_metrics(run_dir: Path) -> list[Event]:
     if not path.is_file():
         return []
     return [json.loads(line) for line in path.read_text("utf-8").splitlines() if line.strip()]
+
+
+def trained_chunks(
+    samples: list[Sample],
+    advantages: list[float],
+    trajectories: list[Trajectory],
+    which: str,
+) -> tuple[list[Sample], list[float]]:
+    """The samples (and their advantages) the update trains on under `ppo.train_chunks`:
+    every one, or only those of chunks that announce a change (`aim.announcing_chunks`)."""
+    if which == "all":
+        return samples, advantages
+    announcing = [announcing_chunks(t.instance) for t in trajectories]
+    kept = [
+        (s, a)
+        for s, a in zip(samples, advantages, strict=True)
+        if s.chunk_index in announcing[s.trajectory]
+    ]
+    return [s for s, _ in kept], [a for _, a in kept]
 
 
 @dataclass(slots=True)
@@ -338,6 +359,10 @@ class Trainer:
         )
         scores = [s.terms.total for s in samples]
         advantages = group_advantages(scores, keys)
+        rolled = len(samples)
+        samples, advantages = trained_chunks(
+            samples, advantages, done.trajectories, cfg.ppo.train_chunks
+        )
         started = time.perf_counter()
         samples = self._with_old_logprobs(run, samples)
         stats = grpo_update(
@@ -360,7 +385,8 @@ class Trainer:
             "kind": "train",
             **summarize(done.trajectories, done.scores),
             **stats,
-            "samples": len(samples),
+            "samples": rolled,
+            "samples_trained": len(samples),
             "groups_with_variance": share_with_spread(scores, keys),
             # the QA signal GRPO can learn from: instances whose G rollouts got different r1
             "instances_with_qa_variance": share_with_spread(

@@ -48,7 +48,8 @@ class MemalphaTrainer(PPOTrainerSync):
         """memalpha's GRPO replaces verl's: refuse settings it would silently ignore.
 
         Raises:
-            ConfigError: another estimator, a KL penalty in the reward, or unnormalised GRPO.
+            ConfigError: another estimator, a KL penalty in the reward, unnormalised GRPO, or
+                a chunk selection (ppo.train_chunks) verl does not make.
         """
         algorithm = self.config.algorithm
         if algorithm.adv_estimator != "grpo" or algorithm.use_kl_in_reward:
@@ -61,7 +62,13 @@ class MemalphaTrainer(PPOTrainerSync):
                 "memalpha's GRPO divides by the group std (published): "
                 "set algorithm.norm_adv_by_std_in_grpo=true"
             )
-        return config_from_json(str(self.config.memalpha.config)).ppo.group_by
+        ppo = config_from_json(str(self.config.memalpha.config)).ppo
+        if ppo.train_chunks != "all":
+            raise ConfigError(
+                "ppo.train_chunks is the local trainer's (memalpha train); under verl every "
+                "chunk sample is trained on: set ppo.train_chunks=all"
+            )
+        return ppo.group_by
 
 
 def _as_list(values: Any) -> list[Any]:
