@@ -10,11 +10,13 @@ those entries or another (a small model gets the call right and the id wrong). G
 teacher: changes wanted, calls aimed, hits, and the mean r5 over chunks. The rule writer,
 the selective teacher and policy folders write greedily the held-out test instances of
 `configs/eval/select.yaml`'s conflict sources. Each policy after the first is compared with
-the first on the share of changed facts overwritten, paired by instance (95% bootstrap).
+the first on the share of changed facts overwritten, paired by instance (95% bootstrap); so is
+each `--pool`, the per-instance mean over the policies it names (training seeds of one recipe).
 
     python benchmarks/tool_use.py --policy warm-start=runs/sft-smollm2-select/policy \
         --policy grpo=runs/grpo-smollm2-select-stale/checkpoints/step_000008/policy \
-        [--instances 6] [--scale 1] [--chunk-tokens 128] [--out benchmarks/results/tool_use.json]
+        [--pool grpo-seeds=grpo,grpo-seed1] [--instances 6] [--scale 1] [--chunk-tokens 128] \
+        [--out benchmarks/results/tool_use.json]
 
 A policy writes as its folder's `writer.json` says (as the eval does); the rule writers write
 with the selective recipe's view (8 retrieved entries per list).
@@ -126,6 +128,9 @@ def measure(name: str, writer_llm, cfg: WriterConfig, instances, counter) -> dic
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--policy", action="append", default=[], help="NAME=HF folder")
+    parser.add_argument(
+        "--pool", action="append", default=[], help="NAME=policy,policy: seeds pooled"
+    )
     parser.add_argument("--instances", type=int, default=6, help="per source")
     parser.add_argument(
         "--scale", type=int, default=1, help="input length as a multiple of 512 tokens"
@@ -135,6 +140,8 @@ def main() -> None:
         "--out", type=Path, default=Path(__file__).with_name("results") / "tool_use.json"
     )
     args = parser.parse_args()
+    names = [spec.partition("=")[0] for spec in args.policy]
+    pool_specs = [parse_pool(spec, names) for spec in args.pool]
     rule_cfg = WriterConfig(
         prompt="compact", max_new_tokens=640, memory={"view": {"mode": "retrieved", "k": 8}}
     )
@@ -198,7 +205,8 @@ def main() -> None:
     console = Console(width=200)
     console.print(table)
     policies = rows[2:]
-    for r in policies[1:]:
+    pools = [pooled(name, members, policies) for name, members in pool_specs]
+    for r in policies[1:] + pools:
         d = paired_difference(
             r["overwritten_share_by_instance"], policies[0]["overwritten_share_by_instance"]
         )
@@ -208,7 +216,32 @@ def main() -> None:
             f"{d['diff']:+.3f} [{d['low']:+.3f}, {d['high']:+.3f}] (95% paired bootstrap over "
             f"{len(instances)} instances)"
         )
-    save(args.out, {"rows": rows}, args)
+    save(args.out, {"rows": rows, "pools": pools}, args)
+
+
+def parse_pool(spec: str, names: list[str]) -> tuple[str, list[str]]:
+    """(name, members) of a `--pool NAME=a,b`, checked before anything is measured.
+
+    Raises:
+        SystemExit: the spec names no policy, or one that is not a `--policy`.
+    """
+    name, _, members = spec.partition("=")
+    listed = [m for m in members.split(",") if m]
+    missing = [m for m in listed if m not in names]
+    if not name or not listed or missing:
+        raise SystemExit(f"--pool {spec!r}: give NAME=policy,policy of --policy names {names}")
+    return name, listed
+
+
+def pooled(name: str, members: list[str], policies: list[dict]) -> dict:
+    """A pool's row: per instance, the mean overwritten share of its member policies."""
+    by_name = {r["writer"]: r for r in policies}
+    shares = [by_name[m]["overwritten_share_by_instance"] for m in members]
+    return {
+        "writer": name,
+        "members": members,
+        "overwritten_share_by_instance": [statistics.fmean(v) for v in zip(*shares, strict=True)],
+    }
 
 
 if __name__ == "__main__":
