@@ -262,6 +262,49 @@ def test_sft_teaches_the_transcripts(tiny_model, tmp_path, bf16):
     assert read_writer_config(folder) == cfg.writer  # how the warm-started policy writes
 
 
+def test_sft_with_train_layers_learns_through_the_top_layers_only(tiny_model, tmp_path):
+    """The warm start can freeze like the GRPO run after it: the transcripts are still
+    learned, and only the top layer and the final norm change."""
+    from safetensors.torch import load_file
+
+    transcripts = tmp_path / "t.jsonl"
+    write_transcripts(transcripts, [([{"role": "user", "content": "go"}], "yes yes yes")] * 8)
+    cfg = SFTConfig(
+        out_dir=tmp_path / "sft",
+        policy={"model": str(tiny_model)},
+        transcripts=transcripts,
+        examples=8,
+        epochs=30,
+        batch_size=4,
+        optim={"lr": 0.05, "warmup_ratio": 0.0},
+        train_layers=1,
+    )
+    folder = run_sft(cfg)
+    losses = [json.loads(line)["loss"] for line in (tmp_path / "sft" / "metrics.jsonl").open()]
+    assert losses[-1] < losses[0] / 2
+    llm = TransformersLLM(folder)
+    (gen,) = llm.generate([[{"role": "user", "content": "go"}]], SamplingParams(max_new_tokens=4))
+    assert gen.text.startswith("yesyesyes")
+    before = load_file(tiny_model / "model.safetensors")
+    after = load_file(folder / "model.safetensors")
+    changed = {k for k in before if not torch.equal(before[k], after[k])}
+    assert changed and all(k.startswith(("model.layers.1.", "model.norm")) for k in changed)
+
+
+def test_train_layers_refuses_lora_in_the_warm_start_too(tiny_model, tmp_path):
+    transcripts = tmp_path / "t.jsonl"
+    write_transcripts(transcripts, [([{"role": "user", "content": "go"}], "yes")] * 2)
+    cfg = SFTConfig(
+        out_dir=tmp_path / "sft",
+        policy={"model": str(tiny_model)},
+        transcripts=transcripts,
+        train_layers=1,
+        lora={"enabled": True},
+    )
+    with pytest.raises(ConfigError, match="train_layers and lora.enabled"):
+        run_sft(cfg)
+
+
 def test_plot_draws_a_png(tiny_model, tiny_data, tmp_path):
     _train(tiny_model, tiny_data, tmp_path / "run", **{"schedule.steps": 2})
     png = plot_run(tmp_path / "run")

@@ -75,6 +75,19 @@ class Policy:
                 ),
             )
 
+    def train_top_layers(self, top_layers: int | None) -> None:
+        """Apply a run's `train_layers` (None: train every weight). The SFT and the GRPO run
+        both call this, so a warm start and the run after it can freeze alike.
+
+        Raises:
+            ConfigError: with LoRA (its adapters sit in every layer), or no decoder stack.
+        """
+        if top_layers is None:
+            return
+        if self.lora is not None:
+            raise ConfigError("train_layers and lora.enabled exclude each other")
+        self.freeze_below(top_layers)
+
     def freeze_below(self, top_layers: int) -> None:
         """Train only the top `top_layers` decoder layers and the final norm. Under bf16 the
         frozen weights are stored in bf16: autocast casts only weights that require grad

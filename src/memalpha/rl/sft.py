@@ -109,6 +109,7 @@ def run_sft(cfg: SFTConfig, on_event: Callable[[dict[str, Any]], None] | None = 
         read_transcripts(cfg.transcripts) if cfg.transcripts else teacher_transcripts(cfg, counter)
     )
     policy = Policy(cfg.policy, cfg.lora, bf16=uses_bf16(cfg.autocast_bf16, cfg.policy.device))
+    policy.train_top_layers(cfg.train_layers)
     examples, dropped = sft_examples(cfg, policy, transcripts)
     steps = cfg.epochs * -(-len(examples) // cfg.batch_size)
     optimizer, scheduler = make_optimizer(policy.model, cfg.optim, steps)

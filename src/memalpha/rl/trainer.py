@@ -215,10 +215,7 @@ class Trainer:
         )
         if lora_resume:
             policy.load_adapter(resume / "adapter")
-        if cfg.train_layers is not None:
-            if policy.lora is not None:
-                raise ConfigError("train_layers and lora.enabled exclude each other")
-            policy.freeze_below(cfg.train_layers)
+        policy.train_top_layers(cfg.train_layers)
         if cfg.ppo.gradient_checkpointing:
             policy.model.gradient_checkpointing_enable()
         return policy
