@@ -10,6 +10,7 @@ import signal
 import subprocess
 import sys
 import time
+from pathlib import Path
 
 import pytest
 import torch
@@ -238,53 +239,48 @@ def test_update_scores_the_exact_sampled_tokens(tiny_model):
         assert lp[b, : len(g.token_ids)].tolist() == pytest.approx(list(g.logprobs), abs=1e-4)
 
 
-@pytest.mark.parametrize("bf16", [False, True])
-def test_sft_teaches_the_transcripts(tiny_model, tmp_path, bf16):
-    """Under bf16 autocast too (master weights stay fp32; the saved policy is fp32)."""
+def _yes_sft(tiny_model, tmp_path, **settings) -> SFTConfig:
+    """An SFT run on 8 copies of one transcript ("go" -> "yes yes yes"), at a step size the
+    tiny model learns it with."""
     transcripts = tmp_path / "t.jsonl"
     write_transcripts(transcripts, [([{"role": "user", "content": "go"}], "yes yes yes")] * 8)
-    cfg = SFTConfig(
+    return SFTConfig(
         out_dir=tmp_path / "sft",
         policy={"model": str(tiny_model)},
         transcripts=transcripts,
         examples=8,
-        epochs=10,
         batch_size=4,
         optim={"lr": 0.05, "warmup_ratio": 0.0},
-        autocast_bf16=bf16,
+        **settings,
     )
-    folder = run_sft(cfg)
-    losses = [json.loads(line)["loss"] for line in (tmp_path / "sft" / "metrics.jsonl").open()]
-    assert losses[-1] < losses[0] / 4
+
+
+def _learned(cfg: SFTConfig, folder: Path, loss_drop: float) -> bool:
+    """The loss fell by `loss_drop`× and the policy now answers "go" with the transcript."""
+    losses = [json.loads(line)["loss"] for line in (cfg.out_dir / "metrics.jsonl").open()]
     llm = TransformersLLM(folder)
     (gen,) = llm.generate([[{"role": "user", "content": "go"}]], SamplingParams(max_new_tokens=4))
-    assert gen.text.startswith("yesyesyes")  # word-level tokens joined by the Fuse decoder
+    # word-level tokens joined by the Fuse decoder
+    return losses[-1] < losses[0] / loss_drop and gen.text.startswith("yesyesyes")
+
+
+@pytest.mark.parametrize("bf16", [False, True])
+def test_sft_teaches_the_transcripts(tiny_model, tmp_path, bf16):
+    """Under bf16 autocast too (master weights stay fp32; the saved policy is fp32)."""
+    cfg = _yes_sft(tiny_model, tmp_path, epochs=10, autocast_bf16=bf16)
+    folder = run_sft(cfg)
+    assert _learned(cfg, folder, loss_drop=4)
     assert read_writer_config(folder) == cfg.writer  # how the warm-started policy writes
 
 
 def test_sft_with_train_layers_learns_through_the_top_layers_only(tiny_model, tmp_path):
     """The warm start can freeze like the GRPO run after it: the transcripts are still
-    learned, and only the top layer and the final norm change."""
+    learned (more slowly), and only the top layer and the final norm change."""
     from safetensors.torch import load_file
 
-    transcripts = tmp_path / "t.jsonl"
-    write_transcripts(transcripts, [([{"role": "user", "content": "go"}], "yes yes yes")] * 8)
-    cfg = SFTConfig(
-        out_dir=tmp_path / "sft",
-        policy={"model": str(tiny_model)},
-        transcripts=transcripts,
-        examples=8,
-        epochs=30,
-        batch_size=4,
-        optim={"lr": 0.05, "warmup_ratio": 0.0},
-        train_layers=1,
-    )
+    cfg = _yes_sft(tiny_model, tmp_path, epochs=30, train_layers=1)
     folder = run_sft(cfg)
-    losses = [json.loads(line)["loss"] for line in (tmp_path / "sft" / "metrics.jsonl").open()]
-    assert losses[-1] < losses[0] / 2
-    llm = TransformersLLM(folder)
-    (gen,) = llm.generate([[{"role": "user", "content": "go"}]], SamplingParams(max_new_tokens=4))
-    assert gen.text.startswith("yesyesyes")
+    assert _learned(cfg, folder, loss_drop=2)
     before = load_file(tiny_model / "model.safetensors")
     after = load_file(folder / "model.safetensors")
     changed = {k for k in before if not torch.equal(before[k], after[k])}
@@ -292,15 +288,7 @@ def test_sft_with_train_layers_learns_through_the_top_layers_only(tiny_model, tm
 
 
 def test_train_layers_refuses_lora_in_the_warm_start_too(tiny_model, tmp_path):
-    transcripts = tmp_path / "t.jsonl"
-    write_transcripts(transcripts, [([{"role": "user", "content": "go"}], "yes")] * 2)
-    cfg = SFTConfig(
-        out_dir=tmp_path / "sft",
-        policy={"model": str(tiny_model)},
-        transcripts=transcripts,
-        train_layers=1,
-        lora={"enabled": True},
-    )
+    cfg = _yes_sft(tiny_model, tmp_path, train_layers=1, lora={"enabled": True})
     with pytest.raises(ConfigError, match="train_layers and lora.enabled"):
         run_sft(cfg)
 
