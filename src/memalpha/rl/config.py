@@ -125,8 +125,9 @@ class _WriterRun(WriterStyle):
         None,
         ge=1,
         description="Train only the top N transformer layers (and the final norm); backward "
-        "then stops there: ~1.8x cheaper GRPO updates on CPUs with N = a third of the layers, "
-        "and a cheaper warm start (benchmarks/RESULTS.md). Excludes lora.enabled.",
+        "then stops there: ~1.8x cheaper GRPO updates on CPUs with N = a third of the layers. "
+        "In the warm start a third cost QA, two thirds did not (benchmarks/RESULTS.md). "
+        "Excludes lora.enabled.",
     )
 
     def writer_with_budget(self, max_new_tokens: int) -> WriterConfig:
