@@ -1,14 +1,15 @@
 """The quickstart's warm start with every layer trained against one that trains only the top
 N (`train_layers`, as the GRPO run after it does): wall time and loss, in one run.
 
-    python benchmarks/sft_layers.py [--layers all 10] [--data runs/qs-clean/data/train.jsonl]
-        [--out-dir runs] [--out benchmarks/results/sft_layers.json]
+    python benchmarks/sft_layers.py [--layers all 10] [--out-dir runs]
+        [--out benchmarks/results/sft_layers.json]
 
 Each warm start is `memalpha.rl.sft.run_sft` on the quickstart's own SFT config (the package's
-quickstart.yaml) and training instances (a quickstart run's `data/train.jsonl`), written to
+quickstart.yaml) and training instances (built as the quickstart builds them, into
+`<out-dir>/sft-qs-data/`, with its held-out test instances), written to
 `<out-dir>/sft-qs-<layers>`; the time includes loading the model, as the quickstart's stage
-does. What the warm starts then answer is measured with the quickstart's evaluation:
-`memalpha eval --config configs/eval/sft-layers.yaml`.
+does. What the warm starts then answer is measured with the quickstart's evaluation on those
+test instances: `memalpha eval --config configs/eval/sft-layers.yaml`.
 """
 
 from __future__ import annotations
@@ -22,7 +23,7 @@ from pathlib import Path
 from rich.console import Console
 from rich.table import Table
 
-from memalpha.quickstart import load_quickstart_config
+from memalpha.quickstart import dataset_files, load_quickstart_config
 from memalpha.rl.config import DataConfig
 from memalpha.rl.sft import run_sft
 from report import save
@@ -56,13 +57,11 @@ def warm_start(layers: str, data: Path, out_dir: Path) -> dict:
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--layers", nargs="+", default=["all", "10"], help="'all' or a layer count")
-    ap.add_argument("--data", type=Path, default=Path("runs/qs-clean/data/train.jsonl"))
     ap.add_argument("--out-dir", type=Path, default=Path("runs"))
     ap.add_argument("--out", type=Path, default=Path("benchmarks/results/sft_layers.json"))
     args = ap.parse_args()
-    if not args.data.is_file():
-        raise SystemExit(f"{args.data}: no such file (run `memalpha quickstart` once for it)")
-    rows = [warm_start(layers, args.data, args.out_dir) for layers in args.layers]
+    train_file, _ = dataset_files(load_quickstart_config(None, []), args.out_dir / "sft-qs-data")
+    rows = [warm_start(layers, train_file, args.out_dir) for layers in args.layers]
     table = Table(title="quickstart warm start: trained layers")
     for col in ("train_layers", "seconds", "ratio", "steps", "first loss", "loss, last half"):
         table.add_column(col)

@@ -156,7 +156,7 @@ def run_quickstart(
         emit({"kind": "stage", "index": index, "total": 5, "key": key, "name": name})
 
     stage(1, "data", "dataset and models")
-    train_file, test_file = _dataset(cfg, out / "data")
+    train_file, test_file = dataset_files(cfg, out / "data")
     _prepare_models(cfg)  # once, here: the evaluations' timing then holds evaluation only
 
     stage(2, "eval", "evaluate the untrained and rule-based writers")
@@ -238,8 +238,9 @@ def _prepare_models(cfg: QuickstartConfig) -> None:
         resolve_folder(model)
 
 
-def _dataset(cfg: QuickstartConfig, folder: Path) -> tuple[Path, Path]:
-    """Build the train and held-out test instances once (atomically: a kill leaves none)."""
+def dataset_files(cfg: QuickstartConfig, folder: Path) -> tuple[Path, Path]:
+    """Build the train and held-out test instances once (atomically: a kill leaves none);
+    the same files in any folder, for the same config."""
     counter = make_token_counter(cfg.train.memory.tokenizer)
     folder.mkdir(parents=True, exist_ok=True)
     paths = []
