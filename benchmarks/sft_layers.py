@@ -23,15 +23,14 @@ from pathlib import Path
 from rich.console import Console
 from rich.table import Table
 
-from memalpha.quickstart import dataset_files, load_quickstart_config
+from memalpha.quickstart import QuickstartConfig, dataset_files, load_quickstart_config
 from memalpha.rl.config import DataConfig
 from memalpha.rl.sft import run_sft
 from report import save
 
 
-def warm_start(layers: str, data: Path, out_dir: Path) -> dict:
+def warm_start(cfg: QuickstartConfig, layers: str, data: Path, out_dir: Path) -> dict:
     """One warm start; its seconds and losses."""
-    cfg = load_quickstart_config(None, [])
     sft = cfg.sft.model_copy(
         update={
             "out_dir": out_dir / f"sft-qs-{layers}",
@@ -60,8 +59,9 @@ def main() -> None:
     ap.add_argument("--out-dir", type=Path, default=Path("runs"))
     ap.add_argument("--out", type=Path, default=Path("benchmarks/results/sft_layers.json"))
     args = ap.parse_args()
-    train_file, _ = dataset_files(load_quickstart_config(None, []), args.out_dir / "sft-qs-data")
-    rows = [warm_start(layers, train_file, args.out_dir) for layers in args.layers]
+    cfg = load_quickstart_config(None, [])
+    train_file, _ = dataset_files(cfg, args.out_dir / "sft-qs-data")
+    rows = [warm_start(cfg, layers, train_file, args.out_dir) for layers in args.layers]
     table = Table(title="quickstart warm start: trained layers")
     for col in ("train_layers", "seconds", "ratio", "steps", "first loss", "loss, last half"):
         table.add_column(col)
