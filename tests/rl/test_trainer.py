@@ -255,13 +255,13 @@ def _yes_sft(tiny_model, tmp_path, **settings) -> SFTConfig:
     )
 
 
-def _learned(cfg: SFTConfig, folder: Path, loss_drop: float) -> bool:
+def _assert_learned(cfg: SFTConfig, folder: Path, loss_drop: float) -> None:
     """The loss fell by `loss_drop`× and the policy now answers "go" with the transcript."""
     losses = [json.loads(line)["loss"] for line in (cfg.out_dir / "metrics.jsonl").open()]
+    assert losses[-1] < losses[0] / loss_drop
     llm = TransformersLLM(folder)
     (gen,) = llm.generate([[{"role": "user", "content": "go"}]], SamplingParams(max_new_tokens=4))
-    # word-level tokens joined by the Fuse decoder
-    return losses[-1] < losses[0] / loss_drop and gen.text.startswith("yesyesyes")
+    assert gen.text.startswith("yesyesyes")  # word-level tokens joined by the Fuse decoder
 
 
 @pytest.mark.parametrize("bf16", [False, True])
@@ -269,7 +269,7 @@ def test_sft_teaches_the_transcripts(tiny_model, tmp_path, bf16):
     """Under bf16 autocast too (master weights stay fp32; the saved policy is fp32)."""
     cfg = _yes_sft(tiny_model, tmp_path, epochs=10, autocast_bf16=bf16)
     folder = run_sft(cfg)
-    assert _learned(cfg, folder, loss_drop=4)
+    _assert_learned(cfg, folder, loss_drop=4)
     assert read_writer_config(folder) == cfg.writer  # how the warm-started policy writes
 
 
@@ -280,7 +280,7 @@ def test_sft_with_train_layers_learns_through_the_top_layers_only(tiny_model, tm
 
     cfg = _yes_sft(tiny_model, tmp_path, epochs=30, train_layers=1)
     folder = run_sft(cfg)
-    assert _learned(cfg, folder, loss_drop=2)
+    _assert_learned(cfg, folder, loss_drop=2)
     before = load_file(tiny_model / "model.safetensors")
     after = load_file(folder / "model.safetensors")
     changed = {k for k in before if not torch.equal(before[k], after[k])}
