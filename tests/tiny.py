@@ -14,7 +14,7 @@ from __future__ import annotations
 import json
 
 import torch
-from tokenizers import Tokenizer, decoders, models, pre_tokenizers
+from tokenizers import AddedToken, Tokenizer, decoders, models, pre_tokenizers
 from transformers import LlamaConfig, LlamaForCausalLM, PreTrainedTokenizerFast
 
 from memalpha.data import QA, Competency, Instance
@@ -29,11 +29,28 @@ def call_token(word: str) -> str:
     return f"<tool_call>\n{payload}\n</tool_call>\n"
 
 
-def build_tiny_model(folder, seed: int = 0):
-    """Save a 2-layer Llama with the word-level tokenizer to `folder`; return the folder."""
-    vocab = ["<pad>", "<unk>", "<eos>"] + [call_token(w) for w in WORDS] + FILLERS
+def update_token(word: str) -> str:
+    """A whole Hermes call that rewrites the first semantic entry (`s1`) with `word`."""
+    args = {
+        "memory_type": "semantic_memory",
+        "memory_id": "s1",
+        "new_content": f"The code word is {word}.",
+    }
+    payload = json.dumps({"name": "memory_update", "arguments": args})
+    return f"<tool_call>\n{payload}\n</tool_call>\n"
+
+
+def build_tiny_model(folder, seed: int = 0, extra_calls: tuple[str, ...] = ()):
+    """Save a 2-layer Llama with the word-level tokenizer to `folder`; return the folder.
+    `extra_calls` adds whole-call tokens (`update_token`) after the insert calls."""
+    vocab = ["<pad>", "<unk>", "<eos>"] + [call_token(w) for w in WORDS]
+    vocab += list(extra_calls) + FILLERS
     tok = Tokenizer(models.WordLevel({t: i for i, t in enumerate(vocab)}, unk_token="<unk>"))
     tok.pre_tokenizer = pre_tokenizers.WhitespaceSplit()
+    if extra_calls:  # text that spells a call encodes as its token (what SFT transcripts need)
+        tok.add_tokens(
+            [AddedToken(t, normalized=False) for t in vocab[3 : 3 + len(WORDS) + len(extra_calls)]]
+        )
     tok.decoder = decoders.Fuse()  # call tokens carry their own newlines
     fast = PreTrainedTokenizerFast(
         tokenizer_object=tok, pad_token="<pad>", unk_token="<unk>", eos_token="<eos>"

@@ -116,6 +116,37 @@ def _hit(held: str | None, new: str | None, name: str, open_changes: list[Supers
     return None
 
 
+def wanted_changes(instance: Instance, index: int, memory: Memory) -> list[Superseded]:
+    """The changes chunk `index` of `instance` wants of `memory` as it stands before the
+    chunk: those the chunk announces whose old value some list entry still states."""
+    before = _list_contents(memory)
+    chunk = instance.chunks[index]
+    return [
+        c for c in changes_of(instance) if announces(chunk, c) and c.fate(before) in ("both", "old")
+    ]
+
+
+def chunk_aim(
+    memory: Memory,
+    wanted: list[Superseded],
+    results: list[ToolResult],
+    executor: ToolExecutor,
+) -> ChunkAim:
+    """One chunk's aim counts, replaying its calls (`results`) on `memory`, which must be the
+    memory as the chunk began and is left as the chunk ended; `wanted` as `wanted_changes`."""
+    open_changes = list(wanted)
+    aimed, hits = 0, 0
+    for result in results:
+        target = _target(memory, result)
+        if target is not None:
+            aimed += 1
+            if (change := _hit(*target, result.call.name, open_changes)) is not None:
+                open_changes.remove(change)
+                hits += 1
+        executor.execute(memory, result.call)
+    return ChunkAim(len(wanted), aimed, hits)
+
+
 def episode_aim(
     instance: Instance,
     calls: list[list[ToolResult]],
@@ -130,23 +161,9 @@ def episode_aim(
     """
     if len(calls) != len(instance.chunks):
         raise ValueError(f"{len(calls)} chunks of calls for {len(instance.chunks)} chunks")
-    changes = changes_of(instance)
     memory = Memory(config, counter)
     executor = ToolExecutor(ToolRegistry(config.disabled))
-    out = []
-    for chunk, results in zip(instance.chunks, calls, strict=True):
-        before = _list_contents(memory)
-        open_changes = [
-            c for c in changes if announces(chunk, c) and c.fate(before) in ("both", "old")
-        ]
-        wanted, aimed, hits = len(open_changes), 0, 0
-        for result in results:
-            target = _target(memory, result)
-            if target is not None:
-                aimed += 1
-                if (change := _hit(*target, result.call.name, open_changes)) is not None:
-                    open_changes.remove(change)
-                    hits += 1
-            executor.execute(memory, result.call)
-        out.append(ChunkAim(wanted, aimed, hits))
-    return out
+    return [
+        chunk_aim(memory, wanted_changes(instance, i, memory), results, executor)
+        for i, results in enumerate(calls)
+    ]

@@ -528,6 +528,29 @@ def test_the_registered_trainer_gives_each_sample_its_chunks_reward_and_advantag
         trainer._compute_advantage(batch, {})
 
 
+def test_the_registered_trainer_refuses_branch_groups():
+    """Branch groups sample chunks from shared memory states, which verl's agent loop does not:
+    the trainer says so instead of training on trajectory groups."""
+    from omegaconf import OmegaConf
+    from verl.trainer.ppo.v1 import get_trainer_cls
+
+    import memalpha.rl.verl.trainer  # noqa: F401  (registers trainer_mode=memalpha)
+
+    branch = TrainConfig(
+        policy={"model": "any"}, ppo={"group_by": "branch"}, reward={"aim_weight": 1.0}
+    )
+    cls = get_trainer_cls("memalpha")
+    trainer = cls.__new__(cls)  # the check needs only the config
+    trainer.config = OmegaConf.create(
+        {
+            "algorithm": {"adv_estimator": "grpo", "use_kl_in_reward": False},
+            "memalpha": {"config": branch.model_dump_json()},
+        }
+    )
+    with pytest.raises(ConfigError, match="group_by=branch"):
+        trainer._check_algorithm()
+
+
 def _compose(repo_root, extra=(), name="paper-qwen3-4b"):
     from hydra import compose, initialize_config_module
 

@@ -159,6 +159,13 @@ class Memory:
             next_ids={c.value: self._next[c] for c in LIST_COMPONENTS},
         )
 
+    def copy(self) -> Memory:
+        """An independent memory in the same state (same ids, no journal): the start of a
+        branch that may be changed without touching this one."""
+        twin = Memory(self.config, self.counter)
+        twin.restore(self.snapshot())
+        return twin
+
     # ---------------------------------------------------------------- writing
 
     def insert(self, component: Component, content: str) -> Entry:

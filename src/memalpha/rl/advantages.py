@@ -6,6 +6,8 @@ where g is the group of sample j and std is the unbiased (n − 1) standard devi
 `torch.std` in verl's `compute_grpo_outcome_advantage`. Groups (`GroupBy`):
   instance  all samples of all rollouts of one instance, every chunk index pooled (published)
   step      samples of the rollouts of one instance at the same chunk index (issue #14's reading)
+  branch    G responses to one chunk from one shared memory state (`memalpha.rl.branches`; not
+            in the paper): keyed like step, since an instance has one trunk per step
 Edge cases, decided: a group of one sample has no one to compare with and gets advantage 0
 (verl would give it its raw score); a group whose scores are all equal gets 0.
 """
@@ -21,6 +23,7 @@ from enum import StrEnum
 class GroupBy(StrEnum):
     INSTANCE = "instance"
     STEP = "step"
+    BRANCH = "branch"
 
 
 def group_keys(

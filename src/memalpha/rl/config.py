@@ -44,7 +44,13 @@ class OptimConfig(_Strict):
 class PPOConfig(_Strict):
     """The policy update (SPEC §4.3)."""
 
-    group_by: GroupBy = GroupBy.INSTANCE
+    group_by: GroupBy = Field(
+        GroupBy.INSTANCE,
+        description="GRPO groups (memalpha.rl.advantages): instance (published), step (one "
+        "chunk index of an instance's rollouts) or branch (G responses to one chunk from one "
+        "shared memory state, at the chunks that want a change; memalpha.rl.branches; local "
+        "trainer only).",
+    )
     clip_low: float = Field(0.2, ge=0)
     clip_high: float = Field(0.2, ge=0)
     dual_clip: float | None = Field(3.0, gt=1, description="None disables the dual clip.")
@@ -173,6 +179,14 @@ class TrainConfig(_WriterRun):
                 "the local trainer updates weights in-process: policy.backend must be "
                 "'transformers' (served rollouts train through the verl integration)"
             )
+        if self.ppo.group_by is GroupBy.BRANCH:
+            if self.reward.aim_weight <= 0:
+                raise ValueError(
+                    "ppo.group_by=branch scores each branch by its chunk's aim (r5): set "
+                    "reward.aim_weight > 0"
+                )
+            if self.rollout.group_size < 2:
+                raise ValueError("ppo.group_by=branch needs rollout.group_size >= 2")
         return self
 
 

@@ -25,8 +25,10 @@ from memalpha.aim import announcing_chunks
 from memalpha.config import check_resumable, save_run_config
 from memalpha.data import Instance
 from memalpha.errors import ConfigError
+from memalpha.llm import SamplingParams
 from memalpha.reader import build_judge, build_reader
-from memalpha.rl.advantages import group_advantages, group_keys, share_with_spread
+from memalpha.rl.advantages import GroupBy, group_advantages, group_keys, share_with_spread
+from memalpha.rl.branches import branch_rollout, branch_stats
 from memalpha.rl.checkpoint import (
     list_checkpoints,
     load_optimizer,
@@ -306,8 +308,8 @@ class Trainer:
         prune(self.run_dir, self.cfg.schedule.keep_last, run.state["best_step"])
         self.on_event({"kind": "checkpoint", "step": step, "path": str(path)})
 
-    def _rollout(self, run: _Run, step: int) -> Rollout:
-        """The step's instances, G rollouts each, sampled with the step's seed and scored."""
+    def _step_batch(self, run: _Run, step: int) -> tuple[list[Instance], SamplingParams]:
+        """The step's instances and its sampling, both drawn from the step's seed."""
         cfg, r = self.cfg, self.cfg.rollout
         seed = step_seed(cfg.seed, step)
         seed_everything(seed)
@@ -315,8 +317,19 @@ class Trainer:
             run.train[i]
             for i in batch_indices(len(run.train), r.instances_per_step, cfg.seed, step)
         ]
-        sampling = cfg.writer.sampling(r.temperature, top_p=r.top_p, seed=seed, logprobs=True)
-        return rollout(
+        return batch, cfg.writer.sampling(r.temperature, top_p=r.top_p, seed=seed, logprobs=True)
+
+    def _rollout(self, run: _Run, step: int) -> tuple[Rollout, list[Sample], Event]:
+        """The step's rollouts, their training samples and what to log about their groups:
+        G trajectories per instance, or branch groups (`ppo.group_by: branch`)."""
+        cfg, r = self.cfg, self.cfg.rollout
+        batch, sampling = self._step_batch(run, step)
+        if cfg.ppo.group_by is GroupBy.BRANCH:
+            branched = branch_rollout(
+                run.agent, run.generator, sampling, batch, r.group_size, cfg.memory, run.scoring
+            )
+            return branched.trunks, branched.samples, branch_stats(branched)
+        done = rollout(
             run.agent,
             run.generator,
             sampling,
@@ -326,6 +339,14 @@ class Trainer:
             run.scoring,
             greedy_anchor=r.greedy_anchor,
         )
+        groups: Event = {
+            # the QA signal GRPO can learn from: instances whose G rollouts got different r1
+            "instances_with_qa_variance": share_with_spread(
+                [s.qa for s in done.scores], [t.group for t in done.trajectories]
+            ),
+            **anchor_stats(done.trajectories, done.scores),
+        }
+        return done, to_samples(done.trajectories, done.scores), groups
 
     def _with_old_logprobs(self, run: _Run, samples: list[Sample]) -> list[Sample]:
         """Behaviour log-probs where the sampler gave none (greedy anchors: scored at the
@@ -349,8 +370,7 @@ class Trainer:
 
     def _train_step(self, run: _Run, step: int) -> None:
         cfg = self.cfg
-        done = self._rollout(run, step)
-        samples = to_samples(done.trajectories, done.scores)
+        done, samples, groups = self._rollout(run, step)
         keys = group_keys(
             [s.group for s in samples], [s.chunk_index for s in samples], cfg.ppo.group_by
         )
@@ -385,11 +405,7 @@ class Trainer:
             "samples": rolled,
             "samples_trained": len(samples),
             "groups_with_variance": share_with_spread(scores, keys),
-            # the QA signal GRPO can learn from: instances whose G rollouts got different r1
-            "instances_with_qa_variance": share_with_spread(
-                [s.qa for s in done.scores], [t.group for t in done.trajectories]
-            ),
-            **anchor_stats(done.trajectories, done.scores),
+            **groups,
             "lr": run.optimizer.param_groups[0]["lr"],
             "time_generation": done.timings.generation,
             "time_reader": done.timings.reader,

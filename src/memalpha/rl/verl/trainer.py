@@ -20,6 +20,7 @@ from verl.trainer.ppo.v1 import PPOTrainerSync, register_trainer
 from verl.workers.utils.padding import response_to_nested
 
 from memalpha.errors import ConfigError
+from memalpha.rl.advantages import GroupBy
 from memalpha.rl.verl.samples import ChunkAdvantages, chunk_advantages
 from memalpha.rl.verl.shipped import config_from_json
 
@@ -49,7 +50,7 @@ class MemalphaTrainer(PPOTrainerSync):
 
         Raises:
             ConfigError: another estimator, a KL penalty in the reward, unnormalised GRPO, or
-                a chunk selection (ppo.train_chunks) verl does not make.
+                a chunk selection (ppo.train_chunks) or branch groups verl does not make.
         """
         algorithm = self.config.algorithm
         if algorithm.adv_estimator != "grpo" or algorithm.use_kl_in_reward:
@@ -67,6 +68,11 @@ class MemalphaTrainer(PPOTrainerSync):
             raise ConfigError(
                 "ppo.train_chunks is the local trainer's (memalpha train); under verl every "
                 "chunk sample is trained on: set ppo.train_chunks=all"
+            )
+        if ppo.group_by is GroupBy.BRANCH:
+            raise ConfigError(
+                "ppo.group_by=branch samples chunks from shared memory states, which only the "
+                "local trainer (memalpha train) does: set ppo.group_by=step or instance"
             )
         return ppo.group_by
 

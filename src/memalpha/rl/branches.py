@@ -1,0 +1,162 @@
+"""Branch groups (`ppo.group_by: branch`, not in the paper): G responses to one chunk from one
+shared memory state, compared on that chunk's aim.
+
+Why: with trajectory groups (`instance`, `step`) the G rollouts of an instance part ways at the
+first chunk, so a chunk's response is compared with responses to other memories, and a conflict
+question's score is one number for a whole trajectory. The aim reward (r5) on such groups taught
+the writer to call less, not to aim better (benchmarks/RESULTS.md, "A per-chunk reward for
+aim"). Here the only thing that differs within a group is the response.
+
+Each step writes every instance once, greedily: the trunk, the memory the policy itself builds.
+At every chunk where the trunk's memory still states an old value the chunk overwrites
+(`aim.wanted_changes`), G − 1 more responses are sampled from the very same prompt and each is
+run on its own copy of the trunk's memory. The G responses (the greedy one first) form a group
+scored by the chunk's own terms: aim_weight·r5 plus call_weight·r2; r1, r3 and r4 need a
+finished episode and are 0 here. The trunk goes on with its greedy response, so every group
+starts from a state the policy reaches on its own. Chunks that want nothing give no sample.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass
+
+from memalpha.agent import ChunkStep, Episode, MemoryAgent
+from memalpha.aim import ChunkAim, chunk_aim, wanted_changes
+from memalpha.data import Instance, Superseded
+from memalpha.llm import LLM, Message, SamplingParams
+from memalpha.memory import Memory, MemoryConfig, ToolExecutor, ToolRegistry
+from memalpha.reward import RewardConfig, RewardTerms, call_success_reward, combine
+from memalpha.rollout import Rollout, Sample, Scoring, Timings, Trajectory, score_episodes
+
+
+@dataclass(frozen=True, slots=True)
+class BranchRollout:
+    """One step's branch groups: the greedy trunks, scored as a rollout (for the logs), and
+    the samples of every chunk that wanted a change with their aim counts (same order).
+
+    A sample's `group` and `trajectory` are its instance's index (the trunk it branched from);
+    the greedy response is the first sample of its group."""
+
+    trunks: Rollout
+    samples: list[Sample]
+    aims: list[ChunkAim]
+
+
+def branch_terms(aim: ChunkAim, step: ChunkStep, reward: RewardConfig) -> RewardTerms:
+    """A branch's score: aim_weight·r5 + call_weight·r2 of its chunk."""
+    return combine(
+        0.0,
+        call_success_reward(step.successes, no_calls=reward.no_call_r2),
+        0.0,
+        0.0,
+        beta=0.0,
+        gamma=0.0,
+        call_weight=reward.call_weight,
+        r5=aim.r5,
+        aim_weight=reward.aim_weight,
+    )
+
+
+@dataclass(slots=True)
+class _Row:
+    """One response to generate at a chunk index: whose trunk, which branch (0: the trunk)."""
+
+    instance: int
+    branch: int
+    prompt: list[Message]
+
+
+def branch_rollout(
+    agent: MemoryAgent,
+    llm: LLM,
+    sampling: SamplingParams,
+    instances: list[Instance],
+    group_size: int,
+    memory_config: MemoryConfig,
+    scoring: Scoring,
+) -> BranchRollout:
+    """Write every instance once greedily, branching `group_size` − 1 sampled responses at
+    each chunk that wants a change; all of a chunk index's responses go in one generate call.
+    """
+    started = time.perf_counter()
+    memories = [Memory(memory_config, scoring.counter) for _ in instances]
+    steps: list[list[ChunkStep]] = [[] for _ in instances]
+    replay = ToolExecutor(ToolRegistry(memory_config.disabled))
+    samples: list[Sample] = []
+    aims: list[ChunkAim] = []
+    for t in range(max((len(i.chunks) for i in instances), default=0)):
+        live = [i for i, inst in enumerate(instances) if t < len(inst.chunks)]
+        wanted = {i: wanted_changes(instances[i], t, memories[i]) for i in live}
+        rows = [
+            _Row(i, b, prompt)
+            for i in live
+            for prompt in [agent.messages(memories[i], instances[i].chunks[t])]
+            for b in range(group_size if wanted[i] else 1)
+        ]
+        greedy = tuple(j for j, row in enumerate(rows) if row.branch == 0)
+        generations = llm.generate(
+            [row.prompt for row in rows],
+            sampling.for_chunk(t).model_copy(update={"greedy_rows": greedy}),
+        )
+        before = {i: memories[i].copy() for i in live if wanted[i]}
+        for row, gen in zip(rows, generations, strict=True):
+            i = row.instance
+            memory = memories[i] if row.branch == 0 else before[i].copy()
+            step = agent.execute(memory, row.prompt, gen, t)
+            if row.branch == 0:
+                steps[i].append(step)
+            if wanted[i]:
+                aim = _aim(before[i], wanted[i], step, replay)
+                samples.append(_sample(i, step, branch_terms(aim, step, scoring.reward)))
+                aims.append(aim)
+    timings = Timings(generation=time.perf_counter() - started)
+    trunks = [
+        Trajectory(i, inst, m, Episode(s), greedy=True)
+        for i, (inst, m, s) in enumerate(zip(instances, memories, steps, strict=True))
+    ]
+    scores = score_episodes(trunks, scoring, timings)
+    return BranchRollout(Rollout(trunks, scores, timings), samples, aims)
+
+
+def _aim(
+    before: Memory, wanted: list[Superseded], step: ChunkStep, replay: ToolExecutor
+) -> ChunkAim:
+    """The aim of one response, replayed on a copy of the memory it was written to."""
+    return chunk_aim(before.copy(), wanted, step.results, replay)
+
+
+def _sample(instance: int, step: ChunkStep, terms: RewardTerms) -> Sample:
+    gen = step.generation
+    return Sample(
+        instance,
+        instance,
+        step.index,
+        gen.prompt_ids,
+        gen.token_ids,
+        gen.logprobs,
+        terms,
+        gen.finish_reason,
+    )
+
+
+def branch_stats(done: BranchRollout) -> dict[str, float]:
+    """For the logs: branch groups made, the mean r5 of the greedy and of the sampled
+    responses, and the share of sampled responses whose r5 beats / falls below their group's
+    greedy one (only those that beat it show a better writer)."""
+    greedy: dict[tuple[int, int], float] = {}
+    sampled: list[tuple[float, float]] = []  # (r5, its group's greedy r5)
+    for s, aim in zip(done.samples, done.aims, strict=True):
+        key = (s.group, s.chunk_index)
+        if key in greedy:
+            sampled.append((aim.r5, greedy[key]))
+        else:  # the greedy response comes first in its group
+            greedy[key] = aim.r5
+    n = max(1, len(sampled))
+    return {
+        "branch_groups": len(greedy),
+        "branch_greedy_r5": sum(greedy.values()) / max(1, len(greedy)),
+        "branch_sampled_r5": sum(r for r, _ in sampled) / n,
+        "branches_above_greedy": sum(r > g + 1e-9 for r, g in sampled) / n,
+        "branches_below_greedy": sum(r < g - 1e-9 for r, g in sampled) / n,
+    }

@@ -1,0 +1,240 @@
+"""Branch groups (`ppo.group_by: branch`, memalpha.rl.branches) on real conflict instances:
+the trunk is the greedy episode, groups form exactly at the chunks that want a change, every
+response of a group answers the same prompt from the same memory, and the group's advantages
+rank the response that overwrites the changed facts above those that do not."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+
+from memalpha.agent import RuleWriterLLM, WriterConfig, build_agent
+from memalpha.aim import episode_aim
+from memalpha.data import QA, Competency, Instance, Superseded, write_instances
+from memalpha.llm import FORMATS, SamplingParams
+from memalpha.llm.local import TransformersLLM
+from memalpha.memory import Component, Memory, MemoryConfig
+from memalpha.reader import ExtractiveReader
+from memalpha.reward import RewardConfig
+from memalpha.rl import GroupBy, group_advantages, group_keys
+from memalpha.rl.branches import branch_rollout, branch_stats
+from memalpha.rl.config import SFTConfig, TrainConfig
+from memalpha.rl.policy import pad_batch, response_logprobs
+from memalpha.rl.sft import run_sft, write_transcripts
+from memalpha.rl.trainer import Trainer, read_metrics
+from memalpha.rollout import Scoring, rollout
+from tiny import build_tiny_model, call_token, tiny_config, update_token
+
+VIEW = MemoryConfig(view={"mode": "retrieved", "k": 8})
+SAMPLED = SamplingParams(temperature=1.0, max_new_tokens=640, seed=3)
+G = 3
+
+
+class TeacherOnGreedyRows:
+    """Stands in for a sampled policy, whose responses to one prompt differ by chance (a real
+    model's would, but not on cue): greedy rows get the selective teacher's calls and sampled
+    rows the store-everything rule writer's, two real writers. So a branch group holds one
+    response that overwrites the changed facts and G − 1 that keep the old values."""
+
+    name = "teacher-on-greedy-rows"
+
+    def __init__(self) -> None:
+        fmt = FORMATS["hermes"]
+        self.teacher = RuleWriterLLM(fmt, selective=True)
+        self.rule = RuleWriterLLM(fmt)
+
+    def generate(self, prompts, sampling):
+        return [
+            (self.teacher if j in sampling.greedy_rows else self.rule).generate([p], sampling)[0]
+            for j, p in enumerate(prompts)
+        ]
+
+    def close(self) -> None:
+        pass
+
+
+@pytest.fixture(scope="module")
+def conflict(real_instances):
+    return real_instances(
+        ["synth_cr", "conflict"],
+        instances=1,
+        max_tokens=512,
+        chunk_tokens=128,
+        questions=6,
+        facts=6,
+    )
+
+
+@pytest.fixture(scope="module")
+def branched(counter, conflict):
+    agent = build_agent(WriterConfig(prompt="compact", max_new_tokens=640, memory=VIEW), counter)
+    scoring = Scoring(ExtractiveReader(), None, RewardConfig(gamma=0.0, aim_weight=1.0), counter)
+    done = branch_rollout(agent, TeacherOnGreedyRows(), SAMPLED, conflict, G, VIEW, scoring)
+    teacher = RuleWriterLLM(FORMATS["hermes"], selective=True)
+    plain = rollout(agent, teacher, SAMPLED, conflict, 1, VIEW, scoring)
+    return done, plain
+
+
+def test_the_trunk_is_the_greedy_episode_untouched_by_its_branches(branched):
+    done, plain = branched
+    for trunk, alone in zip(done.trunks.trajectories, plain.trajectories, strict=True):
+        assert trunk.greedy and trunk.instance is alone.instance
+        assert trunk.memory.snapshot() == alone.memory.snapshot()
+        assert [s.generation.text for s in trunk.episode.steps] == [
+            s.generation.text for s in alone.episode.steps
+        ]
+    assert [s.qa for s in done.trunks.scores] == [s.qa for s in plain.scores]
+
+
+def test_groups_form_where_a_change_is_wanted_with_one_shared_prompt(branched, counter):
+    done, _ = branched
+    wanting = {
+        (i, c)
+        for i, t in enumerate(done.trunks.trajectories)
+        for c, aim in enumerate(episode_aim(t.instance, t.calls, VIEW, counter))
+        if aim.wanted
+    }
+    assert {i for i, _ in wanting} == set(range(len(done.trunks.trajectories)))
+    keys = [(s.group, s.chunk_index) for s in done.samples]
+    assert set(keys) == wanting
+    assert all(keys.count(k) == G for k in wanting)
+    for k in wanting:
+        group = [s for s in done.samples if (s.group, s.chunk_index) == k]
+        assert len({s.prompt_ids for s in group}) == 1
+        trunk = done.trunks.trajectories[k[0]]
+        assert group[0].trajectory == k[0] and trunk.episode.steps[k[1]].index == k[1]
+
+
+def test_advantages_rank_the_response_that_overwrites_above_those_that_keep_old_values(
+    branched,
+):
+    done, _ = branched
+    scores = [s.terms.total for s in done.samples]
+    # aim_weight 1 and the default call_weight 1: r5 + r2 of the chunk, and nothing else
+    assert scores == pytest.approx(
+        [a.r5 + s.terms.r2 for s, a in zip(done.samples, done.aims, strict=True)]
+    )
+    assert all(s.terms.r1 == s.terms.r3 == s.terms.r4 == 0.0 for s in done.samples)
+    advantages = group_advantages(
+        [s.terms.total for s in done.samples],
+        group_keys(
+            [s.group for s in done.samples], [s.chunk_index for s in done.samples], GroupBy.BRANCH
+        ),
+    )
+    firsts = {}
+    for s, aim, adv in zip(done.samples, done.aims, advantages, strict=True):
+        key = (s.group, s.chunk_index)
+        if key not in firsts:
+            firsts[key] = True
+            assert aim.hits == aim.wanted > 0 and adv > 0  # the teacher's response
+        else:
+            assert aim.hits == 0 and adv < 0  # the rule writer's: the old value stays
+    stats = branch_stats(done)
+    assert stats["branch_groups"] == len(firsts)
+    assert stats["branch_greedy_r5"] == 1.0 and stats["branch_sampled_r5"] == 0.0
+    assert stats["branches_below_greedy"] == 1.0 and stats["branches_above_greedy"] == 0.0
+
+
+def test_branch_groups_need_an_aim_reward_and_two_responses(tiny_model, tiny_data, tmp_path):
+    base = tiny_config(tiny_model, tiny_data, tmp_path / "r", **{"ppo.group_by": "branch"})
+    with pytest.raises(ValueError, match="aim_weight"):
+        TrainConfig.model_validate(base)
+    with pytest.raises(ValueError, match="group_size >= 2"):
+        TrainConfig.model_validate(
+            tiny_config(
+                tiny_model,
+                tiny_data,
+                tmp_path / "r",
+                **{"ppo.group_by": "branch", "reward.aim_weight": 1.0, "rollout.group_size": 1},
+            )
+        )
+
+
+def _overwrite_task(tmp_path, counter):
+    """The tiny model with a whole-call token that updates `s1`, the code word overwritten
+    (alpha, then beta), and the writer's prompts at both chunks as the trunk sees them."""
+    model = build_tiny_model(tmp_path / "model", extra_calls=(update_token("beta"),))
+    change = Superseded(subject="code word", old="alpha", new="beta")
+    instance = Instance(
+        id="tiny-overwrite",
+        data_source="tiny",
+        competency=Competency.CONFLICT_RESOLUTION,
+        metric="containment",
+        chunks=["The code word is alpha.", "The code word is now beta."],
+        questions=[
+            QA(
+                id="q1",
+                question="What is the code word now?",
+                answers=["beta"],
+                superseded=[change],
+            )
+        ],
+    )
+    data = tmp_path / "overwrite.jsonl"
+    write_instances([instance], data)
+    cfg = TrainConfig.model_validate(tiny_config(model, data, tmp_path / "unused"))
+    agent = build_agent(cfg.writer, counter)
+    memory = Memory(cfg.memory, counter)
+    first = agent.messages(memory, instance.chunks[0])
+    memory.insert(Component.SEMANTIC, "The code word is alpha.")
+    second = agent.messages(memory, instance.chunks[1])
+    return model, data, first, second
+
+
+def _logprob(folder, prompt, response: str) -> float:
+    """log p(response | prompt) under the policy in `folder`."""
+    llm = TransformersLLM(folder)
+    ids = llm.prompt_ids(prompt)
+    out = llm.tokenizer(response, add_special_tokens=False)["input_ids"]
+    batch = pad_batch([ids], [out], llm.tokenizer.pad_token_id, "cpu")
+    with torch.no_grad():
+        return float(response_logprobs(llm.model, batch)[0, : len(out)].sum())
+
+
+@pytest.mark.slow
+def test_branch_groups_teach_the_update_over_a_second_insert(tmp_path, counter):
+    """The whole loop on the tiny model: a warm start that stores the code word and, when it
+    changes, inserts the new one or updates the old entry half the time each; the greedy trunk
+    inserts, so each step's group at the second chunk holds inserts (r5 0: the old value
+    stays) and updates (r5 1), and GRPO moves probability from the insert to the update."""
+    model, data, first, second = _overwrite_task(tmp_path, counter)
+    insert_alpha, insert_beta, update = (
+        call_token("alpha"),
+        call_token("beta"),
+        update_token("beta"),
+    )
+    transcripts = tmp_path / "warm.jsonl"
+    write_transcripts(
+        transcripts,
+        [(first, insert_alpha)] * 8 + [(second, insert_beta)] * 4 + [(second, update)] * 4,
+    )
+    warm = run_sft(
+        SFTConfig(
+            out_dir=tmp_path / "sft",
+            policy={"model": str(model)},
+            transcripts=transcripts,
+            examples=16,
+            batch_size=4,
+            epochs=10,
+            optim={"lr": 0.05, "warmup_ratio": 0.0},
+        )
+    )
+    over = {
+        "policy.model": str(warm),
+        "ppo.group_by": "branch",
+        "reward.aim_weight": 1.0,
+        "reward.call_weight": 0.0,
+        "schedule.steps": 2,
+        "schedule.val_before_train": False,
+    }
+    cfg = TrainConfig.model_validate(tiny_config(model, data, tmp_path / "run", **over))
+    Trainer(cfg).run()
+    train = [r for r in read_metrics(tmp_path / "run") if r["kind"] == "train"]
+    first_step = train[0]
+    # one group of G at the chunk that wants the change; the greedy trunk inserted (r5 0)
+    assert first_step["branch_groups"] == 1 and first_step["samples"] == cfg.rollout.group_size
+    assert first_step["branch_greedy_r5"] == 0.0 and first_step["branches_above_greedy"] > 0
+    trained = tmp_path / "run" / "checkpoints" / "step_000002" / "policy"
+    gain = _logprob(trained, second, update) - _logprob(warm, second, update)
+    loss = _logprob(trained, second, insert_beta) - _logprob(warm, second, insert_beta)
+    assert gain > 0.3 and loss < 0  # measured: +0.88 and -1.03 nats (float32)
