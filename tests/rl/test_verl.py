@@ -51,10 +51,14 @@ from memalpha.rl.verl.reward_fn import (
 from memalpha.rl.verl.samples import CHUNK_KEY
 from memalpha.rollout import Scoring, rollout, to_samples
 
+# A cap on entry length makes some of the rule writer's inserts fail, so chunks of one episode
+# score differently (r2) on any data, the package's sample included, and the advantages compared
+# below are not all 0; evidence credit sends r1 through verl's reward as the local trainer's.
 CONFIG = """
 prompt: compact
+memory: {max_entry_tokens: 30}
 rollout: {max_new_tokens: 512}
-reward: {beta: 0.2, gamma: 0.5}
+reward: {beta: 0.2, gamma: 0.5, qa_credit: evidence}
 reader: {kind: extractive, k: 20}
 judge: {kind: rule}
 """
@@ -201,6 +205,7 @@ def test_verl_rewards_of_every_chunk_are_the_local_trainers_terms(config_path, i
     scoring = Scoring(reader, judge, cfg.reward, writer.counter)
     local_agent = build_agent(cfg.writer, writer.counter)
     rule = RuleWriterLLM(FORMATS["hermes"])
+    answered = []
     for instance in instances:
         trajectory, prompts = asyncio.run(writer.run(instance, _rule_generate()))
         assert len(prompts) == len(trajectory.episode.steps) == len(instance.chunks)
@@ -215,9 +220,12 @@ def test_verl_rewards_of_every_chunk_are_the_local_trainers_terms(config_path, i
         n = len(local_score.terms)
         assert got["r2_calls"] == pytest.approx(sum(t.r2 for t in local_score.terms) / n)
         assert got["gamma_r4"] == pytest.approx(sum(t.gamma_r4 for t in local_score.terms) / n)
-        assert local_score.qa > 0  # the rule writer's memories answer some questions
+        answered.append(local_score.qa)
         rebuilt = from_record(to_record(trajectory), instance, cfg, writer.counter)
         assert rebuilt.memory.snapshot() == trajectory.memory.snapshot()
+    # the rule writer's memories answer some questions (not every instance's: the package's
+    # sample, what a checkout without ../shared builds from, has a TREC one that answers none)
+    assert max(answered) > 0
 
 
 def test_reward_function_rejects_samples_it_cannot_score(config_path, instances):
