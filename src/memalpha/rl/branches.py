@@ -88,12 +88,10 @@ def branch_rollout(
     for t in range(max((len(i.chunks) for i in instances), default=0)):
         live = [i for i, inst in enumerate(instances) if t < len(inst.chunks)]
         wanted = {i: wanted_changes(instances[i], t, memories[i]) for i in live}
-        rows = [
-            _Row(i, b, prompt)
-            for i in live
-            for prompt in [agent.messages(memories[i], instances[i].chunks[t])]
-            for b in range(group_size if wanted[i] else 1)
-        ]
+        rows: list[_Row] = []
+        for i in live:
+            prompt = agent.messages(memories[i], instances[i].chunks[t])  # one per trunk
+            rows += [_Row(i, b, prompt) for b in range(group_size if wanted[i] else 1)]
         greedy = tuple(j for j, row in enumerate(rows) if row.branch == 0)
         generations = llm.generate(
             [row.prompt for row in rows],
