@@ -17,7 +17,7 @@ from typing import Literal, Protocol
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from memalpha import metrics
-from memalpha.agent import Episode, MemoryAgent
+from memalpha.agent import ChunkStep, Episode, MemoryAgent
 from memalpha.aim import episode_aim
 from memalpha.data import QA, Instance
 from memalpha.llm import LLM, SamplingParams
@@ -311,20 +311,26 @@ def score_episodes(
     return out
 
 
+def step_sample(group: int, trajectory: int, step: ChunkStep, terms: RewardTerms) -> Sample:
+    """The training sample of one chunk step: its exact prompt and sampled ids and the
+    behaviour log-probs, as generated, with the reward terms it is credited with."""
+    gen = step.generation
+    return Sample(
+        group,
+        trajectory,
+        step.index,
+        gen.prompt_ids,
+        gen.token_ids,
+        gen.logprobs,
+        terms,
+        gen.finish_reason,
+    )
+
+
 def to_samples(trajectories: list[Trajectory], scores: list[EpisodeScore]) -> list[Sample]:
-    """One sample per (trajectory, chunk), carrying the exact prompt and sampled ids and the
-    behaviour log-probs, as generated."""
+    """One sample per (trajectory, chunk) (`step_sample`)."""
     return [
-        Sample(
-            t.group,
-            i,
-            step.index,
-            step.generation.prompt_ids,
-            step.generation.token_ids,
-            step.generation.logprobs,
-            terms,
-            step.generation.finish_reason,
-        )
+        step_sample(t.group, i, step, terms)
         for i, (t, score) in enumerate(zip(trajectories, scores, strict=True))
         for step, terms in zip(t.episode.steps, score.terms, strict=True)
     ]

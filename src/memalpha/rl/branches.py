@@ -27,7 +27,15 @@ from memalpha.data import Instance, Superseded
 from memalpha.llm import LLM, Message, SamplingParams
 from memalpha.memory import Memory, MemoryConfig, ToolExecutor, ToolRegistry
 from memalpha.reward import RewardConfig, RewardTerms, call_success_reward, combine
-from memalpha.rollout import Rollout, Sample, Scoring, Timings, Trajectory, score_episodes
+from memalpha.rollout import (
+    Rollout,
+    Sample,
+    Scoring,
+    Timings,
+    Trajectory,
+    score_episodes,
+    step_sample,
+)
 
 
 @dataclass(frozen=True, slots=True)
@@ -106,7 +114,7 @@ def branch_rollout(
                 steps[i].append(step)
             if wanted[i]:
                 aim = _aim(before[i], wanted[i], step, replay)
-                samples.append(_sample(i, step, branch_terms(aim, step, scoring.reward)))
+                samples.append(step_sample(i, i, step, branch_terms(aim, step, scoring.reward)))
                 aims.append(aim)
     timings = Timings(generation=time.perf_counter() - started)
     trunks = [
@@ -122,20 +130,6 @@ def _aim(
 ) -> ChunkAim:
     """The aim of one response, replayed on a copy of the memory it was written to."""
     return chunk_aim(before.copy(), wanted, step.results, replay)
-
-
-def _sample(instance: int, step: ChunkStep, terms: RewardTerms) -> Sample:
-    gen = step.generation
-    return Sample(
-        instance,
-        instance,
-        step.index,
-        gen.prompt_ids,
-        gen.token_ids,
-        gen.logprobs,
-        terms,
-        gen.finish_reason,
-    )
 
 
 def branch_stats(done: BranchRollout) -> dict[str, float]:
