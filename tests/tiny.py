@@ -23,10 +23,15 @@ WORDS = ["alpha", "beta", "gamma", "delta"]
 FILLERS = ["hmm", "ok", "well", "so", "right", "yes", "now", "then"]
 
 
+def _hermes(name: str, args: dict) -> str:
+    """One whole Hermes tool call as text (one token of the tiny vocabulary)."""
+    payload = json.dumps({"name": name, "arguments": args})
+    return f"<tool_call>\n{payload}\n</tool_call>\n"
+
+
 def call_token(word: str) -> str:
     args = {"memory_type": "semantic_memory", "content": f"The code word is {word}."}
-    payload = json.dumps({"name": "new_memory_insert", "arguments": args})
-    return f"<tool_call>\n{payload}\n</tool_call>\n"
+    return _hermes("new_memory_insert", args)
 
 
 def update_token(word: str) -> str:
@@ -36,21 +41,18 @@ def update_token(word: str) -> str:
         "memory_id": "s1",
         "new_content": f"The code word is {word}.",
     }
-    payload = json.dumps({"name": "memory_update", "arguments": args})
-    return f"<tool_call>\n{payload}\n</tool_call>\n"
+    return _hermes("memory_update", args)
 
 
 def build_tiny_model(folder, seed: int = 0, extra_calls: tuple[str, ...] = ()):
     """Save a 2-layer Llama with the word-level tokenizer to `folder`; return the folder.
     `extra_calls` adds whole-call tokens (`update_token`) after the insert calls."""
-    vocab = ["<pad>", "<unk>", "<eos>"] + [call_token(w) for w in WORDS]
-    vocab += list(extra_calls) + FILLERS
+    calls = [call_token(w) for w in WORDS] + list(extra_calls)
+    vocab = ["<pad>", "<unk>", "<eos>"] + calls + FILLERS
     tok = Tokenizer(models.WordLevel({t: i for i, t in enumerate(vocab)}, unk_token="<unk>"))
     tok.pre_tokenizer = pre_tokenizers.WhitespaceSplit()
     if extra_calls:  # text that spells a call encodes as its token (what SFT transcripts need)
-        tok.add_tokens(
-            [AddedToken(t, normalized=False) for t in vocab[3 : 3 + len(WORDS) + len(extra_calls)]]
-        )
+        tok.add_tokens([AddedToken(t, normalized=False) for t in calls])
     tok.decoder = decoders.Fuse()  # call tokens carry their own newlines
     fast = PreTrainedTokenizerFast(
         tokenizer_object=tok, pad_token="<pad>", unk_token="<unk>", eos_token="<eos>"
