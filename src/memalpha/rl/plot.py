@@ -11,7 +11,8 @@ from memalpha.rl.trainer import METRICS, read_metrics
 PANELS = [  # (title, train keys, val keys)
     (
         "reward terms (train)",
-        ["reward", "r1_qa", "r2_calls", "r3_compression", "r4_validity", "r5_aim"],
+        ["reward", "r1_qa", "r2_calls", "r3_compression", "r4_validity", "r5_aim"]
+        + ["branch_greedy_r5", "branch_sampled_r5"],  # branch groups' chunk aim, if any
         ["r5_aim"],
     ),
     ("QA score r1", ["r1_qa", "anchor_r1"], ["r1_qa"]),  # anchor: greedy rollouts, if any
@@ -25,6 +26,7 @@ PANELS = [  # (title, train keys, val keys)
             "groups_with_variance",
             "instances_with_qa_variance",
             "samples_above_anchor",
+            "branches_above_greedy",
         ],
         [],
     ),
