@@ -11,8 +11,16 @@ from memalpha.rl.trainer import METRICS, read_metrics
 PANELS = [  # (title, train keys, val keys)
     (
         "reward terms (train)",
-        ["reward", "r1_qa", "r2_calls", "r3_compression", "r4_validity", "r5_aim"]
-        + ["branch_greedy_r5", "branch_sampled_r5"],  # branch groups' chunk aim, if any
+        [  # branch_*: a branch-group run's chunk aim, greedy and sampled, if any
+            "reward",
+            "r1_qa",
+            "r2_calls",
+            "r3_compression",
+            "r4_validity",
+            "r5_aim",
+            "branch_greedy_r5",
+            "branch_sampled_r5",
+        ],
         ["r5_aim"],
     ),
     ("QA score r1", ["r1_qa", "anchor_r1"], ["r1_qa"]),  # anchor: greedy rollouts, if any
