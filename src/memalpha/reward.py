@@ -89,6 +89,15 @@ class RewardConfig(BaseModel):
         "reader's answer (reader, published) or by the fraction of its changed facts the final "
         "memory holds overwritten, new value only (fate), whatever the reader answered.",
     )
+    truncation_penalty: float = Field(
+        0.0,
+        ge=0,
+        description="Subtracted from a training sample's reward when its response was cut "
+        "short, at max_new_tokens or by the loop stop (not in the paper; published 0). Why: "
+        "with r2 unweighted nothing else charges length, and a branch-group run learned to "
+        "call more each step until 89% of its responses were cut (benchmarks/RESULTS.md, "
+        "'Branch groups'). Local trainer only; the verl trainer refuses it.",
+    )
 
 
 @dataclass(frozen=True, slots=True)
@@ -156,6 +165,15 @@ def aim_reward(hits: int, aimed: int, wanted: int) -> float:
         raise ValueError(f"aim counts out of range: {hits} hits, {aimed} aimed, {wanted} wanted")
     union = aimed + wanted - hits
     return hits / union if union else 1.0
+
+
+CUT_SHORT = ("length", "loop")  # Generation.finish_reason of a response that did not end itself
+
+
+def sample_reward(total: float, finish_reason: str, reward: RewardConfig) -> float:
+    """What GRPO compares a sample on: its terms' total, less `truncation_penalty` when the
+    response was cut short."""
+    return total - reward.truncation_penalty * (finish_reason in CUT_SHORT)
 
 
 def combine(

@@ -133,6 +133,7 @@ def test_advantages_rank_the_response_that_overwrites_above_those_that_keep_old_
     assert stats["branch_groups"] == len(firsts)
     assert stats["branch_greedy_r5"] == 1.0 and stats["branch_sampled_r5"] == 0.0
     assert stats["branches_below_greedy"] == 1.0 and stats["branches_above_greedy"] == 0.0
+    assert stats["branches_cut"] == 0.0  # the rule writers end every response
 
 
 def test_branch_groups_need_an_aim_reward_and_two_responses(tiny_model, tiny_data, tmp_path):
@@ -238,3 +239,57 @@ def test_branch_groups_teach_the_update_over_a_second_insert(tmp_path, counter):
     gain = _logprob(trained, second, update) - _logprob(warm, second, update)
     loss = _logprob(trained, second, insert_beta) - _logprob(warm, second, insert_beta)
     assert gain > 0.3 and loss < 0  # measured: +0.88 and -1.03 nats (float32)
+
+
+def test_truncation_penalty_teaches_a_branch_to_end_its_response(tmp_path, counter):
+    """The failure the penalty is for: with r2 unweighted a response that makes its call and
+    then runs on to max_new_tokens scores what the one that ends scores, so nothing charges
+    length. The warm start updates the code word and then either ends or babbles past the
+    3-token budget, half the time each. Without the penalty, 2 steps leave babbling as likely
+    or likelier (measured: log p("hmm" | update) -0.36 -> -0.09); with it the cut responses
+    rank below the ended ones and GRPO moves probability to ending (-0.36 -> -3.5)."""
+    model, data, first, second = _overwrite_task(tmp_path, counter)
+    update = update_token("beta")
+    babble = update + " hmm hmm hmm"  # cut at rollout.max_new_tokens = 3
+    transcripts = tmp_path / "warm.jsonl"
+    write_transcripts(
+        transcripts,
+        [(first, call_token("alpha"))] * 8 + [(second, update)] * 4 + [(second, babble)] * 4,
+    )
+    warm = run_sft(
+        SFTConfig(
+            out_dir=tmp_path / "sft",
+            policy={"model": str(model)},
+            transcripts=transcripts,
+            examples=16,
+            batch_size=4,
+            epochs=10,
+            max_new_tokens=8,
+            optim={"lr": 0.05, "warmup_ratio": 0.0},
+        )
+    )
+
+    def babble_after_update(folder) -> float:
+        """log p("hmm" | the update call): how likely the response runs on."""
+        return _logprob(folder, second, update + " hmm") - _logprob(folder, second, update)
+
+    def trained(penalty: float):
+        over = {
+            "policy.model": str(warm),
+            "ppo.group_by": "branch",
+            "reward.aim_weight": 1.0,
+            "reward.call_weight": 0.0,
+            "reward.truncation_penalty": penalty,
+            "schedule.steps": 2,
+            "schedule.val_before_train": False,
+        }
+        run = tmp_path / f"run-{penalty}"
+        Trainer(TrainConfig.model_validate(tiny_config(model, data, run, **over))).run()
+        first_step = next(r for r in read_metrics(run) if r["kind"] == "train")
+        assert first_step["branch_groups"] == 1
+        assert 0 < first_step["branches_cut"] < 1  # some responses were cut, some ended
+        return run / "checkpoints" / "step_000002" / "policy"
+
+    before = babble_after_update(warm)
+    assert babble_after_update(trained(0.0)) > before - 0.3
+    assert babble_after_update(trained(1.0)) < before - 1.0

@@ -536,26 +536,32 @@ def test_the_registered_trainer_gives_each_sample_its_chunks_reward_and_advantag
         trainer._compute_advantage(batch, {})
 
 
-def test_the_registered_trainer_refuses_branch_groups():
-    """Branch groups sample chunks from shared memory states, which verl's agent loop does not:
-    the trainer says so instead of training on trajectory groups."""
+@pytest.mark.parametrize(
+    ("local_only", "message"),
+    [
+        ({"ppo": {"group_by": "branch"}, "reward": {"aim_weight": 1.0}}, "group_by=branch"),
+        ({"reward": {"truncation_penalty": 0.5}}, "truncation_penalty"),
+    ],
+)
+def test_the_registered_trainer_refuses_what_only_the_local_trainer_does(local_only, message):
+    """Branch groups sample chunks from shared memory states, which verl's agent loop does not,
+    and the truncation penalty is applied where the local trainer compares samples: the
+    trainer says so instead of training without them."""
     from omegaconf import OmegaConf
     from verl.trainer.ppo.v1 import get_trainer_cls
 
     import memalpha.rl.verl.trainer  # noqa: F401  (registers trainer_mode=memalpha)
 
-    branch = TrainConfig(
-        policy={"model": "any"}, ppo={"group_by": "branch"}, reward={"aim_weight": 1.0}
-    )
+    config = TrainConfig(policy={"model": "any"}, **local_only)
     cls = get_trainer_cls("memalpha")
     trainer = cls.__new__(cls)  # the check needs only the config
     trainer.config = OmegaConf.create(
         {
             "algorithm": {"adv_estimator": "grpo", "use_kl_in_reward": False},
-            "memalpha": {"config": branch.model_dump_json()},
+            "memalpha": {"config": config.model_dump_json()},
         }
     )
-    with pytest.raises(ConfigError, match="group_by=branch"):
+    with pytest.raises(ConfigError, match=message):
         trainer._check_algorithm()
 
 

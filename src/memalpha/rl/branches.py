@@ -26,7 +26,13 @@ from memalpha.aim import ChunkAim, chunk_aim, wanted_changes
 from memalpha.data import Instance, Superseded
 from memalpha.llm import LLM, Message, SamplingParams
 from memalpha.memory import Memory, MemoryConfig, ToolExecutor, ToolRegistry
-from memalpha.reward import RewardConfig, RewardTerms, call_success_reward, combine
+from memalpha.reward import (
+    CUT_SHORT,
+    RewardConfig,
+    RewardTerms,
+    call_success_reward,
+    combine,
+)
 from memalpha.rollout import (
     Rollout,
     Sample,
@@ -134,8 +140,9 @@ def _aim(
 
 def branch_stats(done: BranchRollout) -> dict[str, float]:
     """For the logs: branch groups made, the mean r5 of the greedy and of the sampled
-    responses, and the share of sampled responses whose r5 beats / falls below their group's
-    greedy one (only those that beat it show a better writer)."""
+    responses, the share of sampled responses whose r5 beats / falls below their group's
+    greedy one (only those that beat it show a better writer), and the share of all branch
+    responses cut short (`reward.truncation_penalty` charges them)."""
     greedy: dict[tuple[int, int], float] = {}
     sampled: list[tuple[float, float]] = []  # (r5, its group's greedy r5)
     for s, aim in zip(done.samples, done.aims, strict=True):
@@ -151,4 +158,6 @@ def branch_stats(done: BranchRollout) -> dict[str, float]:
         "branch_sampled_r5": sum(r for r, _ in sampled) / n,
         "branches_above_greedy": sum(r > g + 1e-9 for r, g in sampled) / n,
         "branches_below_greedy": sum(r < g - 1e-9 for r, g in sampled) / n,
+        "branches_cut": sum(s.finish_reason in CUT_SHORT for s in done.samples)
+        / max(1, len(done.samples)),
     }

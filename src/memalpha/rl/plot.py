@@ -25,7 +25,11 @@ PANELS = [  # (title, train keys, val keys)
     ),
     ("QA score r1", ["r1_qa", "anchor_r1"], ["r1_qa"]),  # anchor: greedy rollouts, if any
     ("memory size (tokens)", ["memory_tokens"], ["memory_tokens"]),
-    ("tool calls", ["call_success", "truncated", "looped"], ["call_success"]),
+    (  # branches_cut: a branch-group run's responses cut short, trunk and branches
+        "tool calls",
+        ["call_success", "truncated", "looped", "branches_cut"],
+        ["call_success"],
+    ),
     (
         "update",
         [

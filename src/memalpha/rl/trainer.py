@@ -27,6 +27,7 @@ from memalpha.data import Instance
 from memalpha.errors import ConfigError
 from memalpha.llm import SamplingParams
 from memalpha.reader import build_judge, build_reader
+from memalpha.reward import sample_reward
 from memalpha.rl.advantages import GroupBy, group_advantages, group_keys, share_with_spread
 from memalpha.rl.branches import branch_rollout, branch_stats
 from memalpha.rl.checkpoint import (
@@ -374,7 +375,7 @@ class Trainer:
         keys = group_keys(
             [s.group for s in samples], [s.chunk_index for s in samples], cfg.ppo.group_by
         )
-        scores = [s.terms.total for s in samples]
+        scores = [sample_reward(s.terms.total, s.finish_reason, cfg.reward) for s in samples]
         advantages = group_advantages(scores, keys)
         rolled = len(samples)
         samples, advantages = trained_chunks(

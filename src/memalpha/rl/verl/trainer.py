@@ -50,7 +50,8 @@ class MemalphaTrainer(PPOTrainerSync):
 
         Raises:
             ConfigError: another estimator, a KL penalty in the reward, unnormalised GRPO, or
-                a chunk selection (ppo.train_chunks) or branch groups verl does not make.
+                a chunk selection (ppo.train_chunks), branch groups or a truncation penalty
+                verl does not make.
         """
         algorithm = self.config.algorithm
         if algorithm.adv_estimator != "grpo" or algorithm.use_kl_in_reward:
@@ -63,11 +64,17 @@ class MemalphaTrainer(PPOTrainerSync):
                 "memalpha's GRPO divides by the group std (published): "
                 "set algorithm.norm_adv_by_std_in_grpo=true"
             )
-        ppo = config_from_json(str(self.config.memalpha.config)).ppo
+        config = config_from_json(str(self.config.memalpha.config))
+        ppo = config.ppo
         if ppo.train_chunks != "all":
             raise ConfigError(
                 "ppo.train_chunks is the local trainer's (memalpha train); under verl every "
                 "chunk sample is trained on: set ppo.train_chunks=all"
+            )
+        if config.reward.truncation_penalty:
+            raise ConfigError(
+                "reward.truncation_penalty is the local trainer's (memalpha train); the verl "
+                "trainer does not apply it: set reward.truncation_penalty=0"
             )
         if ppo.group_by is GroupBy.BRANCH:
             raise ConfigError(
