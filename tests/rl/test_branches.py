@@ -192,6 +192,40 @@ def _logprob(folder, prompt, response: str) -> float:
         return float(response_logprobs(llm.model, batch)[0, : len(out)].sum())
 
 
+def _warm_start(tmp_path, model, transcripts: list) -> object:
+    """The tiny model fine-tuned on (prompt, response) pairs: the policy a run starts from."""
+    path = tmp_path / "warm.jsonl"
+    write_transcripts(path, transcripts)
+    return run_sft(
+        SFTConfig(
+            out_dir=tmp_path / "sft",
+            policy={"model": str(model)},
+            transcripts=path,
+            examples=16,
+            batch_size=4,
+            epochs=10,
+            max_new_tokens=8,
+            optim={"lr": 0.05, "warmup_ratio": 0.0},
+        )
+    )
+
+
+def _branch_run(model, data, warm, run, **overrides) -> TrainConfig:
+    """Two GRPO steps of branch groups scored by aim alone (r2 unweighted), from `warm`."""
+    over = {
+        "policy.model": str(warm),
+        "ppo.group_by": "branch",
+        "reward.aim_weight": 1.0,
+        "reward.call_weight": 0.0,
+        "schedule.steps": 2,
+        "schedule.val_before_train": False,
+        **overrides,
+    }
+    cfg = TrainConfig.model_validate(tiny_config(model, data, run, **over))
+    Trainer(cfg).run()
+    return cfg
+
+
 @pytest.mark.slow
 def test_branch_groups_teach_the_update_over_a_second_insert(tmp_path, counter):
     """The whole loop on the tiny model: a warm start that stores the code word and, when it
@@ -204,32 +238,12 @@ def test_branch_groups_teach_the_update_over_a_second_insert(tmp_path, counter):
         call_token("beta"),
         update_token("beta"),
     )
-    transcripts = tmp_path / "warm.jsonl"
-    write_transcripts(
-        transcripts,
+    warm = _warm_start(
+        tmp_path,
+        model,
         [(first, insert_alpha)] * 8 + [(second, insert_beta)] * 4 + [(second, update)] * 4,
     )
-    warm = run_sft(
-        SFTConfig(
-            out_dir=tmp_path / "sft",
-            policy={"model": str(model)},
-            transcripts=transcripts,
-            examples=16,
-            batch_size=4,
-            epochs=10,
-            optim={"lr": 0.05, "warmup_ratio": 0.0},
-        )
-    )
-    over = {
-        "policy.model": str(warm),
-        "ppo.group_by": "branch",
-        "reward.aim_weight": 1.0,
-        "reward.call_weight": 0.0,
-        "schedule.steps": 2,
-        "schedule.val_before_train": False,
-    }
-    cfg = TrainConfig.model_validate(tiny_config(model, data, tmp_path / "run", **over))
-    Trainer(cfg).run()
+    cfg = _branch_run(model, data, warm, tmp_path / "run")
     train = [r for r in read_metrics(tmp_path / "run") if r["kind"] == "train"]
     first_step = train[0]
     # one group of G at the chunk that wants the change; the greedy trunk inserted (r5 0)
@@ -251,22 +265,10 @@ def test_truncation_penalty_teaches_a_branch_to_end_its_response(tmp_path, count
     model, data, first, second = _overwrite_task(tmp_path, counter)
     update = update_token("beta")
     babble = update + " hmm hmm hmm"  # cut at rollout.max_new_tokens = 3
-    transcripts = tmp_path / "warm.jsonl"
-    write_transcripts(
-        transcripts,
+    warm = _warm_start(
+        tmp_path,
+        model,
         [(first, call_token("alpha"))] * 8 + [(second, update)] * 4 + [(second, babble)] * 4,
-    )
-    warm = run_sft(
-        SFTConfig(
-            out_dir=tmp_path / "sft",
-            policy={"model": str(model)},
-            transcripts=transcripts,
-            examples=16,
-            batch_size=4,
-            epochs=10,
-            max_new_tokens=8,
-            optim={"lr": 0.05, "warmup_ratio": 0.0},
-        )
     )
 
     def babble_after_update(folder) -> float:
@@ -274,17 +276,8 @@ def test_truncation_penalty_teaches_a_branch_to_end_its_response(tmp_path, count
         return _logprob(folder, second, update + " hmm") - _logprob(folder, second, update)
 
     def trained(penalty: float):
-        over = {
-            "policy.model": str(warm),
-            "ppo.group_by": "branch",
-            "reward.aim_weight": 1.0,
-            "reward.call_weight": 0.0,
-            "reward.truncation_penalty": penalty,
-            "schedule.steps": 2,
-            "schedule.val_before_train": False,
-        }
         run = tmp_path / f"run-{penalty}"
-        Trainer(TrainConfig.model_validate(tiny_config(model, data, run, **over))).run()
+        _branch_run(model, data, warm, run, **{"reward.truncation_penalty": penalty})
         first_step = next(r for r in read_metrics(run) if r["kind"] == "train")
         assert first_step["branch_groups"] == 1
         assert 0 < first_step["branches_cut"] < 1  # some responses were cut, some ended
