@@ -25,7 +25,7 @@ PANELS = [  # (title, train keys, val keys)
     ),
     ("QA score r1", ["r1_qa", "anchor_r1"], ["r1_qa"]),  # anchor: greedy rollouts, if any
     ("memory size (tokens)", ["memory_tokens"], ["memory_tokens"]),
-    (  # branches_cut: a branch-group run's responses cut short, trunk and branches
+    (  # branches_cut: the share of a branch-group run's group responses cut short
         "tool calls",
         ["call_success", "truncated", "looped", "branches_cut"],
         ["call_success"],
