@@ -5,6 +5,8 @@ rank the response that overwrites the changed facts above those that do not."""
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
 import torch
 
@@ -192,7 +194,7 @@ def _logprob(folder, prompt, response: str) -> float:
         return float(response_logprobs(llm.model, batch)[0, : len(out)].sum())
 
 
-def _warm_start(tmp_path, model, transcripts: list) -> object:
+def _warm_start(tmp_path, model, transcripts: list) -> Path:
     """The tiny model fine-tuned on (prompt, response) pairs: the policy a run starts from."""
     path = tmp_path / "warm.jsonl"
     write_transcripts(path, transcripts)
