@@ -12,6 +12,9 @@ the selective teacher and policy folders write greedily the held-out test instan
 `configs/eval/select.yaml`'s conflict sources. Each policy after the first is compared with
 the first on the share of changed facts overwritten, paired by instance (95% bootstrap); so is
 each `--pool`, the per-instance mean over the policies it names (training seeds of one recipe).
+Every row also keeps each question's fates (`fates_by_question`, "instance id/question id"), so
+`benchmarks/fate_answers.py` can set them beside the reader's answers of an eval on the same
+instances.
 
     python benchmarks/tool_use.py --policy warm-start=runs/sft-smollm2-select/policy \
         --policy grpo=runs/grpo-smollm2-select-stale/checkpoints/step_000008/policy \
@@ -94,6 +97,7 @@ def measure(name: str, writer_llm, cfg: WriterConfig, instances, counter) -> dic
     fates: Counter[str] = Counter()
     single: Counter[str] = Counter()
     overwritten_share = []  # per instance: the unit the paired interval resamples
+    by_question: dict[str, list[str]] = {}  # benchmarks/fate_answers.py joins them to QA
     for inst, memory in zip(instances, memories, strict=True):
         contents = memory.contents()
         own: Counter[str] = Counter()
@@ -102,6 +106,7 @@ def measure(name: str, writer_llm, cfg: WriterConfig, instances, counter) -> dic
                 fate = change.fate(contents)
                 own[fate] += 1
                 single[fate] += q.qtype == "single_hop"
+                by_question.setdefault(f"{inst.id}/{q.id}", []).append(fate)
         fates += own
         overwritten_share.append(own["overwritten"] / max(1, own.total()))
     return {
@@ -122,6 +127,7 @@ def measure(name: str, writer_llm, cfg: WriterConfig, instances, counter) -> dic
         "aim_hits": sum(a.hits for a in grounded),
         "r5_aim": statistics.fmean(a.r5 for a in grounded),
         "overwritten_share_by_instance": overwritten_share,
+        "fates_by_question": by_question,
     }
 
 
