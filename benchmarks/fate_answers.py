@@ -20,15 +20,17 @@ import json
 import statistics
 from collections import defaultdict
 from pathlib import Path
+from typing import get_args
 
 from rich.console import Console
 from rich.table import Table
 
+from memalpha.data import Fate
 from memalpha.eval.runner import read_rows
 from memalpha.eval.summary import by_instance
 from report import save
 
-FATES = ("overwritten", "both", "old", "lost", "mixed")
+FATES = (*get_args(Fate), "mixed")  # "mixed": a question whose changed facts fared apart
 
 
 def question_fate(fates: list[str]) -> str:

@@ -31,13 +31,14 @@ import argparse
 import statistics
 from collections import Counter
 from pathlib import Path
+from typing import get_args
 
 from rich.console import Console
 from rich.table import Table
 
 from memalpha.agent import RuleWriterLLM, WriterConfig, build_agent, policy_writer
 from memalpha.aim import episode_aim
-from memalpha.data import BuildConfig, build
+from memalpha.data import BuildConfig, Fate, build
 from memalpha.eval.stats import paired_difference
 from memalpha.llm import FORMATS, ModelConfig, make_llm
 from memalpha.memory import Memory
@@ -46,7 +47,7 @@ from report import save
 
 SOURCES = ("synth_cr", "conflict")
 TOOLS = ("new_memory_insert", "memory_update", "memory_delete")
-FATES = ("overwritten", "both", "old", "lost")
+FATES = get_args(Fate)  # overwritten, both, old, lost: `Superseded.fate`
 
 
 def semantic_targets(calls) -> list[str]:
