@@ -63,16 +63,18 @@ def main() -> None:
         "--out", type=Path, default=Path(__file__).with_name("results") / "fate_answers.json"
     )
     args = parser.parse_args()
-    writers = {r["writer"]: r for r in json.loads(args.tool_use.read_text())["rows"]}
+    tool_use = json.loads(args.tool_use.read_text())
+    writers = {r["writer"]: r for r in tool_use["rows"]}
+    scale = int(tool_use["config"]["scale"])  # the input length the fates were measured at
     answered = by_instance(read_rows(args.eval / "predictions.jsonl"))
     rows, overall = [], defaultdict(list)
     for spec in args.pair:
         writer, _, method = spec.partition("=")
         if writer not in writers or "fates_by_question" not in writers[writer]:
             raise SystemExit(f"--pair {spec!r}: {args.tool_use} has no fates for {writer!r}")
-        answers = [r for k, qs in answered.items() if k[:2] == (method, 1) for r in qs]
+        answers = [r for k, qs in answered.items() if k[:2] == (method, scale) for r in qs]
         if not answers:
-            raise SystemExit(f"--pair {spec!r}: {args.eval} has no answers of {method!r}")
+            raise SystemExit(f"--pair {spec!r}: {args.eval} has no answers of {method!r} ×{scale}")
         by_fate = scores_by_fate(writers[writer]["fates_by_question"], answers)
         for fate, scores in by_fate.items():
             overall[fate] += scores
