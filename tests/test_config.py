@@ -101,3 +101,56 @@ def test_packaged_quickstart_defaults_validate() -> None:
 
     cfg = load_quickstart_config(None, ["minutes=5"])
     assert cfg.minutes == 5 and cfg.sft.prompt == cfg.train.prompt
+
+
+def test_extends_lays_a_file_over_its_base(tmp_path) -> None:
+    """Maps merge key by key down the chain, lists are replaced whole, and each `extends` is
+    read relative to the file that names it."""
+    (tmp_path / "base").mkdir()
+    (tmp_path / "base" / "root.yaml").write_text(
+        "core_max_tokens: 256\nview: {mode: retrieved, k: 8}\ndisabled: [episodic]\n"
+    )
+    (tmp_path / "base" / "mid.yaml").write_text("extends: root.yaml\nview: {k: 4}\n")
+    (tmp_path / "leaf.yaml").write_text("extends: base/mid.yaml\ndisabled: [core]\n")
+    cfg = load_config(MemoryConfig, tmp_path / "leaf.yaml", ["view.k=3"])
+    assert cfg.core_max_tokens == 256
+    assert cfg.view.mode == "retrieved" and cfg.view.k == 3
+    assert cfg.disabled == {Component.CORE}
+
+
+@pytest.mark.parametrize(
+    ("files", "fragment"),
+    [
+        ({"a.yaml": "extends: a.yaml\n"}, "'extends' loops"),
+        ({"a.yaml": "extends: b.yaml\n", "b.yaml": "extends: a.yaml\n"}, "'extends' loops"),
+        ({"a.yaml": "extends: gone.yaml\n"}, "gone.yaml.*not found|not found.*gone.yaml"),
+        ({"a.yaml": "extends: [b.yaml]\n"}, "must be one config file's path"),
+        ({"a.yaml": "extends: b.yaml\n", "b.yaml": "- x\n"}, "b.yaml.*mapping|mapping.*b.yaml"),
+    ],
+)
+def test_bad_extends_names_the_file(tmp_path, files, fragment) -> None:
+    for name, text in files.items():
+        (tmp_path / name).write_text(text)
+    with pytest.raises(ConfigError, match=fragment):
+        load_config(MemoryConfig, tmp_path / "a.yaml")
+
+
+@pytest.mark.parametrize(
+    ("variant", "base", "stated"),
+    [
+        (
+            "train/cpu-smollm2-select-branch-c64",
+            "train/cpu-smollm2-select-branch",
+            {"out_dir", "data", "reward"},
+        ),
+        ("sft/cpu-smollm2-select-c64", "sft/cpu-smollm2-select", {"out_dir", "data", "examples"}),
+    ],
+)
+def test_shipped_variants_differ_from_their_base_only_where_they_say(variant, base, stated) -> None:
+    """A 64-token variant changes its base's chunks (and what it names), nothing else."""
+    kind = _schema(CONFIGS / f"{variant}.yaml")
+    own = load_config(kind, CONFIGS / f"{variant}.yaml").model_dump(mode="json")
+    under = load_config(kind, CONFIGS / f"{base}.yaml").model_dump(mode="json")
+    assert {k for k in own if own[k] != under[k]} == stated
+    assert {d["chunk_tokens"] for d in own["data"]["train"]} == {64}
+    assert {d["chunk_tokens"] for d in under["data"]["train"]} == {128}

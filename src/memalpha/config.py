@@ -2,6 +2,9 @@
 
 Every component owns its config model (`MemoryConfig`, ...); this module only reads files,
 applies overrides and turns validation failures into one `ConfigError` that names the key.
+
+A file may start from another: `extends: base.yaml` (a path relative to the file) reads the base
+first and lays the file's own keys over it, so a recipe variant states only what it changes.
 """
 
 from __future__ import annotations
@@ -54,20 +57,10 @@ def load_config(model: type[M], path: str | Path | None = None, overrides: list[
     """Build `model` from a YAML file (or its defaults when no path) plus overrides.
 
     Raises:
-        ConfigError: unreadable file, bad YAML, unknown key or invalid value.
+        ConfigError: unreadable file, bad YAML, a bad `extends`, unknown key or invalid value.
     """
-    data: dict = {}
     where = str(path) if path is not None else None
-    if path is not None:
-        try:
-            loaded = yaml.safe_load(Path(path).read_text("utf-8"))
-        except FileNotFoundError:
-            raise ConfigError("config file not found", path=where) from None
-        except yaml.YAMLError as exc:
-            raise ConfigError(f"invalid YAML: {exc}", path=where) from None
-        if loaded is not None and not isinstance(loaded, dict):
-            raise ConfigError("the top level must be a mapping of keys", path=where)
-        data = loaded or {}
+    data = read_config_file(Path(path)) if path is not None else {}
     data = apply_overrides(data, list(overrides))
     try:
         return model.model_validate(data)
@@ -76,6 +69,52 @@ def load_config(model: type[M], path: str | Path | None = None, overrides: list[
             f"{'.'.join(str(p) for p in e['loc']) or '<root>'}: {e['msg']}" for e in exc.errors()
         )
         raise ConfigError(f"invalid {model.__name__}: {problems}", path=where) from None
+
+
+EXTENDS = "extends"
+
+
+def read_config_file(path: Path, extended_by: tuple[Path, ...] = ()) -> dict:
+    """The mapping a config file holds, its `extends` chain resolved: the base's keys with the
+    file's own laid over them (`merge_over`). `extended_by` holds the files already on the
+    chain, so that a loop is an error rather than a recursion without end.
+
+    Raises:
+        ConfigError: the file is missing or not YAML, its top level is not a mapping, its
+            `extends` is not a path, or the chain loops.
+    """
+    where = str(path)
+    if path.resolve() in extended_by:
+        chain = " -> ".join(str(p) for p in (*extended_by, path.resolve()))
+        raise ConfigError(f"'{EXTENDS}' loops: {chain}", path=where)
+    try:
+        loaded = yaml.safe_load(path.read_text("utf-8"))
+    except FileNotFoundError:
+        raise ConfigError("config file not found", path=where) from None
+    except yaml.YAMLError as exc:
+        raise ConfigError(f"invalid YAML: {exc}", path=where) from None
+    if loaded is not None and not isinstance(loaded, dict):
+        raise ConfigError("the top level must be a mapping of keys", path=where)
+    data = loaded or {}
+    base = data.pop(EXTENDS, None)
+    if base is None:
+        return data
+    if not isinstance(base, str) or not base.strip():
+        raise ConfigError(
+            f"'{EXTENDS}' must be one config file's path, relative to this file", path=where
+        )
+    return merge_over(read_config_file(path.parent / base, (*extended_by, path.resolve())), data)
+
+
+def merge_over(base: dict, own: dict) -> dict:
+    """`own` laid over `base`: a mapping in both merges key by key; anything else, a list
+    included, is replaced whole (a list of datasets is restated, not patched)."""
+    merged = dict(base)
+    for key, value in own.items():
+        below = merged.get(key)
+        both_maps = isinstance(value, dict) and isinstance(below, dict)
+        merged[key] = merge_over(below, value) if both_maps else value
+    return merged
 
 
 RUN_CONFIG = "config.yaml"
