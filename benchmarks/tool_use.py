@@ -21,9 +21,9 @@ instances.
         [--pool grpo-seeds=grpo,grpo-seed1] [--instances 6] [--scale 1] [--chunk-tokens 128] \
         [--out benchmarks/results/tool_use.json] [--reuse benchmarks/results/tool_use.json]
 
-`--reuse` an earlier output: a `--policy` it measured under the very same NAME=folder, on the
-same instances, is taken from it instead of written again (greedy writing is deterministic; a
-folder rewritten since is not noticed).
+`--reuse` an earlier output (repeatable): a `--policy` it measured under the very same
+NAME=folder, on the same instances, is taken from it instead of written again (greedy writing
+is deterministic; a folder rewritten since is not noticed).
 
 A policy writes as its folder's `writer.json` says (as the eval does); the rule writers write
 with the selective recipe's view (8 retrieved entries per list).
@@ -151,7 +151,13 @@ def main() -> None:
     parser.add_argument(
         "--out", type=Path, default=Path(__file__).with_name("results") / "tool_use.json"
     )
-    parser.add_argument("--reuse", type=Path, help="an earlier output: its rows of these policies")
+    parser.add_argument(
+        "--reuse",
+        type=Path,
+        action="append",
+        default=[],
+        help="an earlier output to take rows from",
+    )
     args = parser.parse_args()
     names = [spec.partition("=")[0] for spec in args.policy]
     pool_specs = [parse_pool(spec, names) for spec in args.pool]
@@ -190,8 +196,9 @@ def main() -> None:
     for spec in args.policy:
         name, _, folder = spec.partition("=")
         if spec in earlier:
-            print(f"{name}: taken from {args.reuse}")
-            rows.append(earlier[spec])
+            source, row = earlier[spec]
+            print(f"{name}: taken from {source}")
+            rows.append(row)
             continue
         llm = make_llm(ModelConfig(model=folder, batch_size=len(instances)))
         try:
@@ -237,33 +244,32 @@ def main() -> None:
     save(args.out, {"rows": rows, "pools": pools}, args)
 
 
-def reusable_rows(args: argparse.Namespace, instances) -> dict[str, dict]:
-    """The rows of `--reuse` that stand for this run's `--policy` specs: measured under the same
-    NAME=folder, with the same instance count, length and chunking, on these instances.
+def reusable_rows(args: argparse.Namespace, instances) -> dict[str, tuple[Path, dict]]:
+    """For this run's `--policy` specs, a row of a `--reuse` file (and the file) measured under
+    the same NAME=folder, with the same instance count, length and chunking, on these instances.
 
     Raises:
-        SystemExit: the file is not an output of this script.
+        SystemExit: a file is not an output of this script.
     """
-    if args.reuse is None:
-        return {}
-    try:
-        earlier = json.loads(args.reuse.read_text("utf-8"))
-        config, rows = earlier["config"], {r["writer"]: r for r in earlier["rows"]}
-    except (OSError, ValueError, KeyError, TypeError) as exc:
-        raise SystemExit(f"--reuse {args.reuse}: not an output of this script ({exc})") from None
     shape = ("instances", "scale", "chunk_tokens")
-    if any(config.get(k) != getattr(args, k) for k in shape):
-        print(f"--reuse {args.reuse}: other instances ({', '.join(shape)} differ); nothing taken")
-        return {}
     ids = {inst.id for inst in instances}
-    out = {}
-    for spec in args.policy:
-        row = rows.get(spec.partition("=")[0])
-        if spec not in config.get("policy", []) or row is None:
+    out: dict[str, tuple[Path, dict]] = {}
+    for path in args.reuse:
+        try:
+            earlier = json.loads(path.read_text("utf-8"))
+            config, rows = earlier["config"], {r["writer"]: r for r in earlier["rows"]}
+        except (OSError, ValueError, KeyError, TypeError) as exc:
+            raise SystemExit(f"--reuse {path}: not an output of this script ({exc})") from None
+        if any(config.get(k) != getattr(args, k) for k in shape):
+            print(f"--reuse {path}: other instances ({', '.join(shape)} differ); nothing taken")
             continue
-        asked = {key.rpartition("/")[0] for key in row["fates_by_question"]}
-        if asked <= ids and len(row["overwritten_share_by_instance"]) == len(instances):
-            out[spec] = row
+        for spec in args.policy:
+            row = rows.get(spec.partition("=")[0])
+            if spec in out or spec not in config.get("policy", []) or row is None:
+                continue
+            asked = {key.rpartition("/")[0] for key in row["fates_by_question"]}
+            if asked <= ids and len(row["overwritten_share_by_instance"]) == len(instances):
+                out[spec] = (path, row)
     return out
 
 

@@ -69,6 +69,8 @@ def test_the_teacher_hits_every_change_and_the_rule_writer_none(counter, conflic
     for t in teacher.trajectories:
         aims = episode_aim(t.instance, t.calls, VIEW, counter)
         assert all(a.hits == a.wanted == a.aimed for a in aims)
+        # its deletes leave the new value stated, so the stricter rule changes nothing
+        assert episode_aim(t.instance, t.calls, VIEW, counter, deletes_need_new=True) == aims
         wanted_total += sum(a.wanted for a in aims)
         # every change is announced by some chunk, after the one that stated its old value
         for change in changes_of(t.instance):
@@ -115,6 +117,15 @@ def test_wrong_id_and_value_bound_to_another_person_miss(counter, conflict):
         ),
     )
     assert episode_aim(t.instance, deleted, VIEW, counter)[index].hits == base.hits
+    # ... but leaves the new value unstated: under `aim_delete: replaced` that misses, and the
+    # same delete with the new value inserted in the same chunk hits
+    strict = episode_aim(t.instance, deleted, VIEW, counter, deletes_need_new=True)[index]
+    assert (strict.hits, strict.aimed) == (base.hits - 1, base.aimed)
+    content = call.arguments["new_content"]
+    insert = ToolCall("new_memory_insert", {"memory_type": "semantic", "content": content})
+    deleted[index].append(ToolResult(insert, CallStatus.OK))
+    strict = episode_aim(t.instance, deleted, VIEW, counter, deletes_need_new=True)[index]
+    assert (strict.hits, strict.aimed) == (base.hits, base.aimed)
 
 
 def test_aim_reward_is_the_overlap_of_calls_and_wanted_changes():

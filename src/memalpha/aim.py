@@ -12,7 +12,10 @@ The chunk *wants* an announced change when some semantic or episodic entry state
 as the chunk began. A call *aims* when it is an update or delete of a list entry (core is
 rewritten whole and not counted). It *hits* a wanted change, once per change, when the entry it
 names stated that change's old value just before the call and, for an update, its new content
-states the new value of the same subject (a value bound to another person misses). What each
+states the new value of the same subject (a value bound to another person misses). With
+`deletes_need_new`, a delete hits only when, by the chunk's end, some list entry states the new
+value too: a delete that leaves the changed fact unstated in memory has not resolved it (branch
+groups scored without this learned to delete widely). What each
 entry held at each moment comes from replaying the episode's calls on an empty memory with the
 same executor, so the local trainer and verl's reward (which keep no memory per chunk) score
 the same way.
@@ -131,19 +134,26 @@ def chunk_aim(
     wanted: list[Superseded],
     results: list[ToolResult],
     executor: ToolExecutor,
+    deletes_need_new: bool = False,
 ) -> ChunkAim:
     """One chunk's aim counts, replaying its calls (`results`) on `memory`, which must be the
-    memory as the chunk began and is left as the chunk ended; `wanted` as `wanted_changes`."""
+    memory as the chunk began and is left as the chunk ended; `wanted` as `wanted_changes`;
+    `deletes_need_new` as the module doc says."""
     open_changes = list(wanted)
     aimed, hits = 0, 0
+    deleted: list[Superseded] = []  # changes a delete hit, to check against the chunk's end
     for result in results:
         target = _target(memory, result)
         if target is not None:
             aimed += 1
             if (change := _hit(*target, result.call.name, open_changes)) is not None:
                 open_changes.remove(change)
-                hits += 1
+                is_delete = deletes_need_new and result.call.name == "memory_delete"
+                deleted += [change] if is_delete else []
+                hits += not is_delete
         executor.execute(memory, result.call)
+    after = _list_contents(memory)
+    hits += sum(change.fate(after) in ("overwritten", "both") for change in deleted)
     return ChunkAim(len(wanted), aimed, hits)
 
 
@@ -152,9 +162,10 @@ def episode_aim(
     calls: list[list[ToolResult]],
     config: MemoryConfig,
     counter: TokenCounter,
+    deletes_need_new: bool = False,
 ) -> list[ChunkAim]:
     """Each chunk's aim counts, by replaying `calls` (each chunk's, as executed) on an empty
-    memory configured as the episode's was.
+    memory configured as the episode's was; `deletes_need_new` as the module doc says.
 
     Raises:
         ValueError: `calls` does not have one list per chunk of `instance`.
@@ -164,6 +175,6 @@ def episode_aim(
     memory = Memory(config, counter)
     executor = ToolExecutor(ToolRegistry(config.disabled))
     return [
-        chunk_aim(memory, wanted_changes(instance, i, memory), results, executor)
+        chunk_aim(memory, wanted_changes(instance, i, memory), results, executor, deletes_need_new)
         for i, results in enumerate(calls)
     ]

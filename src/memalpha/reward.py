@@ -83,6 +83,13 @@ class RewardConfig(BaseModel):
         "(memalpha.aim). A per-call signal where the final memory's score is one number per "
         "trajectory. It counts every update of data without marked changes as a miss.",
     )
+    aim_delete: Literal["named", "replaced"] = Field(
+        "named",
+        description="when a delete hits a wanted change in r5: 'named', when it names an entry "
+        "stating the old value; 'replaced', only when by the chunk's end some entry states the "
+        "new value too (memalpha.aim, deletes_need_new). Branch groups scored on 'named' "
+        "learned to delete widely and lose the changed facts (benchmarks/RESULTS.md).",
+    )
     cr_score: Literal["reader", "fate"] = Field(
         "reader",
         description="How a question with overwritten values (QA.superseded) is scored: by the "

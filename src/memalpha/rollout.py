@@ -270,10 +270,12 @@ def _judge_scores(written: list[Written], judge: Judge | None) -> list[list[tupl
     ]
 
 
-def _aim_scores(written: list[Written], counter: TokenCounter) -> list[list[float]]:
+def _aim_scores(written: list[Written], scoring: Scoring) -> list[list[float]]:
     """Per memory, per chunk: r5, the aim of its update and delete calls (`memalpha.aim`)."""
+    replaced = scoring.reward.aim_delete == "replaced"
     return [
-        [a.r5 for a in episode_aim(w.instance, w.calls, w.memory.config, counter)] for w in written
+        [a.r5 for a in episode_aim(w.instance, w.calls, w.memory.config, scoring.counter, replaced)]
+        for w in written
     ]
 
 
@@ -293,7 +295,7 @@ def score_episodes(
     timings.reader += time.perf_counter() - start
     start = time.perf_counter()
     judged = _judge_scores(written, scoring.judge)
-    aims = _aim_scores(written, scoring.counter)
+    aims = _aim_scores(written, scoring)
     timings.judge += time.perf_counter() - start
     out = []
     for w, qa_scores, judge_scores, chunk_aims in zip(written, qa, judged, aims, strict=True):

@@ -13,7 +13,8 @@ import torch
 from memalpha.agent import RuleWriterLLM, WriterConfig, build_agent
 from memalpha.aim import episode_aim
 from memalpha.data import QA, Competency, Instance, Superseded, write_instances
-from memalpha.llm import FORMATS, SamplingParams
+from memalpha.llm import FORMATS, Generation, SamplingParams
+from memalpha.llm.formats.base import FunctionCall
 from memalpha.llm.local import TransformersLLM
 from memalpha.memory import Component, Memory, MemoryConfig
 from memalpha.reader import ExtractiveReader
@@ -53,6 +54,35 @@ class TeacherOnGreedyRows:
 
     def close(self) -> None:
         pass
+
+
+class DeletesOnSampledRows(TeacherOnGreedyRows):
+    """Like `TeacherOnGreedyRows`, but sampled rows get the teacher's calls with every update
+    made a delete of the same entry and every insert dropped: they remove each old value and
+    state no new one, what branch groups on `aim_delete: named` learned to do."""
+
+    name = "deletes-on-sampled-rows"
+
+    def generate(self, prompts, sampling):
+        fmt = FORMATS["hermes"]
+        out = []
+        for j, p in enumerate(prompts):
+            gen = self.teacher.generate([p], sampling)[0]
+            if j not in sampling.greedy_rows:
+                calls = [
+                    FunctionCall("memory_delete", _without_content(c.arguments))
+                    if c.name == "memory_update"
+                    else c
+                    for c in fmt.parse(gen.text).calls
+                    if c.name != "new_memory_insert"
+                ]
+                gen = Generation(fmt.render(calls))
+            out.append(gen)
+        return out
+
+
+def _without_content(arguments: dict) -> dict:
+    return {k: v for k, v in arguments.items() if k in ("memory_type", "memory_id")}
 
 
 @pytest.fixture(scope="module")
@@ -136,6 +166,24 @@ def test_advantages_rank_the_response_that_overwrites_above_those_that_keep_old_
     assert stats["branch_greedy_r5"] == 1.0 and stats["branch_sampled_r5"] == 0.0
     assert stats["branches_below_greedy"] == 1.0 and stats["branches_above_greedy"] == 0.0
     assert stats["branches_cut"] == 0.0  # the rule writers end every response
+
+
+@pytest.mark.parametrize("aim_delete", ["named", "replaced"])
+def test_a_delete_that_leaves_no_new_value_hits_only_under_named(counter, conflict, aim_delete):
+    """`reward.aim_delete` reaches the branch groups' r5: a delete of the old entry with no new
+    value stated hits as the teacher's update does under 'named', and misses under 'replaced'."""
+    agent = build_agent(WriterConfig(prompt="compact", max_new_tokens=640, memory=VIEW), counter)
+    reward = RewardConfig(gamma=0.0, aim_weight=1.0, aim_delete=aim_delete)
+    scoring = Scoring(ExtractiveReader(), None, reward, counter)
+    done = branch_rollout(agent, DeletesOnSampledRows(), SAMPLED, conflict, G, VIEW, scoring)
+    greedy = [a for k, a in enumerate(done.aims) if k % G == 0]
+    sampled = [a for k, a in enumerate(done.aims) if k % G]
+    assert greedy and all(a.hits == a.wanted > 0 for a in greedy)
+    assert all(a.aimed > 0 for a in sampled)
+    if aim_delete == "named":
+        assert all(a.hits == a.wanted for a in sampled)
+    else:
+        assert all(a.hits == 0 for a in sampled)
 
 
 def test_branch_groups_need_an_aim_reward_and_two_responses(tiny_model, tiny_data, tmp_path):

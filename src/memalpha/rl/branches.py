@@ -119,7 +119,7 @@ def branch_rollout(
             if row.branch == 0:
                 steps[i].append(step)
             if wanted[i]:
-                aim = _aim(before[i], wanted[i], step, replay)
+                aim = _aim(before[i], wanted[i], step, replay, scoring.reward)
                 samples.append(step_sample(i, i, step, branch_terms(aim, step, scoring.reward)))
                 aims.append(aim)
     timings = Timings(generation=time.perf_counter() - started)
@@ -132,10 +132,15 @@ def branch_rollout(
 
 
 def _aim(
-    before: Memory, wanted: list[Superseded], step: ChunkStep, replay: ToolExecutor
+    before: Memory,
+    wanted: list[Superseded],
+    step: ChunkStep,
+    replay: ToolExecutor,
+    reward: RewardConfig,
 ) -> ChunkAim:
     """The aim of one response, replayed on a copy of the memory it was written to."""
-    return chunk_aim(before.copy(), wanted, step.results, replay)
+    replaced = reward.aim_delete == "replaced"
+    return chunk_aim(before.copy(), wanted, step.results, replay, replaced)
 
 
 def branch_stats(done: BranchRollout) -> dict[str, float]:
