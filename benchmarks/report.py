@@ -20,11 +20,14 @@ def machine() -> dict[str, Any]:
 
 def save(out: Path, results: dict[str, Any], args: argparse.Namespace) -> None:
     """Write `results` plus the resolved arguments and the machine to `out`."""
-    payload = {
-        **results,
-        "config": {k: str(v) if isinstance(v, Path) else v for k, v in vars(args).items()},
-        "machine": machine(),
-    }
+    payload = {**results, "config": vars(args), "machine": machine()}
     out.parent.mkdir(parents=True, exist_ok=True)
-    out.write_text(json.dumps(payload, indent=1))
+    # paths, also inside lists (a repeatable --reuse), are written as their text
+    out.write_text(json.dumps(payload, indent=1, default=_as_text))
     print(f"wrote {out}")
+
+
+def _as_text(value: Any) -> str:
+    if isinstance(value, Path):
+        return str(value)
+    raise TypeError(f"{type(value).__name__} is not JSON serializable")
