@@ -81,6 +81,24 @@ class DeletesOnSampledRows(TeacherOnGreedyRows):
         return out
 
 
+class StrayDeleteOnSampledRows(TeacherOnGreedyRows):
+    """Sampled rows get the teacher's response and one more delete, of an id no entry has:
+    a call that aims where nothing is wanted."""
+
+    name = "stray-delete-on-sampled-rows"
+
+    def generate(self, prompts, sampling):
+        fmt = FORMATS["hermes"]
+        stray = FunctionCall("memory_delete", {"memory_type": "semantic", "memory_id": "s999"})
+        out = []
+        for j, p in enumerate(prompts):
+            gen = self.teacher.generate([p], sampling)[0]
+            if j not in sampling.greedy_rows:
+                gen = Generation(fmt.render([*fmt.parse(gen.text).calls, stray]))
+            out.append(gen)
+        return out
+
+
 def _without_content(arguments: dict) -> dict:
     return {k: v for k, v in arguments.items() if k in ("memory_type", "memory_id")}
 
@@ -184,6 +202,32 @@ def test_a_delete_that_leaves_no_new_value_hits_only_under_named(counter, confli
         assert all(a.hits == a.wanted for a in sampled)
     else:
         assert all(a.hits == 0 for a in sampled)
+
+
+@pytest.mark.parametrize("every_chunk", [False, True])
+def test_branching_at_every_chunk_teaches_restraint_where_nothing_changes(
+    counter, conflict, every_chunk
+):
+    """`ppo.branch_chunks: all`: a group at every chunk, and at one that wants nothing the
+    response that deletes scores below the one that does not; with `changes` (the default)
+    such chunks give no group, so nothing there teaches the writer to leave entries alone."""
+    agent = build_agent(WriterConfig(prompt="compact", max_new_tokens=640, memory=VIEW), counter)
+    scoring = Scoring(ExtractiveReader(), None, RewardConfig(gamma=0.0, aim_weight=1.0), counter)
+    llm = StrayDeleteOnSampledRows()
+    done = branch_rollout(agent, llm, SAMPLED, conflict, G, VIEW, scoring, every_chunk)
+    chunks = {(i, c) for i, inst in enumerate(conflict) for c in range(len(inst.chunks))}
+    keys = [(s.group, s.chunk_index) for s in done.samples]
+    wanting = {k for k, a in zip(keys, done.aims, strict=True) if a.wanted}
+    assert set(keys) == (chunks if every_chunk else wanting) and wanting < chunks
+    advantages = group_advantages(
+        [s.terms.total for s in done.samples],
+        group_keys([g for g, _ in keys], [c for _, c in keys], GroupBy.BRANCH),
+    )
+    for k, (aim, adv) in enumerate(zip(done.aims, advantages, strict=True)):
+        greedy = k % G == 0
+        if not aim.wanted:
+            assert aim.r5 == (1.0 if greedy else 0.0)
+        assert adv > 0 if greedy else adv < 0
 
 
 def test_branch_groups_need_an_aim_reward_and_two_responses(tiny_model, tiny_data, tmp_path):

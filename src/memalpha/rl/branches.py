@@ -13,7 +13,9 @@ At every chunk where the trunk's memory still states an old value the chunk over
 run on its own copy of the trunk's memory. The G responses (the greedy one first) form a group
 scored by the chunk's own terms: aim_weight·r5 plus call_weight·r2; r1, r3 and r4 need a
 finished episode and are 0 here. The trunk goes on with its greedy response, so every group
-starts from a state the policy reaches on its own. Chunks that want nothing give no sample.
+starts from a state the policy reaches on its own. Chunks that want nothing give no sample,
+unless `every_chunk` (`ppo.branch_chunks: all`): then every chunk forms a group, and at one
+that wants nothing a response scores r5 = 1 if it updates and deletes nothing, 0 if it does.
 """
 
 from __future__ import annotations
@@ -89,9 +91,11 @@ def branch_rollout(
     group_size: int,
     memory_config: MemoryConfig,
     scoring: Scoring,
+    every_chunk: bool = False,
 ) -> BranchRollout:
     """Write every instance once greedily, branching `group_size` − 1 sampled responses at
-    each chunk that wants a change; all of a chunk index's responses go in one generate call.
+    each chunk that wants a change (at every chunk with `every_chunk`); all of a chunk index's
+    responses go in one generate call.
     """
     started = time.perf_counter()
     memories = [Memory(memory_config, scoring.counter) for _ in instances]
@@ -102,23 +106,24 @@ def branch_rollout(
     for t in range(max((len(i.chunks) for i in instances), default=0)):
         live = [i for i, inst in enumerate(instances) if t < len(inst.chunks)]
         wanted = {i: wanted_changes(instances[i], t, memories[i]) for i in live}
+        branched = {i for i in live if wanted[i] or every_chunk}
         rows: list[_Row] = []
         for i in live:
             prompt = agent.messages(memories[i], instances[i].chunks[t])  # one per trunk
-            rows += [_Row(i, b, prompt) for b in range(group_size if wanted[i] else 1)]
+            rows += [_Row(i, b, prompt) for b in range(group_size if i in branched else 1)]
         greedy = tuple(j for j, row in enumerate(rows) if row.branch == 0)
         generations = llm.generate(
             [row.prompt for row in rows],
             sampling.for_chunk(t).model_copy(update={"greedy_rows": greedy}),
         )
-        before = {i: memories[i].copy() for i in live if wanted[i]}
+        before = {i: memories[i].copy() for i in branched}
         for row, gen in zip(rows, generations, strict=True):
             i = row.instance
             memory = memories[i] if row.branch == 0 else before[i].copy()
             step = agent.execute(memory, row.prompt, gen, t)
             if row.branch == 0:
                 steps[i].append(step)
-            if wanted[i]:
+            if i in branched:
                 aim = _aim(before[i], wanted[i], step, replay, scoring.reward)
                 samples.append(step_sample(i, i, step, branch_terms(aim, step, scoring.reward)))
                 aims.append(aim)

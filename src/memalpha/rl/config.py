@@ -51,6 +51,13 @@ class PPOConfig(_Strict):
         "shared memory state, at the chunks that want a change; memalpha.rl.branches; local "
         "trainer only).",
     )
+    branch_chunks: Literal["changes", "all"] = Field(
+        "changes",
+        description="Where branch groups form: at the chunks that want a change, or at every "
+        "chunk, where a chunk that wants nothing scores a response 1 if it updates and deletes "
+        "nothing and 0 if it does (r5), the restraint groups at changes alone never teach "
+        "(they taught deleting widely in 64-token chunks; benchmarks/RESULTS.md).",
+    )
     clip_low: float = Field(0.2, ge=0)
     clip_high: float = Field(0.2, ge=0)
     dual_clip: float | None = Field(3.0, gt=1, description="None disables the dual clip.")

@@ -327,7 +327,14 @@ class Trainer:
         batch, sampling = self._step_batch(run, step)
         if cfg.ppo.group_by is GroupBy.BRANCH:
             branched = branch_rollout(
-                run.agent, run.generator, sampling, batch, r.group_size, cfg.memory, run.scoring
+                run.agent,
+                run.generator,
+                sampling,
+                batch,
+                r.group_size,
+                cfg.memory,
+                run.scoring,
+                every_chunk=cfg.ppo.branch_chunks == "all",
             )
             return branched.trunks, branched.samples, branch_stats(branched)
         done = rollout(
