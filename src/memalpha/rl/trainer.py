@@ -325,28 +325,11 @@ class Trainer:
         G trajectories per instance, or branch groups (`ppo.group_by: branch`)."""
         cfg, r = self.cfg, self.cfg.rollout
         batch, sampling = self._step_batch(run, step)
+        write = (run.agent, run.generator, sampling, batch, r.group_size, cfg.memory, run.scoring)
         if cfg.ppo.group_by is GroupBy.BRANCH:
-            branched = branch_rollout(
-                run.agent,
-                run.generator,
-                sampling,
-                batch,
-                r.group_size,
-                cfg.memory,
-                run.scoring,
-                every_chunk=cfg.ppo.branch_chunks == "all",
-            )
+            branched = branch_rollout(*write, every_chunk=cfg.ppo.branch_chunks == "all")
             return branched.trunks, branched.samples, branch_stats(branched)
-        done = rollout(
-            run.agent,
-            run.generator,
-            sampling,
-            batch,
-            r.group_size,
-            cfg.memory,
-            run.scoring,
-            greedy_anchor=r.greedy_anchor,
-        )
+        done = rollout(*write, greedy_anchor=r.greedy_anchor)
         groups: Event = {
             # the QA signal GRPO can learn from: instances whose G rollouts got different r1
             "instances_with_qa_variance": share_with_spread(
