@@ -14,11 +14,10 @@ rewritten whole and not counted). It *hits* a wanted change, once per change, wh
 names stated that change's old value just before the call and, for an update, its new content
 states the new value of the same subject (a value bound to another person misses). With
 `deletes_need_new`, a delete hits only when, by the chunk's end, some list entry states the new
-value too: a delete that leaves the changed fact unstated in memory has not resolved it (branch
-groups scored without this learned to delete widely). What each
-entry held at each moment comes from replaying the episode's calls on an empty memory with the
-same executor, so the local trainer and verl's reward (which keep no memory per chunk) score
-the same way.
+value too: a delete that leaves the changed fact unstated in memory has not resolved it. What
+each entry held at each moment comes from replaying the episode's calls on an empty memory with
+the same executor, so the local trainer and verl's reward (which keep no memory per chunk)
+score the same way.
 """
 
 from __future__ import annotations
@@ -148,12 +147,14 @@ def chunk_aim(
             aimed += 1
             if (change := _hit(*target, result.call.name, open_changes)) is not None:
                 open_changes.remove(change)
-                is_delete = deletes_need_new and result.call.name == "memory_delete"
-                deleted += [change] if is_delete else []
-                hits += not is_delete
+                if deletes_need_new and result.call.name == "memory_delete":
+                    deleted.append(change)
+                else:
+                    hits += 1
         executor.execute(memory, result.call)
-    after = _list_contents(memory)
-    hits += sum(change.fate(after) in ("overwritten", "both") for change in deleted)
+    if deleted:
+        after = _list_contents(memory)
+        hits += sum(change.fate(after) in ("overwritten", "both") for change in deleted)
     return ChunkAim(len(wanted), aimed, hits)
 
 

@@ -88,7 +88,8 @@ class RewardConfig(BaseModel):
         description="when a delete hits a wanted change in r5: 'named', when it names an entry "
         "stating the old value; 'replaced', only when by the chunk's end some entry states the "
         "new value too (memalpha.aim, deletes_need_new). Branch groups scored on 'named' "
-        "learned to delete widely and lose the changed facts (benchmarks/RESULTS.md).",
+        "learned to delete widely and lose the changed facts; 'replaced' alone did not stop "
+        "that (benchmarks/RESULTS.md, 'Branch groups in 64-token chunks').",
     )
     cr_score: Literal["reader", "fate"] = Field(
         "reader",
@@ -105,6 +106,11 @@ class RewardConfig(BaseModel):
         "call more each step until 89% of its responses were cut (benchmarks/RESULTS.md, "
         "'Branch groups'). Local trainer only; the verl trainer refuses it.",
     )
+
+    @property
+    def deletes_need_new(self) -> bool:
+        """`aim_delete` as `memalpha.aim` takes it."""
+        return self.aim_delete == "replaced"
 
 
 @dataclass(frozen=True, slots=True)

@@ -272,9 +272,9 @@ def _judge_scores(written: list[Written], judge: Judge | None) -> list[list[tupl
 
 def _aim_scores(written: list[Written], scoring: Scoring) -> list[list[float]]:
     """Per memory, per chunk: r5, the aim of its update and delete calls (`memalpha.aim`)."""
-    replaced = scoring.reward.aim_delete == "replaced"
+    strict = scoring.reward.deletes_need_new
     return [
-        [a.r5 for a in episode_aim(w.instance, w.calls, w.memory.config, scoring.counter, replaced)]
+        [a.r5 for a in episode_aim(w.instance, w.calls, w.memory.config, scoring.counter, strict)]
         for w in written
     ]
 

@@ -56,47 +56,49 @@ class TeacherOnGreedyRows:
         pass
 
 
-class DeletesOnSampledRows(TeacherOnGreedyRows):
-    """Like `TeacherOnGreedyRows`, but sampled rows get the teacher's calls with every update
-    made a delete of the same entry and every insert dropped: they remove each old value and
-    state no new one, what branch groups on `aim_delete: named` learned to do."""
+class EditedOnSampledRows(TeacherOnGreedyRows):
+    """Greedy rows get the selective teacher's response; sampled rows get its calls as
+    `edit` changes them, so a group compares the teacher with one chosen departure from it."""
+
+    def edit(self, calls: list[FunctionCall]) -> list[FunctionCall]:
+        raise NotImplementedError
+
+    def generate(self, prompts, sampling):
+        fmt = FORMATS["hermes"]
+        out = []
+        for j, p in enumerate(prompts):
+            gen = self.teacher.generate([p], sampling)[0]
+            if j not in sampling.greedy_rows:
+                gen = Generation(fmt.render(self.edit(fmt.parse(gen.text).calls)))
+            out.append(gen)
+        return out
+
+
+class DeletesOnSampledRows(EditedOnSampledRows):
+    """Every update made a delete of the same entry and every insert dropped: the sampled rows
+    remove each old value and state no new one, what branch groups on `aim_delete: named`
+    learned to do."""
 
     name = "deletes-on-sampled-rows"
 
-    def generate(self, prompts, sampling):
-        fmt = FORMATS["hermes"]
-        out = []
-        for j, p in enumerate(prompts):
-            gen = self.teacher.generate([p], sampling)[0]
-            if j not in sampling.greedy_rows:
-                calls = [
-                    FunctionCall("memory_delete", _without_content(c.arguments))
-                    if c.name == "memory_update"
-                    else c
-                    for c in fmt.parse(gen.text).calls
-                    if c.name != "new_memory_insert"
-                ]
-                gen = Generation(fmt.render(calls))
-            out.append(gen)
-        return out
+    def edit(self, calls):
+        return [
+            FunctionCall("memory_delete", _without_content(c.arguments))
+            if c.name == "memory_update"
+            else c
+            for c in calls
+            if c.name != "new_memory_insert"
+        ]
 
 
-class StrayDeleteOnSampledRows(TeacherOnGreedyRows):
-    """Sampled rows get the teacher's response and one more delete, of an id no entry has:
-    a call that aims where nothing is wanted."""
+class StrayDeleteOnSampledRows(EditedOnSampledRows):
+    """One more delete, of an id no entry has: a call that aims where nothing is wanted."""
 
     name = "stray-delete-on-sampled-rows"
 
-    def generate(self, prompts, sampling):
-        fmt = FORMATS["hermes"]
+    def edit(self, calls):
         stray = FunctionCall("memory_delete", {"memory_type": "semantic", "memory_id": "s999"})
-        out = []
-        for j, p in enumerate(prompts):
-            gen = self.teacher.generate([p], sampling)[0]
-            if j not in sampling.greedy_rows:
-                gen = Generation(fmt.render([*fmt.parse(gen.text).calls, stray]))
-            out.append(gen)
-        return out
+        return [*calls, stray]
 
 
 def _without_content(arguments: dict) -> dict:

@@ -144,8 +144,7 @@ def _aim(
     reward: RewardConfig,
 ) -> ChunkAim:
     """The aim of one response, replayed on a copy of the memory it was written to."""
-    replaced = reward.aim_delete == "replaced"
-    return chunk_aim(before.copy(), wanted, step.results, replay, replaced)
+    return chunk_aim(before.copy(), wanted, step.results, replay, reward.deletes_need_new)
 
 
 def branch_stats(done: BranchRollout) -> dict[str, float]:
