@@ -9,7 +9,7 @@ from dataclasses import replace
 import pytest
 
 from memalpha.agent import RuleWriterLLM, WriterConfig, build_agent
-from memalpha.aim import announces, changes_of, episode_aim
+from memalpha.aim import announces, changes_of, episode_aim, facts_of
 from memalpha.llm import FORMATS, SamplingParams
 from memalpha.memory import (
     CallStatus,
@@ -196,3 +196,55 @@ def test_train_chunks_changes_keeps_the_chunks_where_the_teacher_changes_facts(c
         )
         # the teacher updates or deletes exactly where a chunk announces a change
         assert (s in kept) == changes_here
+
+
+def test_facts_run_from_the_chunk_that_states_them_until_the_chunk_that_changes_them(conflict):
+    for instance in conflict:
+        facts = {(f.subject, f.value): f for f in facts_of(instance)}
+        for change in changes_of(instance):
+            new = facts[(change.subject, change.new)]
+            assert new.end is None and announces(instance.chunks[new.start], change)
+            assert not any(announces(c, change) for c in instance.chunks[: new.start])
+            old = facts.get((change.subject, change.old))
+            if old is not None:  # stated before the change, due until it
+                assert old.start < old.end == new.start
+        bridges = [
+            f for f in facts.values() if f.subject not in {c.subject for c in changes_of(instance)}
+        ]
+        assert bridges  # e.g. the city of the company someone now works at
+
+
+def test_keep_charges_a_chunk_that_stores_nothing_or_deletes_what_memory_held(counter, conflict):
+    """The teacher (and the store-everything rule writer) keep every due fact; dropping a
+    chunk's inserts loses the facts it brings (which r5 does not see), and deleting an entry
+    that states a due fact at a chunk that changes nothing loses that fact."""
+    for selective in (True, False):
+        for t in _written(counter, conflict, selective=selective).trajectories:
+            keeps = episode_aim(t.instance, t.calls, VIEW, counter)
+            assert all(a.kept == a.due for a in keeps) and sum(a.due for a in keeps) > 0
+    [t] = _written(counter, conflict[:1], selective=True).trajectories
+    base = episode_aim(t.instance, t.calls, VIEW, counter)
+    facts = facts_of(t.instance)
+    bringing = next(i for i, c in enumerate(t.calls) if any(f.start == i for f in facts) and c)
+    calls = [list(c) for c in t.calls]
+    calls[bringing] = [r for r in calls[bringing] if r.call.name != "new_memory_insert"]
+    dropped = episode_aim(t.instance, calls, VIEW, counter)[bringing]
+    assert dropped.kept < dropped.due == base[bringing].due
+    assert dropped.r6 < 1.0 == base[bringing].r6
+    # a stray delete of an entry stating a due fact, at a chunk that wants no change
+    quiet = next(i for i, a in enumerate(base) if i > bringing and not a.wanted and a.due)
+    memory = Memory(VIEW, counter)
+    executor = ToolExecutor(ToolRegistry())
+    for chunk in t.calls[:quiet]:
+        executor.execute_all(memory, [r.call for r in chunk])
+    due = [f for f in facts if f.due_at(quiet)]
+    entry = next(
+        e for e in memory.entries(Component.SEMANTIC) if any(f.stated([e.content]) for f in due)
+    )
+    delete = ToolCall("memory_delete", {"memory_type": "semantic", "memory_id": entry.id})
+    calls = [list(c) for c in t.calls]
+    calls[quiet].append(ToolResult(delete, CallStatus.OK))
+    stray = episode_aim(t.instance, calls, VIEW, counter)[quiet]
+    lost = sum(f.stated([entry.content]) for f in due)
+    assert (stray.due, stray.kept) == (base[quiet].due, base[quiet].due - lost)
+    assert stray.r5 == 0.0  # and r5 charges it as an aimed call where nothing is wanted

@@ -18,11 +18,21 @@ value too: a delete that leaves the changed fact unstated in memory has not reso
 each entry held at each moment comes from replaying the episode's calls on an empty memory with
 the same executor, so the local trainer and verl's reward (which keep no memory per chunk)
 score the same way.
+
+Keep (r6, `reward.keep_weight`) scores what a chunk's calls leave stated. A *fact* is a subject
+and a value the questions depend on: each change's old value (due from the chunk that first
+states it until the chunk that changes it), its new value (due from then on), and a bridge
+answer such as the city of the company someone now works at. A list entry *states* a fact when
+it names both. A chunk's keep is the share of the facts it must account for that memory states
+as it ends: those first due at the chunk and those due that memory stated as it began. It
+charges a response that deletes or rewrites away what memory held, and one that stores nothing
+of a chunk that brings facts; r5 alone scores neither at a chunk that wants no change.
 """
 
 from __future__ import annotations
 
 import re
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 from memalpha.data import Instance, Superseded
@@ -46,16 +56,43 @@ _SENTENCE_END = re.compile(r"(?<=[.!?])\s+")
 
 @dataclass(frozen=True, slots=True)
 class ChunkAim:
-    """One chunk's aim counts: changes it wanted, calls that aimed, calls that hit."""
+    """One chunk's aim counts: changes it wanted, calls that aimed, calls that hit; and its
+    keep counts: facts it had to account for, and those memory states as it ends."""
 
     wanted: int
     aimed: int
     hits: int
+    due: int = 0
+    kept: int = 0
 
     @property
     def r5(self) -> float:
         """The chunk's aim reward (`reward.aim_reward`)."""
         return aim_reward(self.hits, self.aimed, self.wanted)
+
+    @property
+    def r6(self) -> float:
+        """The chunk's keep reward: kept / due, 1 for a chunk with no fact to account for."""
+        return self.kept / self.due if self.due else 1.0
+
+
+@dataclass(frozen=True, slots=True)
+class Fact:
+    """A subject and a value memory should state from chunk `start` until chunk `end`
+    (None: to the input's end); see the module doc."""
+
+    subject: str
+    value: str
+    start: int
+    end: int | None = None
+
+    def due_at(self, index: int) -> bool:
+        return self.start <= index and (self.end is None or index < self.end)
+
+    def stated(self, contents: list[str]) -> bool:
+        """Whether some entry names both the subject and the value (case-insensitive)."""
+        subject, value = self.subject.casefold(), self.value.casefold()
+        return any(subject in c.casefold() and value in c.casefold() for c in contents)
 
 
 def changes_of(instance: Instance) -> list[Superseded]:
@@ -65,8 +102,39 @@ def changes_of(instance: Instance) -> list[Superseded]:
 
 def announces(chunk: str, change: Superseded) -> bool:
     """Whether one sentence of `chunk` names the change's subject and its new value."""
-    subject, new = change.subject.casefold(), change.new.casefold()
-    return any(subject in s and new in s for s in _SENTENCE_END.split(chunk.casefold()))
+    return _says(chunk, change.subject, change.new)
+
+
+def _says(chunk: str, subject: str, value: str) -> bool:
+    """Whether one sentence of `chunk` names `subject` and `value`."""
+    subject, value = subject.casefold(), value.casefold()
+    return any(subject in s and value in s for s in _SENTENCE_END.split(chunk.casefold()))
+
+
+def _first_saying(instance: Instance, subject: str, value: str) -> int | None:
+    return next((i for i, c in enumerate(instance.chunks) if _says(c, subject, value)), None)
+
+
+def facts_of(instance: Instance) -> list[Fact]:
+    """Every fact the instance's questions depend on (module doc), each once: a change whose
+    old value no chunk states before the change gives only its new value; a value no chunk
+    states gives no fact."""
+    facts: dict[tuple[str, str], Fact] = {}
+    for change in changes_of(instance):
+        changed = _first_saying(instance, change.subject, change.new)
+        if changed is None:
+            continue
+        facts[(change.subject, change.new)] = Fact(change.subject, change.new, changed)
+        stated = _first_saying(instance, change.subject, change.old)
+        if stated is not None and stated < changed:
+            facts[(change.subject, change.old)] = Fact(change.subject, change.old, stated, changed)
+    for qa in instance.questions:
+        for change in qa.superseded:
+            for answer in qa.answers:
+                start = _first_saying(instance, change.new, answer)
+                if answer.casefold() != change.new.casefold() and start is not None:
+                    facts.setdefault((change.new, answer), Fact(change.new, answer, start))
+    return list(facts.values())
 
 
 def announcing_chunks(instance: Instance) -> frozenset[int]:
@@ -134,10 +202,15 @@ def chunk_aim(
     results: list[ToolResult],
     executor: ToolExecutor,
     deletes_need_new: bool = False,
+    due: Sequence[Fact] = (),
+    index: int = 0,
 ) -> ChunkAim:
-    """One chunk's aim counts, replaying its calls (`results`) on `memory`, which must be the
-    memory as the chunk began and is left as the chunk ended; `wanted` as `wanted_changes`;
-    `deletes_need_new` as the module doc says."""
+    """One chunk's aim and keep counts, replaying its calls (`results`) on `memory`, which
+    must be the memory as the chunk began and is left as the chunk ended; `wanted` as
+    `wanted_changes`; `deletes_need_new` as the module doc says; `due`: the facts due at chunk
+    `index` (`facts_of`, filtered by `Fact.due_at`)."""
+    before = _list_contents(memory) if due else []
+    accounted = [f for f in due if f.start == index or f.stated(before)]
     open_changes = list(wanted)
     aimed, hits = 0, 0
     deleted: list[Superseded] = []  # changes a delete hit, to check against the chunk's end
@@ -152,10 +225,10 @@ def chunk_aim(
                 else:
                     hits += 1
         executor.execute(memory, result.call)
-    if deleted:
-        after = _list_contents(memory)
-        hits += sum(change.fate(after) in ("overwritten", "both") for change in deleted)
-    return ChunkAim(len(wanted), aimed, hits)
+    after = _list_contents(memory) if deleted or accounted else []
+    hits += sum(change.fate(after) in ("overwritten", "both") for change in deleted)
+    kept = sum(f.stated(after) for f in accounted)
+    return ChunkAim(len(wanted), aimed, hits, len(accounted), kept)
 
 
 def episode_aim(
@@ -165,8 +238,8 @@ def episode_aim(
     counter: TokenCounter,
     deletes_need_new: bool = False,
 ) -> list[ChunkAim]:
-    """Each chunk's aim counts, by replaying `calls` (each chunk's, as executed) on an empty
-    memory configured as the episode's was; `deletes_need_new` as the module doc says.
+    """Each chunk's aim and keep counts, by replaying `calls` (each chunk's, as executed) on
+    an empty memory configured as the episode's was; `deletes_need_new` as the module doc says.
 
     Raises:
         ValueError: `calls` does not have one list per chunk of `instance`.
@@ -175,7 +248,16 @@ def episode_aim(
         raise ValueError(f"{len(calls)} chunks of calls for {len(instance.chunks)} chunks")
     memory = Memory(config, counter)
     executor = ToolExecutor(ToolRegistry(config.disabled))
+    facts = facts_of(instance)
     return [
-        chunk_aim(memory, wanted_changes(instance, i, memory), results, executor, deletes_need_new)
+        chunk_aim(
+            memory,
+            wanted_changes(instance, i, memory),
+            results,
+            executor,
+            deletes_need_new,
+            [f for f in facts if f.due_at(i)],
+            i,
+        )
         for i, results in enumerate(calls)
     ]

@@ -83,6 +83,15 @@ class RewardConfig(BaseModel):
         "(memalpha.aim). A per-call signal where the final memory's score is one number per "
         "trajectory. It counts every update of data without marked changes as a miss.",
     )
+    keep_weight: float = Field(
+        0.0,
+        ge=0,
+        description="k, weight of r6 (keep, not in the paper): per chunk, the share of the "
+        "facts the questions depend on that the chunk brings or memory held as it began which "
+        "memory states as it ends (memalpha.aim). It charges deleting or rewriting away what "
+        "memory held and storing nothing a chunk brings, which r5 does not score. Branch "
+        "groups only (ppo.group_by: branch).",
+    )
     aim_delete: Literal["named", "replaced"] = Field(
         "named",
         description="when a delete hits a wanted change in r5: 'named', when it names an entry "
@@ -127,6 +136,8 @@ class RewardTerms:
     total: float
     r5: float = 0.0
     aim_r5: float = 0.0
+    r6: float = 0.0
+    keep_r6: float = 0.0
 
 
 def stale_adjusted(score: float, stale: bool, credit: float) -> float:
@@ -200,10 +211,18 @@ def combine(
     call_weight: float = 1.0,
     r5: float = 0.0,
     aim_weight: float = 0.0,
+    r6: float = 0.0,
+    keep_weight: float = 0.0,
 ) -> RewardTerms:
-    """r1 + w·r2 + β·r3 + γ·r4 + a·r5, with every term kept."""
-    w2, b3, g4, a5 = call_weight * r2, beta * r3, gamma * r4, aim_weight * r5
-    return RewardTerms(r1, r2, r3, r4, w2, b3, g4, r1 + w2 + b3 + g4 + a5, r5, a5)
+    """r1 + w·r2 + β·r3 + γ·r4 + a·r5 + k·r6, with every term kept."""
+    w2, b3, g4, a5, k6 = (
+        call_weight * r2,
+        beta * r3,
+        gamma * r4,
+        aim_weight * r5,
+        keep_weight * r6,
+    )
+    return RewardTerms(r1, r2, r3, r4, w2, b3, g4, r1 + w2 + b3 + g4 + a5 + k6, r5, a5, r6, k6)
 
 
 def chunk_qa_rewards(scores: list[float], evidence: list[list[int]], n_chunks: int) -> list[float]:

@@ -101,6 +101,16 @@ class StrayDeleteOnSampledRows(EditedOnSampledRows):
         return [*calls, stray]
 
 
+class NoInsertsOnSampledRows(EditedOnSampledRows):
+    """The teacher's calls without its inserts: the sampled rows store nothing a chunk brings
+    and change what the teacher changes."""
+
+    name = "no-inserts-on-sampled-rows"
+
+    def edit(self, calls):
+        return [c for c in calls if c.name != "new_memory_insert"]
+
+
 def _without_content(arguments: dict) -> dict:
     return {k: v for k, v in arguments.items() if k in ("memory_type", "memory_id")}
 
@@ -232,6 +242,38 @@ def test_branching_at_every_chunk_teaches_restraint_where_nothing_changes(
         assert adv > 0 if greedy else adv < 0
 
 
+@pytest.mark.parametrize("keep_weight", [0.0, 1.0])
+def test_keep_ranks_a_response_that_stores_nothing_below_the_teacher(
+    counter, conflict, keep_weight
+):
+    """`reward.keep_weight` reaches the branch groups: a response without the teacher's
+    inserts aims as the teacher does, and only the keep term (r6) ranks it below the teacher
+    at the chunks that bring facts; without it those groups tie."""
+    agent = build_agent(WriterConfig(prompt="compact", max_new_tokens=640, memory=VIEW), counter)
+    reward = RewardConfig(gamma=0.0, call_weight=0.0, aim_weight=1.0, keep_weight=keep_weight)
+    scoring = Scoring(ExtractiveReader(), None, reward, counter)
+    llm = NoInsertsOnSampledRows()
+    done = branch_rollout(agent, llm, SAMPLED, conflict, G, VIEW, scoring, every_chunk=True)
+    keys = [(s.group, s.chunk_index) for s in done.samples]
+    advantages = group_advantages(
+        [s.terms.total for s in done.samples],
+        group_keys([g for g, _ in keys], [c for _, c in keys], GroupBy.BRANCH),
+    )
+    losing = 0
+    for k, (aim, adv) in enumerate(zip(done.aims, advantages, strict=True)):
+        greedy = done.aims[k - k % G]
+        assert aim.r5 == greedy.r5 and greedy.r6 == 1.0
+        if k % G and aim.r6 < 1.0:
+            losing += 1
+            assert adv < 0 if keep_weight else adv == 0
+    assert losing >= len(conflict) * (G - 1)  # every instance has chunks that bring facts
+    stats = branch_stats(done)
+    assert stats["branch_greedy_r6"] == 1.0 > stats["branch_sampled_r6"]
+    assert (
+        stats["branches_below_greedy"] > 0 if keep_weight else stats["branches_below_greedy"] == 0
+    )
+
+
 def test_branch_groups_need_an_aim_reward_and_two_responses(tiny_model, tiny_data, tmp_path):
     base = tiny_config(tiny_model, tiny_data, tmp_path / "r", **{"ppo.group_by": "branch"})
     with pytest.raises(ValueError, match="aim_weight"):
@@ -244,6 +286,10 @@ def test_branch_groups_need_an_aim_reward_and_two_responses(tiny_model, tiny_dat
                 tmp_path / "r",
                 **{"ppo.group_by": "branch", "reward.aim_weight": 1.0, "rollout.group_size": 1},
             )
+        )
+    with pytest.raises(ValueError, match="keep_weight scores branch groups only"):
+        TrainConfig.model_validate(
+            tiny_config(tiny_model, tiny_data, tmp_path / "r", **{"reward.keep_weight": 1.0})
         )
 
 

@@ -11,11 +11,12 @@ Each step writes every instance once, greedily: the trunk, the memory the policy
 At every chunk where the trunk's memory still states an old value the chunk overwrites
 (`aim.wanted_changes`), G − 1 more responses are sampled from the very same prompt and each is
 run on its own copy of the trunk's memory. The G responses (the greedy one first) form a group
-scored by the chunk's own terms: aim_weight·r5 plus call_weight·r2; r1, r3 and r4 need a
-finished episode and are 0 here. The trunk goes on with its greedy response, so every group
-starts from a state the policy reaches on its own. Chunks that want nothing give no sample,
-unless `every_chunk` (`ppo.branch_chunks: all`): then every chunk forms a group, and at one
-that wants nothing a response scores r5 = 1 if it updates and deletes nothing, 0 if it does.
+scored by the chunk's own terms: aim_weight·r5 plus keep_weight·r6 (keep, `memalpha.aim`)
+plus call_weight·r2; r1, r3 and r4 need a finished episode and are 0 here. The trunk goes on
+with its greedy response, so every group starts from a state the policy reaches on its own.
+Chunks that want nothing give no sample, unless `every_chunk` (`ppo.branch_chunks: all`):
+then every chunk forms a group, and at one that wants nothing a response scores r5 = 1 if it
+updates and deletes nothing, 0 if it does.
 """
 
 from __future__ import annotations
@@ -24,7 +25,7 @@ import time
 from dataclasses import dataclass
 
 from memalpha.agent import ChunkStep, Episode, MemoryAgent
-from memalpha.aim import ChunkAim, chunk_aim, wanted_changes
+from memalpha.aim import ChunkAim, Fact, chunk_aim, facts_of, wanted_changes
 from memalpha.data import Instance, Superseded
 from memalpha.llm import LLM, Message, SamplingParams
 from memalpha.memory import Memory, MemoryConfig, ToolExecutor, ToolRegistry
@@ -60,7 +61,7 @@ class BranchRollout:
 
 
 def branch_terms(aim: ChunkAim, step: ChunkStep, reward: RewardConfig) -> RewardTerms:
-    """A branch's score: aim_weight·r5 + call_weight·r2 of its chunk."""
+    """A branch's score: aim_weight·r5 + keep_weight·r6 + call_weight·r2 of its chunk."""
     return combine(
         0.0,
         call_success_reward(step.successes, no_calls=reward.no_call_r2),
@@ -71,6 +72,8 @@ def branch_terms(aim: ChunkAim, step: ChunkStep, reward: RewardConfig) -> Reward
         call_weight=reward.call_weight,
         r5=aim.r5,
         aim_weight=reward.aim_weight,
+        r6=aim.r6,
+        keep_weight=reward.keep_weight,
     )
 
 
@@ -103,6 +106,7 @@ def branch_rollout(
     replay = ToolExecutor(ToolRegistry(memory_config.disabled))
     samples: list[Sample] = []
     aims: list[ChunkAim] = []
+    facts = [facts_of(inst) for inst in instances]
     for t in range(max((len(i.chunks) for i in instances), default=0)):
         live = [i for i, inst in enumerate(instances) if t < len(inst.chunks)]
         wanted = {i: wanted_changes(instances[i], t, memories[i]) for i in live}
@@ -124,7 +128,8 @@ def branch_rollout(
             if row.branch == 0:
                 steps[i].append(step)
             if i in branched:
-                aim = _aim(before[i], wanted[i], step, replay, scoring.reward)
+                due = [f for f in facts[i] if f.due_at(t)]
+                aim = _aim(before[i], wanted[i], due, step, replay, scoring.reward)
                 samples.append(step_sample(i, i, step, branch_terms(aim, step, scoring.reward)))
                 aims.append(aim)
     timings = Timings(generation=time.perf_counter() - started)
@@ -139,34 +144,39 @@ def branch_rollout(
 def _aim(
     before: Memory,
     wanted: list[Superseded],
+    due: list[Fact],
     step: ChunkStep,
     replay: ToolExecutor,
     reward: RewardConfig,
 ) -> ChunkAim:
-    """The aim of one response, replayed on a copy of the memory it was written to."""
-    return chunk_aim(before.copy(), wanted, step.results, replay, reward.deletes_need_new)
+    """The aim and keep of one response, replayed on a copy of the memory it was written to."""
+    return chunk_aim(
+        before.copy(), wanted, step.results, replay, reward.deletes_need_new, due, step.index
+    )
 
 
 def branch_stats(done: BranchRollout) -> dict[str, float]:
-    """For the logs: branch groups made, the mean r5 of the greedy and of the sampled
-    responses, the share of sampled responses whose r5 beats / falls below their group's
-    greedy one (only those that beat it show a better writer), and the share of all branch
-    responses cut short (`reward.truncation_penalty` charges them)."""
-    greedy: dict[tuple[int, int], float] = {}
-    sampled: list[tuple[float, float]] = []  # (r5, its group's greedy r5)
+    """For the logs: branch groups made, the mean r5 and r6 of the greedy and of the sampled
+    responses, the share of sampled responses whose score (`branch_terms`) beats / falls below
+    their group's greedy one (only those that beat it show a better writer), and the share of
+    all branch responses cut short (`reward.truncation_penalty` charges them)."""
+    greedy: dict[tuple[int, int], tuple[float, float, float]] = {}  # (score, r5, r6)
+    sampled: list[tuple[tuple[float, float, float], float]] = []  # (its, its greedy's score)
     for s, aim in zip(done.samples, done.aims, strict=True):
-        key = (s.group, s.chunk_index)
+        key, scored = (s.group, s.chunk_index), (s.terms.total, aim.r5, aim.r6)
         if key in greedy:
-            sampled.append((aim.r5, greedy[key]))
+            sampled.append((scored, greedy[key][0]))
         else:  # the greedy response comes first in its group
-            greedy[key] = aim.r5
-    n = max(1, len(sampled))
+            greedy[key] = scored
+    n, n_groups = max(1, len(sampled)), max(1, len(greedy))
     return {
         "branch_groups": len(greedy),
-        "branch_greedy_r5": sum(greedy.values()) / max(1, len(greedy)),
-        "branch_sampled_r5": sum(r for r, _ in sampled) / n,
-        "branches_above_greedy": sum(r > g + 1e-9 for r, g in sampled) / n,
-        "branches_below_greedy": sum(r < g - 1e-9 for r, g in sampled) / n,
+        "branch_greedy_r5": sum(g[1] for g in greedy.values()) / n_groups,
+        "branch_sampled_r5": sum(r[1] for r, _ in sampled) / n,
+        "branch_greedy_r6": sum(g[2] for g in greedy.values()) / n_groups,
+        "branch_sampled_r6": sum(r[2] for r, _ in sampled) / n,
+        "branches_above_greedy": sum(r[0] > g + 1e-9 for r, g in sampled) / n,
+        "branches_below_greedy": sum(r[0] < g - 1e-9 for r, g in sampled) / n,
         "branches_cut": sum(s.finish_reason in CUT_SHORT for s in done.samples)
         / max(1, len(done.samples)),
     }

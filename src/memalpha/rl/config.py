@@ -194,6 +194,11 @@ class TrainConfig(_WriterRun):
                 )
             if self.rollout.group_size < 2:
                 raise ValueError("ppo.group_by=branch needs rollout.group_size >= 2")
+        elif self.reward.keep_weight > 0:
+            raise ValueError(
+                "reward.keep_weight scores branch groups only: set ppo.group_by=branch, or "
+                "keep_weight 0"
+            )
         return self
 
 
