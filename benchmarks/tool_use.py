@@ -7,7 +7,10 @@ every chunk the selective teacher is asked what it would update or delete given 
 prompt the writer saw; the writer's semantic updates and deletes are counted as hitting one of
 those entries or another (a small model gets the call right and the id wrong). Grounded aim
 (`memalpha.aim`, the reward's r5) checks the same calls against the data instead of the
-teacher: changes wanted, calls aimed, hits, and the mean r5 over chunks. The rule writer,
+teacher: changes wanted, calls aimed, hits, and the mean r5 over chunks. Keep (the reward's
+r6): how many of the facts the questions depend on that are due at the input's end
+(`aim.facts_of`: changed values as they end, and bridge answers) the final memory states, and
+the mean r6 over chunks (rows from outputs older than it show "-"). The rule writer,
 the selective teacher and policy folders write greedily the held-out test instances of
 `configs/eval/select.yaml`'s conflict sources. Each policy after the first is compared with
 the first on the share of changed facts overwritten, paired by instance (95% bootstrap); so is
@@ -42,7 +45,7 @@ from rich.console import Console
 from rich.table import Table
 
 from memalpha.agent import RuleWriterLLM, WriterConfig, build_agent, policy_writer
-from memalpha.aim import episode_aim
+from memalpha.aim import episode_aim, facts_of
 from memalpha.data import BuildConfig, Fate, build
 from memalpha.eval.stats import paired_difference
 from memalpha.llm import FORMATS, ModelConfig, make_llm
@@ -100,6 +103,14 @@ def measure(name: str, writer_llm, cfg: WriterConfig, instances, counter) -> dic
         for a in episode_aim(inst, [s.results for s in e.steps], cfg.memory, counter)
     ]
     core = sum(bool(m.core) for m in memories)
+    due_at_end = [
+        [f for f in facts_of(inst) if f.due_at(len(inst.chunks) - 1)] for inst in instances
+    ]
+    kept_at_end = sum(
+        f.stated(memory.contents())
+        for facts, memory in zip(due_at_end, memories, strict=True)
+        for f in facts
+    )
     fates: Counter[str] = Counter()
     single: Counter[str] = Counter()
     overwritten_share = []  # per instance: the unit the paired interval resamples
@@ -132,6 +143,9 @@ def measure(name: str, writer_llm, cfg: WriterConfig, instances, counter) -> dic
         "aim_aimed": sum(a.aimed for a in grounded),
         "aim_hits": sum(a.hits for a in grounded),
         "r5_aim": statistics.fmean(a.r5 for a in grounded),
+        "facts_due_at_end": sum(len(f) for f in due_at_end),
+        "facts_kept_at_end": kept_at_end,
+        "r6_keep": statistics.fmean(a.r6 for a in grounded),
         "overwritten_share_by_instance": overwritten_share,
         "fates_by_question": by_question,
     }
@@ -210,7 +224,8 @@ def main() -> None:
     table = Table(title=title)
     heads = ["writer", "insert ok/all", "update ok/all", "delete ok/all", "core set"]
     heads += ["changed facts", *FATES, "single-hop overwritten", "aim hit/teacher's", "aim other"]
-    heads += ["r5 hits/wanted", "r5 aimed", "r5 mean", "memory tokens"]
+    heads += ["r5 hits/wanted", "r5 aimed", "r5 mean", "facts kept at end", "r6 mean"]
+    heads += ["memory tokens"]
     for head in heads:
         table.add_column(head, justify="left" if head == "writer" else "right")
     for r in rows:
@@ -225,6 +240,8 @@ def main() -> None:
             f"{r['aim_hits']}/{r['aim_wanted']}",
             str(r["aim_aimed"]),
             f"{r['r5_aim']:.3f}",
+            f"{r['facts_kept_at_end']}/{r['facts_due_at_end']}" if "r6_keep" in r else "-",
+            f"{r['r6_keep']:.3f}" if "r6_keep" in r else "-",
             f"{r['memory_tokens']:.0f}",
         )
     console = Console(width=200)
