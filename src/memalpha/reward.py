@@ -90,7 +90,9 @@ class RewardConfig(BaseModel):
         "facts the questions depend on that the chunk brings or memory held as it began which "
         "memory states as it ends (memalpha.aim). It charges deleting or rewriting away what "
         "memory held and storing nothing a chunk brings, which r5 does not score. Branch "
-        "groups only (ppo.group_by: branch).",
+        "groups only (ppo.group_by: branch). With groups at every chunk it stopped the memory "
+        "shrinking and raised QA, but the writer stopped updating (benchmarks/RESULTS.md, "
+        "'Keeping facts').",
     )
     aim_delete: Literal["named", "replaced"] = Field(
         "named",
