@@ -87,6 +87,7 @@ class Fact:
     end: int | None = None
 
     def due_at(self, index: int) -> bool:
+        """Whether memory should state the fact as chunk `index` ends."""
         return self.start <= index and (self.end is None or index < self.end)
 
     def stated(self, contents: list[str]) -> bool:
