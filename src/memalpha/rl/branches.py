@@ -160,23 +160,25 @@ def branch_stats(done: BranchRollout) -> dict[str, float]:
     responses, the share of sampled responses whose score (`branch_terms`) beats / falls below
     their group's greedy one (only those that beat it show a better writer), and the share of
     all branch responses cut short (`reward.truncation_penalty` charges them)."""
-    greedy: dict[tuple[int, int], tuple[float, float, float]] = {}  # (score, r5, r6)
-    sampled: list[tuple[tuple[float, float, float], float]] = []  # (its, its greedy's score)
+    greedy: dict[tuple[int, int], tuple[float, ChunkAim]] = {}  # its score, its aim
+    sampled: list[tuple[float, ChunkAim, float]] = []  # its score, its aim, its greedy's score
     for s, aim in zip(done.samples, done.aims, strict=True):
-        key, scored = (s.group, s.chunk_index), (s.terms.total, aim.r5, aim.r6)
+        key = (s.group, s.chunk_index)
         if key in greedy:
-            sampled.append((scored, greedy[key][0]))
+            sampled.append((s.terms.total, aim, greedy[key][0]))
         else:  # the greedy response comes first in its group
-            greedy[key] = scored
+            greedy[key] = (s.terms.total, aim)
+    firsts = [aim for _, aim in greedy.values()]
+    others = [aim for _, aim, _ in sampled]
     n, n_groups = max(1, len(sampled)), max(1, len(greedy))
     return {
         "branch_groups": len(greedy),
-        "branch_greedy_r5": sum(g[1] for g in greedy.values()) / n_groups,
-        "branch_sampled_r5": sum(r[1] for r, _ in sampled) / n,
-        "branch_greedy_r6": sum(g[2] for g in greedy.values()) / n_groups,
-        "branch_sampled_r6": sum(r[2] for r, _ in sampled) / n,
-        "branches_above_greedy": sum(r[0] > g + 1e-9 for r, g in sampled) / n,
-        "branches_below_greedy": sum(r[0] < g - 1e-9 for r, g in sampled) / n,
+        "branch_greedy_r5": sum(a.r5 for a in firsts) / n_groups,
+        "branch_sampled_r5": sum(a.r5 for a in others) / n,
+        "branch_greedy_r6": sum(a.r6 for a in firsts) / n_groups,
+        "branch_sampled_r6": sum(a.r6 for a in others) / n,
+        "branches_above_greedy": sum(score > g + 1e-9 for score, _, g in sampled) / n,
+        "branches_below_greedy": sum(score < g - 1e-9 for score, _, g in sampled) / n,
         "branches_cut": sum(s.finish_reason in CUT_SHORT for s in done.samples)
         / max(1, len(done.samples)),
     }
