@@ -103,20 +103,16 @@ def measure(name: str, writer_llm, cfg: WriterConfig, instances, counter) -> dic
         for a in episode_aim(inst, [s.results for s in e.steps], cfg.memory, counter)
     ]
     core = sum(bool(m.core) for m in memories)
-    due_at_end = [
-        [f for f in facts_of(inst) if f.due_at(len(inst.chunks) - 1)] for inst in instances
-    ]
-    kept_at_end = sum(
-        f.stated(memory.contents())
-        for facts, memory in zip(due_at_end, memories, strict=True)
-        for f in facts
-    )
+    due_at_end, kept_at_end = 0, 0  # facts `aim.facts_of` due at the input's end, and stated
     fates: Counter[str] = Counter()
     single: Counter[str] = Counter()
     overwritten_share = []  # per instance: the unit the paired interval resamples
     by_question: dict[str, list[str]] = {}  # benchmarks/fate_answers.py joins them to QA
     for inst, memory in zip(instances, memories, strict=True):
         contents = memory.contents()
+        due = [f for f in facts_of(inst) if f.due_at(len(inst.chunks) - 1)]
+        due_at_end += len(due)
+        kept_at_end += sum(f.stated(contents) for f in due)
         own: Counter[str] = Counter()
         for q in inst.questions:
             for change in q.superseded:
@@ -143,7 +139,7 @@ def measure(name: str, writer_llm, cfg: WriterConfig, instances, counter) -> dic
         "aim_aimed": sum(a.aimed for a in grounded),
         "aim_hits": sum(a.hits for a in grounded),
         "r5_aim": statistics.fmean(a.r5 for a in grounded),
-        "facts_due_at_end": sum(len(f) for f in due_at_end),
+        "facts_due_at_end": due_at_end,
         "facts_kept_at_end": kept_at_end,
         "r6_keep": statistics.fmean(a.r6 for a in grounded),
         "overwritten_share_by_instance": overwritten_share,

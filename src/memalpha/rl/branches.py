@@ -111,6 +111,7 @@ def branch_rollout(
         live = [i for i, inst in enumerate(instances) if t < len(inst.chunks)]
         wanted = {i: wanted_changes(instances[i], t, memories[i]) for i in live}
         branched = {i for i in live if wanted[i] or every_chunk}
+        due = {i: [f for f in facts[i] if f.due_at(t)] for i in branched}
         rows: list[_Row] = []
         for i in live:
             prompt = agent.messages(memories[i], instances[i].chunks[t])  # one per trunk
@@ -128,8 +129,7 @@ def branch_rollout(
             if row.branch == 0:
                 steps[i].append(step)
             if i in branched:
-                due = [f for f in facts[i] if f.due_at(t)]
-                aim = _aim(before[i], wanted[i], due, step, replay, scoring.reward)
+                aim = _aim(before[i], wanted[i], due[i], step, replay, scoring.reward)
                 samples.append(step_sample(i, i, step, branch_terms(aim, step, scoring.reward)))
                 aims.append(aim)
     timings = Timings(generation=time.perf_counter() - started)
