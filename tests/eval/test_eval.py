@@ -169,6 +169,16 @@ def test_cli_eval_and_report(tmp_path, shared_data, tiny_model):
     assert result.exit_code == 0 and "run/rule" in result.stdout
     bad = runner.invoke(app, ["report", str(tmp_path / "nothing")])
     assert bad.exit_code == 1 and "summary.json" in " ".join(bad.output.split())
+    # the summary file alone (a run directory gone), paired and pooled with the run
+    kept = tmp_path / "kept.json"
+    kept.write_bytes((cfg.out_dir / "summary.json").read_bytes())
+    pooled = ["report", str(cfg.out_dir), str(kept), "--pool", "both=run/rule,kept/rule"]
+    result = runner.invoke(app, pooled)
+    assert result.exit_code == 0, result.output
+    assert "| both |" in result.stdout  # one instance a source here: shown, too few to pair
+    for spec in ("both", "both=run/rule", "=run/rule,kept/rule", "run/rule=run/rule,kept/rule"):
+        bad = runner.invoke(app, [*pooled[:3], "--pool", spec])
+        assert bad.exit_code in (1, 2) and "pool" in " ".join(bad.output.split()), spec
 
 
 @pytest.mark.parametrize("name", ["cpu-smollm2", "length"])

@@ -132,3 +132,56 @@ def test_reports_of_many_methods_give_each_its_own_colour(tmp_path):
     ]
     write_summary(tmp_path, rows, {"pool": ["m0", "m1"]})
     assert (tmp_path / "scores.png").stat().st_size > 0 and (tmp_path / "length.png").is_file()
+
+
+def test_report_pairs_and_pools_methods_of_runs_whose_directories_are_gone(tmp_path):
+    """Each seed trained and evaluated in its own session: only the summary files are left
+    (committed under benchmarks/results), and they still pair instance by instance and pool
+    the seeds as one evaluation run's pool would."""
+    import json
+
+    from memalpha.errors import DataError
+    from memalpha.eval.summary import compare_runs, markdown
+
+    warm = [row("warm", f"i{i}", q, 0.5) for i in range(4) for q in ("q1", "q2")]
+    seed0 = [row("grpo", f"i{i}", "q1", s) for i, s in enumerate((1.0, 0.0, 1.0, 0.5))]
+    seed0 += [row("grpo", f"i{i}", "q2", s) for i, s in enumerate((1.0, 1.0, 1.0, 0.5))]
+    seed1 = [
+        row("grpo", f"i{i}", q, s) for i, s in enumerate((0.5, 1.0, 0.5, 1.0)) for q in ("q1", "q2")
+    ]  # seed0's instance means are 1.0, 0.5, 1.0, 0.5: the pool is 0.75 on every instance
+    session_a, session_b = tmp_path / "eval_a_summary.json", tmp_path / "session-b"
+    session_a.write_text(json.dumps(summarize(warm + seed0)))
+    session_b.mkdir()
+    (session_b / "summary.json").write_text(json.dumps(summarize(warm + seed1)))
+    pool = {"seeds": ["eval_a_summary/grpo", "session-b/grpo"]}
+    md = compare_runs([session_a, session_b], pool)
+    one_run = summarize(warm + seed0 + [r | {"method": "grpo1"} for r in seed1])
+    same = markdown(one_run).replace("grpo", "eval_a_summary/grpo")
+    same = same.replace("eval_a_summary/grpo1", "session-b/grpo")
+    assert "| eval_a_summary/grpo - eval_a_summary/warm | AR | +0.250 [+0.000, +0.500] |" in md
+    assert "| seeds - session-b/warm | AR | +0.250 [+0.250, +0.250] * |" in md
+    seeds = ("| eval_a_summary/grpo |", "| session-b/grpo |")
+    rows_of_seeds = [line for line in same.splitlines() if line.startswith(seeds)]
+    assert len(rows_of_seeds) == 2  # per seed: what one run holding both seeds reports
+    assert all(line in md for line in rows_of_seeds)
+    with pytest.raises(DataError, match="no instance scores for session-b/missing"):
+        compare_runs([session_a, session_b], {"x": ["eval_a_summary/grpo", "session-b/missing"]})
+    (tmp_path / "bad.json").write_text("[1, 2]")
+    with pytest.raises(DataError, match="not an evaluation summary"):
+        compare_runs([tmp_path / "bad.json"])
+
+
+def test_report_shows_summaries_without_instance_scores_unpaired(tmp_path):
+    """Summaries written before they kept instance scores (most of benchmarks/results)."""
+    import json
+
+    from memalpha.eval.summary import compare_runs
+
+    old = summarize([row("rule", f"r{i}", "q", s) for i, s in enumerate((0.5, 1.0))])
+    del old["methods"]["rule"]["1"]["by_instance"]
+    (tmp_path / "old.json").write_text(json.dumps(old))
+    new = summarize([row("rule", f"r{i}", "q", s) for i, s in enumerate((0.5, 0.5))])
+    (tmp_path / "new.json").write_text(json.dumps(new))
+    md = compare_runs([tmp_path / "old.json", tmp_path / "new.json"])
+    assert "| old/rule |" in md and "| new/rule |" in md
+    assert "old/rule - " not in md and "- old/rule" not in md

@@ -9,6 +9,7 @@ import typer
 
 from memalpha.cli.common import SetOpt, app, err, friendly, out, progress
 from memalpha.config import load_config
+from memalpha.errors import ConfigError
 
 
 @app.command("eval")
@@ -37,12 +38,43 @@ def evaluate(
 @app.command("report")
 @friendly
 def report(
-    run_dirs: Annotated[list[Path], typer.Argument(help="Evaluation run directories.")],
+    sources: Annotated[
+        list[Path],
+        typer.Argument(help="Evaluation run directories or their summary.json files."),
+    ],
+    pool: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--pool",
+            help="NAME=RUN/METHOD,RUN/METHOD: report those methods (e.g. one recipe's seeds, "
+            "each evaluated in its own run) as one, averaged instance by instance.",
+        ),
+    ] = None,
 ) -> None:
-    """Compare evaluation runs side by side (markdown).
+    """Compare evaluation runs side by side (markdown), paired on the instances they share.
 
-    Example: memalpha report runs/eval-a runs/eval-b
+    Example: memalpha report runs/eval-a benchmarks/results/eval_b_summary.json
+    --pool seeds=eval-a/grpo,eval_b_summary/grpo
     """
     from memalpha.eval import compare_runs
 
-    out.print(compare_runs(run_dirs))
+    out.print(compare_runs(sources, _pools(pool or [])))
+
+
+def _pools(specs: list[str]) -> dict[str, list[str]]:
+    """NAME=A,B,... options → {NAME: [A, B, ...]}.
+
+    Raises:
+        ConfigError: a spec without NAME=, with fewer than two members, or a NAME given twice.
+    """
+    pools: dict[str, list[str]] = {}
+    for spec in specs:
+        name, sep, members = spec.partition("=")
+        listed = [m.strip() for m in members.split(",") if m.strip()]
+        if not sep or not name.strip() or len(set(listed)) < 2 or name.strip() in pools:
+            raise ConfigError(
+                f"--pool {spec!r}: expected NAME=RUN/METHOD,RUN/METHOD with a new NAME and at "
+                "least two different methods"
+            )
+        pools[name.strip()] = listed
+    return pools

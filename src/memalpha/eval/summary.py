@@ -67,45 +67,55 @@ def pooled_rows(rows: list[dict[str, Any]], pools: dict[str, list[str]]) -> list
 
 
 def summarize(rows: list[dict[str, Any]]) -> dict[str, Any]:
-    """Scores per (method, scale): by source, by competency, overall; memory and input tokens."""
-    cells: dict[str, dict[str, Any]] = {}
-    for (method, scale, _), qs in by_instance(rows).items():
-        cell = cells.setdefault(method, {}).setdefault(
-            str(scale), {"_src": defaultdict(list), "_comp": {}, "_mem": [], "_inp": [], "_by": {}}
-        )
-        score = mean(q["score"] for q in qs)
-        cell["_src"][qs[0]["data_source"]].append(score)
-        cell["_by"][(qs[0]["data_source"], qs[0]["instance_id"])] = score
-        cell["_comp"][qs[0]["data_source"]] = qs[0]["competency"]
-        cell["_mem"].append(qs[0]["memory_tokens"])
-        cell["_inp"].append(qs[0]["input_tokens"])
+    """Scores per (method, scale): by source, by competency, overall; memory and input tokens;
+    and every instance's score and memory (`by_instance`), which `compare_runs` pairs and pools
+    on across runs."""
+    cells: dict[str, dict[str, dict[str, dict[str, Any]]]] = {}  # method → scale → source → ids
+    competency: dict[str, str] = {}  # source → its competency
+    for (method, scale, instance_id), qs in by_instance(rows).items():
+        source = qs[0]["data_source"]
+        competency[source] = qs[0]["competency"]
+        instances = cells.setdefault(method, {}).setdefault(str(scale), {}).setdefault(source, {})
+        instances[instance_id] = {
+            "score": mean(q["score"] for q in qs),
+            "memory_tokens": qs[0]["memory_tokens"],
+            "input_tokens": qs[0]["input_tokens"],
+        }
     out: dict[str, Any] = {"aggregation": AGGREGATION, "methods": {}}
     for method, by_scale in sorted(cells.items()):
         out["methods"][method] = {}
-        for scale, c in sorted(by_scale.items(), key=lambda kv: int(kv[0])):
-            sources = {s: mean(v) for s, v in sorted(c["_src"].items())}
+        for scale, by_source in sorted(by_scale.items(), key=lambda kv: int(kv[0])):
+            scores = {s: [r["score"] for r in ids.values()] for s, ids in sorted(by_source.items())}
+            records = [r for ids in by_source.values() for r in ids.values()]
+            sources = {s: mean(v) for s, v in scores.items()}
             comps: dict[str, list[str]] = defaultdict(list)
             for s in sources:
-                comps[c["_comp"][s]].append(s)
+                comps[competency[s]].append(s)
             competencies = {k: mean(sources[s] for s in v) for k, v in sorted(comps.items())}
             out["methods"][method][scale] = {
                 "sources": sources,
                 "competencies": competencies,
                 "intervals": {  # 95%, instances resampled within each source (≥ 2 each)
-                    k: stratified_interval([c["_src"][s] for s in v])
+                    k: stratified_interval([scores[s] for s in v])
                     for k, v in sorted(comps.items())
-                    if all(len(c["_src"][s]) >= 2 for s in v)
+                    if all(len(scores[s]) >= 2 for s in v)
                 },
                 "overall": mean(competencies.values()),
-                "memory_tokens": mean(c["_mem"]),
-                "input_tokens": mean(c["_inp"]),
-                "instances": len(c["_mem"]),
+                "memory_tokens": mean(r["memory_tokens"] for r in records),
+                "input_tokens": mean(r["input_tokens"] for r in records),
+                "instances": len(records),
+                "by_instance": {
+                    s: {"competency": competency[s], "instances": dict(sorted(ids.items()))}
+                    for s, ids in sorted(by_source.items())
+                },
             }
-    out["paired"] = _paired(cells)
+    out["paired"] = _paired(cells, competency)
     return out
 
 
-def _paired(cells: dict[str, dict[str, Any]]) -> dict[str, dict[str, dict[str, Any]]]:
+def _paired(
+    cells: dict[str, dict[str, dict[str, dict[str, Any]]]], competency: dict[str, str]
+) -> dict[str, dict[str, dict[str, Any]]]:
     """scale → "A - B" → competency → the mean per-instance difference of A and B on the
     instances both answered, with its 95% interval (differences resampled within each
     source, ≥ 2 instances each): paired, so much tighter than two methods' own intervals."""
@@ -114,10 +124,11 @@ def _paired(cells: dict[str, dict[str, Any]]) -> dict[str, dict[str, dict[str, A
         for scale in sorted(set(cells[a]) & set(cells[b]), key=int):
             ca, cb = cells[a][scale], cells[b][scale]
             comps: dict[str, list[list[float]]] = defaultdict(list)
-            for source, comp in sorted(ca["_comp"].items()):
-                keys = sorted(k for k in ca["_by"] if k[0] == source and k in cb["_by"])
-                if len(keys) >= 2:
-                    comps[comp].append([ca["_by"][k] - cb["_by"][k] for k in keys])
+            for source in sorted(ca):
+                ids = sorted(set(ca[source]) & set(cb.get(source, {})))
+                if len(ids) >= 2:
+                    diffs = [ca[source][i]["score"] - cb[source][i]["score"] for i in ids]
+                    comps[competency[source]].append(diffs)
             pair = {
                 comp: {
                     "diff": mean(mean(g) for g in groups),
@@ -264,21 +275,72 @@ def _save(fig, ax, title: str, path: Path) -> None:
     plt.close(fig)
 
 
-def compare_runs(run_dirs: list[Path]) -> str:
-    """Markdown: every method of every run at its first scale, side by side.
+def compare_runs(sources: list[Path], pools: dict[str, list[str]] | None = None) -> str:
+    """Markdown: every method of every run at its first scale, side by side, named
+    "RUN/METHOD", with paired differences on the instances two methods share and `pools`
+    (name → such names: e.g. one recipe's seeds, each trained and evaluated in its own run)
+    averaged instance by instance as `pooled_rows` does. A source is a run directory or a
+    summary file (`benchmarks/results/eval_*_summary.json`), so runs whose directories are
+    gone still pair. Summaries written before they kept instance scores are shown, unpaired.
 
     Raises:
-        DataError: a directory holds no summary.
+        DataError: a source holds no summary, or a pool names a method with no instance scores.
     """
     from memalpha.errors import DataError
 
-    merged: dict[str, Any] = {"aggregation": AGGREGATION, "methods": {}}
-    for d in run_dirs:
-        path = Path(d) / SUMMARY
-        if not path.is_file():
-            raise DataError(f"{d} has no {SUMMARY}; run `memalpha eval` there first")
-        data = json.loads(path.read_text("utf-8"))
-        for method, by_scale in data["methods"].items():
-            first = min(by_scale, key=int)
-            merged["methods"][f"{Path(d).name}/{method}"] = {"1": by_scale[first]}
+    rows: list[dict[str, Any]] = []
+    unpaired: dict[str, Any] = {}
+    for source in sources:
+        name, summary = _read_summary(Path(source))
+        for method, by_scale in summary["methods"].items():
+            cell = by_scale[min(by_scale, key=int)]
+            label = f"{name}/{method}"
+            if "by_instance" in cell:
+                rows += _instance_rows(label, cell)
+            else:
+                unpaired[label] = {"1": cell}
+    scored = {r["method"] for r in rows}
+    for pool, members in (pools or {}).items():
+        if pool in scored or pool in unpaired:
+            raise DataError(f"pool {pool}: the name is a method's already")
+        if missing := [m for m in members if m not in scored]:
+            raise DataError(
+                f"pool {pool}: no instance scores for {', '.join(missing)}; "
+                f"methods with them: {', '.join(sorted(scored)) or 'none'}"
+            )
+    merged = summarize(rows + pooled_rows(rows, pools or {}))
+    merged["methods"] |= unpaired
     return markdown(merged)
+
+
+def _read_summary(source: Path) -> tuple[str, dict[str, Any]]:
+    """(the name its methods are shown under, the summary) of a run directory or summary file."""
+    from memalpha.errors import DataError
+
+    path = source / SUMMARY if source.is_dir() or not source.suffix else source
+    if not path.is_file():
+        raise DataError(f"{source} has no {SUMMARY}; run `memalpha eval` there first")
+    try:
+        summary = json.loads(path.read_text("utf-8"))
+        summary["methods"].items()
+    except (json.JSONDecodeError, KeyError, TypeError, AttributeError) as exc:
+        raise DataError(f"{path} is not an evaluation summary ({exc})") from None
+    return (source.name if path.parent == source else source.stem), summary
+
+
+def _instance_rows(label: str, cell: dict[str, Any]) -> list[dict[str, Any]]:
+    """One row per instance of a summary cell, scored with the instance's mean: `summarize`
+    averages questions within an instance first, so these rows give it the same numbers."""
+    return [
+        {
+            "method": label,
+            "scale": 1,
+            "instance_id": instance_id,
+            "question_id": "",
+            "data_source": source,
+            "competency": rec["competency"],
+            **scored,
+        }
+        for source, rec in cell["by_instance"].items()
+        for instance_id, scored in rec["instances"].items()
+    ]
