@@ -176,6 +176,8 @@ def test_cli_eval_and_report(tmp_path, shared_data, tiny_model):
     result = runner.invoke(app, pooled)
     assert result.exit_code == 0, result.output
     assert "| both |" in result.stdout  # one instance a source here: shown, too few to pair
+    table = [line for line in result.stdout.splitlines() if line.startswith("|")]
+    assert len(table) > 4 and all(line.endswith("|") for line in table)  # rows never wrapped
     for spec in ("both", "both=run/rule", "=run/rule,kept/rule", "run/rule=run/rule,kept/rule"):
         bad = runner.invoke(app, [*pooled[:3], "--pool", spec])
         assert bad.exit_code in (1, 2) and "pool" in " ".join(bad.output.split()), spec

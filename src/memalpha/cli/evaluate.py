@@ -31,7 +31,7 @@ def evaluate(
         run_dir = run_eval(
             cfg, fresh=fresh, on_progress=lambda d, t: bar.update(task, completed=d, total=t)
         )
-    out.print((run_dir / "summary.md").read_text("utf-8"))
+    _print_markdown((run_dir / "summary.md").read_text("utf-8"))
     err.print(f"predictions, summary and plots in {run_dir}")
 
 
@@ -58,7 +58,13 @@ def report(
     """
     from memalpha.eval import compare_runs
 
-    out.print(compare_runs(sources, _pools(pool or [])))
+    _print_markdown(compare_runs(sources, _pools(pool or [])))
+
+
+def _print_markdown(text: str) -> None:
+    """Markdown as written: tables unwrapped at the terminal's width (a wrapped row is no
+    longer a table row), and "[...]" intervals never taken for rich markup."""
+    out.print(text, soft_wrap=True, markup=False, highlight=False)
 
 
 def _pools(specs: list[str]) -> dict[str, list[str]]:
