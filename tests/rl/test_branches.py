@@ -334,7 +334,7 @@ def _logprob(folder, prompt, response: str) -> float:
         return float(response_logprobs(llm.model, batch)[0, : len(out)].sum())
 
 
-def _warm_start(tmp_path, model, transcripts: list) -> Path:
+def _warm_start(tmp_path, model, transcripts: list, lr: float = 0.05, epochs: int = 10) -> Path:
     """The tiny model fine-tuned on (prompt, response) pairs: the policy a run starts from."""
     path = tmp_path / "warm.jsonl"
     write_transcripts(path, transcripts)
@@ -345,9 +345,9 @@ def _warm_start(tmp_path, model, transcripts: list) -> Path:
             transcripts=path,
             examples=16,
             batch_size=4,
-            epochs=10,
+            epochs=epochs,
             max_new_tokens=8,
-            optim={"lr": 0.05, "warmup_ratio": 0.0},
+            optim={"lr": lr, "warmup_ratio": 0.0},
         )
     )
 
@@ -361,6 +361,9 @@ def _branch_run(model, data, warm, run, **overrides) -> TrainConfig:
         "reward.call_weight": 0.0,
         "schedule.steps": 2,
         "schedule.val_before_train": False,
+        # fp32 on every CPU: under "auto" a CPU with native bf16 samples other responses from
+        # the same seed, and the counts below were measured in fp32
+        "ppo.autocast_bf16": False,
         **overrides,
     }
     cfg = TrainConfig.model_validate(tiny_config(model, data, run, **over))
@@ -401,9 +404,9 @@ def test_truncation_penalty_teaches_a_branch_to_end_its_response(tmp_path, count
     """The failure the penalty is for: with r2 unweighted a response that makes its call and
     then runs on to max_new_tokens scores what the one that ends scores, so nothing charges
     length. The warm start updates the code word and then either ends or babbles past the
-    3-token budget, half the time each. Without the penalty, 2 steps leave babbling as likely
-    or likelier (measured: log p("hmm" | update) -0.36 -> -0.09); with it the cut responses
-    rank below the ended ones and GRPO moves probability to ending (-0.36 -> -3.5)."""
+    3-token budget, half the time each. Without the penalty, 2 steps leave babbling about as
+    likely (measured: log p("hmm" | update) -0.81 -> -0.79); with it the cut responses rank
+    below the ended ones and GRPO moves probability to ending (-0.81 -> -7.5)."""
     model, data, first, second = _overwrite_task(tmp_path, counter)
     update = update_token("beta")
     babble = update + " hmm hmm hmm"  # cut at rollout.max_new_tokens = 3
@@ -411,6 +414,10 @@ def test_truncation_penalty_teaches_a_branch_to_end_its_response(tmp_path, count
         tmp_path,
         model,
         [(first, call_token("alpha"))] * 8 + [(second, update)] * 4 + [(second, babble)] * 4,
+        # trained to convergence: at lr 0.05 for 10 epochs the share of babbling it learned
+        # ranged from 5% to 70% with the CPU's kernels (AVX2 against AVX-512)
+        lr=0.01,
+        epochs=40,
     )
 
     def babble_after_update(folder) -> float:
@@ -426,5 +433,6 @@ def test_truncation_penalty_teaches_a_branch_to_end_its_response(tmp_path, count
         return run / "checkpoints" / "step_000002" / "policy"
 
     before = babble_after_update(warm)
+    assert -1.2 < before < -0.4  # it babbles after the update about half the time
     assert babble_after_update(trained(0.0)) > before - 0.3
     assert babble_after_update(trained(1.0)) < before - 1.0

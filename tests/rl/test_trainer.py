@@ -278,7 +278,8 @@ def test_sft_with_train_layers_learns_through_the_top_layers_only(tiny_model, tm
     learned (more slowly), and only the top layer and the final norm change."""
     from safetensors.torch import load_file
 
-    cfg = _yes_sft(tiny_model, tmp_path, epochs=30, train_layers=1)
+    # 60 epochs: at 30 the loss had only halved on an AVX-512 CPU and the answer stopped short
+    cfg = _yes_sft(tiny_model, tmp_path, epochs=60, train_layers=1)
     folder = run_sft(cfg)
     _assert_learned(cfg, folder, loss_drop=2)
     before = load_file(tiny_model / "model.safetensors")
