@@ -185,3 +185,23 @@ def test_report_shows_summaries_without_instance_scores_unpaired(tmp_path):
     md = compare_runs([tmp_path / "old.json", tmp_path / "new.json"])
     assert "| old/rule |" in md and "| new/rule |" in md
     assert "old/rule - " not in md and "- old/rule" not in md
+
+
+def test_an_interval_that_touches_zero_is_not_beyond_noise():
+    """The second seed of the keep recipe against its warm start, paired on 8 six-question
+    instances (benchmarks/RESULTS.md, "Keeping facts"). The 2.5th percentile of the resampled
+    means is exactly 0; summed in floats it came out 3.5e-18 and was marked beyond noise."""
+    from memalpha.eval.summary import markdown
+
+    right = {"grpo": [[3, 3, 2, 3], [4, 4, 0, 0]], "warm": [[2, 1, 2, 2], [2, 2, 1, 1]]}
+    rows = [
+        row(method, f"{source}{i}", f"q{q}", float(q < n)) | {"data_source": source}
+        for method, sources in right.items()
+        for source, counts in zip(("conflict", "synth_cr"), sources, strict=True)
+        for i, n in enumerate(counts)
+        for q in range(6)
+    ]
+    pair = summarize(rows)["paired"]["1"]["grpo - warm"]["AR"]
+    assert pair["interval"][0] == 0.0 and pair["diff"] == 0.125
+    (line,) = [x for x in markdown(summarize(rows)).splitlines() if x.startswith("| grpo - warm")]
+    assert line.endswith("+0.125 [+0.000, +0.271] |")  # touches 0: no "*"

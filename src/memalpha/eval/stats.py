@@ -18,9 +18,7 @@ def bootstrap_interval(
     if not values:
         raise ValueError("no values to bootstrap")
     rng = random.Random(seed)
-    means = sorted(mean(rng.choices(values, k=len(values))) for _ in range(n))
-    tail = (1 - level) / 2
-    return means[int(tail * n)], means[min(n - 1, int((1 - tail) * n))]
+    return _percentiles([mean(rng.choices(values, k=len(values))) for _ in range(n)], level)
 
 
 def paired_difference(after: list[float], before: list[float]) -> dict[str, float]:
@@ -38,9 +36,21 @@ def stratified_interval(
     if not groups or not all(groups):
         raise ValueError("every group needs values to bootstrap")
     rng = random.Random(seed)
-    means = sorted(mean(mean(rng.choices(g, k=len(g))) for g in groups) for _ in range(n))
+    means = [mean(mean(rng.choices(g, k=len(g))) for g in groups) for _ in range(n)]
+    return _percentiles(means, level)
+
+
+def _percentiles(means: list[float], level: float) -> tuple[float, float]:
+    """The central `level` interval of the resampled means, its ends rounded to 12 decimals:
+    a resample whose exact mean is 0 (say 1/3 - 1/6 - 1/6) sums to ~1e-17 in floats, and an
+    interval whose low end is that would read "beyond noise" (low > 0) when it touches 0."""
+    ordered = sorted(means)
     tail = (1 - level) / 2
-    return means[int(tail * n)], means[min(n - 1, int((1 - tail) * n))]
+    low, high = (
+        ordered[int(tail * len(ordered))],
+        ordered[min(len(ordered) - 1, int((1 - tail) * len(ordered)))],
+    )
+    return round(low, 12), round(high, 12)
 
 
 def apart(intervals: dict[str, tuple[float, float]]) -> list[tuple[str, str]]:
