@@ -189,8 +189,9 @@ def test_report_shows_summaries_without_instance_scores_unpaired(tmp_path):
 
 def test_an_interval_that_touches_zero_is_not_beyond_noise():
     """The second seed of the keep recipe against its warm start, paired on 8 six-question
-    instances (benchmarks/RESULTS.md, "Two seeds of the keep recipe"). The 2.5th percentile of the resampled
-    means is exactly 0; summed in floats it came out 3.5e-18 and was marked beyond noise."""
+    instances (benchmarks/RESULTS.md, "Two seeds of the keep recipe"). The 2.5th percentile
+    of the resampled means is exactly 0; summed in floats it came out 3.5e-18 and was marked
+    beyond noise."""
     from memalpha.eval.summary import markdown
 
     right = {"grpo": [[3, 3, 2, 3], [4, 4, 0, 0]], "warm": [[2, 1, 2, 2], [2, 2, 1, 1]]}
