@@ -206,3 +206,8 @@ def test_an_interval_that_touches_zero_is_not_beyond_noise():
     assert pair["interval"][0] == 0.0 and pair["diff"] == 0.125
     (line,) = [x for x in markdown(summarize(rows)).splitlines() if x.startswith("| grpo - warm")]
     assert line.endswith("+0.125 [+0.000, +0.271] |")  # touches 0: no "*"
+    # only 0 is snapped: equal scores keep an interval that holds their mean exactly
+    # (rounding every end to 12 decimals put 5/12's above it, and the bar chart refused)
+    from memalpha.eval.stats import stratified_interval
+
+    assert stratified_interval([[5 / 12] * 4, [5 / 12] * 4]) == (5 / 12, 5 / 12)

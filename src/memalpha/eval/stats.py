@@ -41,16 +41,19 @@ def stratified_interval(
 
 
 def _percentiles(means: list[float], level: float) -> tuple[float, float]:
-    """The central `level` interval of the resampled means, its ends rounded to 12 decimals:
+    """The central `level` interval of the resampled means, an end within 1e-12 of 0 made 0:
     a resample whose exact mean is 0 (say 1/3 - 1/6 - 1/6) sums to ~1e-17 in floats, and an
-    interval whose low end is that would read "beyond noise" (low > 0) when it touches 0."""
+    interval whose low end is that would read "beyond noise" (low > 0) when it touches 0.
+    Only 0 is snapped: the other ends stay resampled means, so an interval of equal scores
+    still holds its mean exactly."""
     ordered = sorted(means)
     tail = (1 - level) / 2
-    low, high = (
+    ends = (
         ordered[int(tail * len(ordered))],
         ordered[min(len(ordered) - 1, int((1 - tail) * len(ordered)))],
     )
-    return round(low, 12), round(high, 12)
+    low, high = (0.0 if abs(end) < 1e-12 else end for end in ends)
+    return low, high
 
 
 def apart(intervals: dict[str, tuple[float, float]]) -> list[tuple[str, str]]:
