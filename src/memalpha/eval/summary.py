@@ -322,9 +322,10 @@ def _read_summary(source: Path) -> tuple[str, dict[str, Any]]:
         raise DataError(f"{source} has no {SUMMARY}; run `memalpha eval` there first")
     try:
         summary = json.loads(path.read_text("utf-8"))
-        summary["methods"].items()
-    except (json.JSONDecodeError, KeyError, TypeError, AttributeError) as exc:
+    except json.JSONDecodeError as exc:
         raise DataError(f"{path} is not an evaluation summary ({exc})") from None
+    if not isinstance(summary, dict) or not isinstance(summary.get("methods"), dict):
+        raise DataError(f"{path} is not an evaluation summary (no methods mapping)")
     return (source.name if path.parent == source else source.stem), summary
 
 
@@ -339,8 +340,8 @@ def _instance_rows(label: str, cell: dict[str, Any]) -> list[dict[str, Any]]:
             "question_id": "",
             "data_source": source,
             "competency": rec["competency"],
-            **scored,
+            **record,
         }
         for source, rec in cell["by_instance"].items()
-        for instance_id, scored in rec["instances"].items()
+        for instance_id, record in rec["instances"].items()
     ]
