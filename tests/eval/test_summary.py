@@ -3,11 +3,23 @@ comparisons average over."""
 
 from __future__ import annotations
 
+import json
+
 import pytest
 from pydantic import ValidationError
 
+from memalpha.errors import DataError
 from memalpha.eval import EvalConfig
-from memalpha.eval.summary import by_instance, pooled_rows, summarize
+from memalpha.eval.stats import apart, stratified_interval
+from memalpha.eval.summary import (
+    _colors,
+    by_instance,
+    compare_runs,
+    markdown,
+    pooled_rows,
+    summarize,
+    write_summary,
+)
 
 
 def row(method, instance, question, score, scale=1):
@@ -48,9 +60,6 @@ def test_instances_are_kept_apart_by_method_and_scale():
 
 
 def test_competency_intervals_resample_within_sources_and_name_methods_apart():
-    from memalpha.eval.stats import apart, stratified_interval
-    from memalpha.eval.summary import markdown
-
     rows = [row("rule", f"r{i}", "q", s) for i, s in enumerate((0.75, 0.875, 0.625, 0.75))]
     rows += [row("untrained", f"u{i}", "q", s) for i, s in enumerate((0.0, 0.125, 0.0, 0.0))]
     rows += [row("close", f"c{i}", "q", s) for i, s in enumerate((0.5, 0.875, 0.75, 0.25))]
@@ -72,8 +81,6 @@ def test_competency_intervals_resample_within_sources_and_name_methods_apart():
 
 
 def test_paired_differences_use_the_instances_both_methods_answered():
-    from memalpha.eval.summary import markdown
-
     base = (0.25, 0.5, 0.0, 0.75)
     rows = [row("grpo", f"i{i}", "q", s + 0.25) for i, s in enumerate(base)]
     rows += [row("sft", f"i{i}", "q", s) for i, s in enumerate(base)]
@@ -121,8 +128,6 @@ def test_a_pool_needs_a_new_name_and_two_methods_of_the_config(pools):
 def test_reports_of_many_methods_give_each_its_own_colour(tmp_path):
     """Thirteen writers in one plot (configs/eval/select.yaml): the default cycle of ten
     colours drew two methods alike."""
-    from memalpha.eval.summary import _colors, write_summary
-
     assert len(set(_colors(13))) == 13 and len(set(_colors(4))) == 4
     rows = [
         row(f"m{m}", f"i{i}", "q", (m + i) % 2, scale)
@@ -138,11 +143,6 @@ def test_report_pairs_and_pools_methods_of_runs_whose_directories_are_gone(tmp_p
     """Each seed trained and evaluated in its own session: only the summary files are left
     (committed under benchmarks/results), and they still pair instance by instance and pool
     the seeds as one evaluation run's pool would."""
-    import json
-
-    from memalpha.errors import DataError
-    from memalpha.eval.summary import compare_runs, markdown
-
     warm = [row("warm", f"i{i}", q, 0.5) for i in range(4) for q in ("q1", "q2")]
     seed0 = [row("grpo", f"i{i}", "q1", s) for i, s in enumerate((1.0, 0.0, 1.0, 0.5))]
     seed0 += [row("grpo", f"i{i}", "q2", s) for i, s in enumerate((1.0, 1.0, 1.0, 0.5))]
@@ -173,10 +173,6 @@ def test_report_pairs_and_pools_methods_of_runs_whose_directories_are_gone(tmp_p
 
 def test_report_shows_summaries_without_instance_scores_unpaired(tmp_path):
     """Summaries written before they kept instance scores (most of benchmarks/results)."""
-    import json
-
-    from memalpha.eval.summary import compare_runs
-
     old = summarize([row("rule", f"r{i}", "q", s) for i, s in enumerate((0.5, 1.0))])
     del old["methods"]["rule"]["1"]["by_instance"]
     (tmp_path / "old.json").write_text(json.dumps(old))
@@ -192,8 +188,6 @@ def test_an_interval_that_touches_zero_is_not_beyond_noise():
     instances (benchmarks/RESULTS.md, "Two seeds of the keep recipe"). The 2.5th percentile
     of the resampled means is exactly 0; summed in floats it came out 3.5e-18 and was marked
     beyond noise."""
-    from memalpha.eval.summary import markdown
-
     right = {"grpo": [[3, 3, 2, 3], [4, 4, 0, 0]], "warm": [[2, 1, 2, 2], [2, 2, 1, 1]]}
     rows = [
         row(method, f"{source}{i}", f"q{q}", float(q < n)) | {"data_source": source}
@@ -202,12 +196,11 @@ def test_an_interval_that_touches_zero_is_not_beyond_noise():
         for i, n in enumerate(counts)
         for q in range(6)
     ]
-    pair = summarize(rows)["paired"]["1"]["grpo - warm"]["AR"]
+    summary = summarize(rows)
+    pair = summary["paired"]["1"]["grpo - warm"]["AR"]
     assert pair["interval"][0] == 0.0 and pair["diff"] == 0.125
-    (line,) = [x for x in markdown(summarize(rows)).splitlines() if x.startswith("| grpo - warm")]
+    (line,) = [x for x in markdown(summary).splitlines() if x.startswith("| grpo - warm")]
     assert line.endswith("+0.125 [+0.000, +0.271] |")  # touches 0: no "*"
     # only 0 is snapped: equal scores keep an interval that holds their mean exactly
     # (rounding every end to 12 decimals put 5/12's above it, and the bar chart refused)
-    from memalpha.eval.stats import stratified_interval
-
     assert stratified_interval([[5 / 12] * 4, [5 / 12] * 4]) == (5 / 12, 5 / 12)
