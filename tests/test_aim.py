@@ -133,6 +133,8 @@ def test_aim_reward_is_the_overlap_of_calls_and_wanted_changes():
     assert aim_reward(2, 2, 2) == 1.0
     assert aim_reward(0, 3, 0) == 0.0  # updates where nothing changed
     assert aim_reward(1, 3, 2) == pytest.approx(1 / 4)
+    assert aim_reward(0, 3, 0, quiet="free") == 1.0  # reward.aim_quiet: free
+    assert aim_reward(1, 3, 2, quiet="free") == pytest.approx(1 / 4)
     with pytest.raises(ValueError, match="out of range"):
         aim_reward(2, 1, 3)
 

@@ -47,7 +47,7 @@ from memalpha.memory import (
     clean_entry_id,
     parse_component,
 )
-from memalpha.reward import aim_reward
+from memalpha.reward import AimQuiet, aim_reward
 from memalpha.tokens import TokenCounter
 
 AIMED_TOOLS = ("memory_update", "memory_delete")
@@ -67,8 +67,12 @@ class ChunkAim:
 
     @property
     def r5(self) -> float:
-        """The chunk's aim reward (`reward.aim_reward`)."""
-        return aim_reward(self.hits, self.aimed, self.wanted)
+        """The chunk's aim reward (`reward.aim_reward`), quiet chunks restrained."""
+        return self.aim_score("restrain")
+
+    def aim_score(self, quiet: AimQuiet) -> float:
+        """r5 under `reward.aim_quiet`: at a chunk that wants no change, free scores any call 1."""
+        return aim_reward(self.hits, self.aimed, self.wanted, quiet)
 
     @property
     def r6(self) -> float:

@@ -33,6 +33,8 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
+AimQuiet = Literal["restrain", "free"]  # RewardConfig.aim_quiet
+
 
 class RewardConfig(BaseModel):
     """Weights of the reward terms."""
@@ -93,6 +95,14 @@ class RewardConfig(BaseModel):
         "groups only (ppo.group_by: branch). With groups at every chunk it stopped the memory "
         "shrinking and raised QA, but the writer stopped updating (benchmarks/RESULTS.md, "
         "'Keeping facts').",
+    )
+    aim_quiet: AimQuiet = Field(
+        "restrain",
+        description="r5 at a chunk that wants no change: 1 if it updates and deletes nothing, "
+        "0 if it does (restrain), or 1 whatever it calls (free), so that only keep (r6) "
+        "charges a call there, and only when it removes a fact the questions depend on. Why: "
+        "branch groups at every chunk scored on restrain and keep stopped updating at all "
+        "(benchmarks/RESULTS.md, 'Keeping facts'); quiet chunks outnumber change chunks.",
     )
     aim_delete: Literal["named", "replaced"] = Field(
         "named",
@@ -180,15 +190,18 @@ def validity_reward(judge_scores: list[float], *, no_calls: float = 0.0) -> floa
     return sum(judge_scores) / len(judge_scores) if judge_scores else no_calls
 
 
-def aim_reward(hits: int, aimed: int, wanted: int) -> float:
+def aim_reward(hits: int, aimed: int, wanted: int, quiet: AimQuiet = "restrain") -> float:
     """r5 of one chunk: hits / (calls that aimed + changes wanted − hits), the overlap of what
-    it changed with what it should have; 1 for a chunk that wanted and aimed at nothing.
+    it changed with what it should have; 1 for a chunk that wanted and aimed at nothing, and
+    for a chunk that wanted nothing whatever it aimed at when `quiet` is free.
 
     Raises:
         ValueError: more hits than aimed calls or wanted changes, or a negative count.
     """
     if min(hits, aimed, wanted) < 0 or hits > min(aimed, wanted):
         raise ValueError(f"aim counts out of range: {hits} hits, {aimed} aimed, {wanted} wanted")
+    if not wanted and quiet == "free":
+        return 1.0
     union = aimed + wanted - hits
     return hits / union if union else 1.0
 

@@ -271,10 +271,14 @@ def _judge_scores(written: list[Written], judge: Judge | None) -> list[list[tupl
 
 
 def _aim_scores(written: list[Written], scoring: Scoring) -> list[list[float]]:
-    """Per memory, per chunk: r5, the aim of its update and delete calls (`memalpha.aim`)."""
-    strict = scoring.reward.deletes_need_new
+    """Per memory, per chunk: r5, the aim of its update and delete calls (`memalpha.aim`),
+    under `reward.aim_quiet`."""
+    strict, quiet = scoring.reward.deletes_need_new, scoring.reward.aim_quiet
     return [
-        [a.r5 for a in episode_aim(w.instance, w.calls, w.memory.config, scoring.counter, strict)]
+        [
+            a.aim_score(quiet)
+            for a in episode_aim(w.instance, w.calls, w.memory.config, scoring.counter, strict)
+        ]
         for w in written
     ]
 

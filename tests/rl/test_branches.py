@@ -224,7 +224,8 @@ def test_branching_at_every_chunk_teaches_restraint_where_nothing_changes(
     response that deletes scores below the one that does not; with `changes` (the default)
     such chunks give no group, so nothing there teaches the writer to leave entries alone."""
     agent = build_agent(WriterConfig(prompt="compact", max_new_tokens=640, memory=VIEW), counter)
-    scoring = Scoring(ExtractiveReader(), None, RewardConfig(gamma=0.0, aim_weight=1.0), counter)
+    reward = RewardConfig(gamma=0.0, call_weight=0.0, aim_weight=1.0)
+    scoring = Scoring(ExtractiveReader(), None, reward, counter)
     llm = StrayDeleteOnSampledRows()
     done = branch_rollout(agent, llm, SAMPLED, conflict, G, VIEW, scoring, every_chunk)
     chunks = {(i, c) for i, inst in enumerate(conflict) for c in range(len(inst.chunks))}
@@ -240,6 +241,41 @@ def test_branching_at_every_chunk_teaches_restraint_where_nothing_changes(
         if not aim.wanted:
             assert aim.r5 == (1.0 if greedy else 0.0)
         assert adv > 0 if greedy else adv < 0
+
+
+def test_free_quiet_chunks_charge_only_what_a_call_there_removes(counter, conflict):
+    """`reward.aim_quiet: free`: at a chunk that wants no change a stray delete, which removes
+    no fact, ties with the teacher (r5 1 for both, keep unchanged), while at a chunk that wants
+    one it still ranks below the teacher's hit; a response that stores nothing a chunk brings
+    still ranks below it through keep."""
+    agent = build_agent(WriterConfig(prompt="compact", max_new_tokens=640, memory=VIEW), counter)
+    reward = RewardConfig(gamma=0.0, call_weight=0.0, aim_weight=1.0, keep_weight=1.0)
+    reward = reward.model_copy(update={"aim_quiet": "free"})
+    scoring = Scoring(ExtractiveReader(), None, reward, counter)
+    for llm, charged in ((StrayDeleteOnSampledRows(), "wanted"), (NoInsertsOnSampledRows(), "r6")):
+        done = branch_rollout(agent, llm, SAMPLED, conflict, G, VIEW, scoring, every_chunk=True)
+        keys = [(s.group, s.chunk_index) for s in done.samples]
+        advantages = group_advantages(
+            [s.terms.total for s in done.samples],
+            group_keys([g for g, _ in keys], [c for _, c in keys], GroupBy.BRANCH),
+        )
+        quiet_ties = below = 0
+        for k, (aim, sample, adv) in enumerate(
+            zip(done.aims, done.samples, advantages, strict=True)
+        ):
+            if k % G == 0:
+                continue
+            if not aim.wanted:
+                assert sample.terms.r5 == 1.0
+            lower = aim.wanted > 0 if charged == "wanted" else aim.r6 < 1.0
+            if lower:
+                below += 1
+                assert adv < 0
+            elif not aim.wanted and charged == "wanted":
+                quiet_ties += 1
+                assert adv == 0
+        assert below >= len(conflict) * (G - 1)
+        assert charged == "r6" or quiet_ties >= len(conflict) * (G - 1)
 
 
 @pytest.mark.parametrize("keep_weight", [0.0, 1.0])

@@ -16,7 +16,8 @@ plus call_weight·r2; r1, r3 and r4 need a finished episode and are 0 here. The 
 with its greedy response, so every group starts from a state the policy reaches on its own.
 Chunks that want nothing give no sample, unless `every_chunk` (`ppo.branch_chunks: all`):
 then every chunk forms a group, and at one that wants nothing a response scores r5 = 1 if it
-updates and deletes nothing, 0 if it does.
+updates and deletes nothing, 0 if it does; with `reward.aim_quiet: free` it scores r5 = 1
+there whatever it calls, and keep alone charges a call that removes a due fact.
 """
 
 from __future__ import annotations
@@ -61,7 +62,8 @@ class BranchRollout:
 
 
 def branch_terms(aim: ChunkAim, step: ChunkStep, reward: RewardConfig) -> RewardTerms:
-    """A branch's score: aim_weight·r5 + keep_weight·r6 + call_weight·r2 of its chunk."""
+    """A branch's score: aim_weight·r5 (under `reward.aim_quiet`) + keep_weight·r6 +
+    call_weight·r2 of its chunk."""
     return combine(
         0.0,
         call_success_reward(step.successes, no_calls=reward.no_call_r2),
@@ -70,7 +72,7 @@ def branch_terms(aim: ChunkAim, step: ChunkStep, reward: RewardConfig) -> Reward
         beta=0.0,
         gamma=0.0,
         call_weight=reward.call_weight,
-        r5=aim.r5,
+        r5=aim.aim_score(reward.aim_quiet),
         aim_weight=reward.aim_weight,
         r6=aim.r6,
         keep_weight=reward.keep_weight,
