@@ -13,16 +13,16 @@ import torch
 from memalpha.agent import RuleWriterLLM, WriterConfig, build_agent
 from memalpha.aim import episode_aim
 from memalpha.data import QA, Competency, Instance, Superseded, write_instances
-from memalpha.llm import FORMATS, Generation, SamplingParams
+from memalpha.llm import FORMATS, Generation, ModelConfig, SamplingParams
 from memalpha.llm.formats.base import FunctionCall
 from memalpha.llm.local import TransformersLLM
 from memalpha.memory import Component, Memory, MemoryConfig
 from memalpha.reader import ExtractiveReader
 from memalpha.reward import RewardConfig
 from memalpha.rl import GroupBy, group_advantages, group_keys
-from memalpha.rl.branches import branch_rollout, branch_stats
+from memalpha.rl.branches import Guide, branch_rollout, branch_stats
 from memalpha.rl.config import SFTConfig, TrainConfig
-from memalpha.rl.policy import pad_batch, response_logprobs
+from memalpha.rl.policy import Policy, pad_batch, response_logprobs
 from memalpha.rl.sft import run_sft, write_transcripts
 from memalpha.rl.trainer import Trainer, read_metrics
 from memalpha.rollout import Scoring, rollout
@@ -310,6 +310,60 @@ def test_keep_ranks_a_response_that_stores_nothing_below_the_teacher(
     )
 
 
+class RuleOnAllRows(TeacherOnGreedyRows):
+    """The store-everything rule writer on every row, greedy or sampled: a policy that never
+    samples an update, so no group holds a hit unless a guide brings one."""
+
+    name = "rule-on-all-rows"
+
+    def generate(self, prompts, sampling):
+        return self.rule.generate(prompts, sampling)
+
+
+def test_a_guide_brings_the_teachers_hit_into_each_change_group(counter, conflict):
+    """`ppo.branch_guide: teacher`: at every chunk that wants a change the group's last member
+    is the selective teacher's answer, in SmolLM2's ids with its end token, and it is the only
+    member that hits, so it alone gets a positive advantage; groups at chunks that want nothing
+    get no guide, and the trunk is the policy's own episode as without a guide."""
+    agent = build_agent(WriterConfig(prompt="compact", max_new_tokens=640, memory=VIEW), counter)
+    reward = RewardConfig(gamma=0.0, call_weight=0.0, aim_weight=1.0, keep_weight=1.0)
+    scoring = Scoring(ExtractiveReader(), None, reward, counter)
+    policy = Policy(ModelConfig())  # the packaged SmolLM2: its tokenizer encodes the guide
+    guide = Guide(RuleWriterLLM(FORMATS["hermes"], selective=True), policy.response_ids)
+    llm = RuleOnAllRows()
+    done = branch_rollout(agent, llm, SAMPLED, conflict, G, VIEW, scoring, True, guide)
+    alone = branch_rollout(agent, llm, SAMPLED, conflict, G, VIEW, scoring, True)
+    assert [t.memory.snapshot() for t in done.trunks.trajectories] == [
+        t.memory.snapshot() for t in alone.trunks.trajectories
+    ]
+    keys = [(s.group, s.chunk_index) for s in done.samples]
+    advantages = group_advantages(
+        [s.terms.total for s in done.samples],
+        group_keys([g for g, _ in keys], [c for _, c in keys], GroupBy.BRANCH),
+    )
+    eos = policy.tokenizer.eos_token_id
+    change_groups = 0
+    for k, (s, aim, by_guide, adv) in enumerate(
+        zip(done.samples, done.aims, done.guided, advantages, strict=True)
+    ):
+        wanted = done.aims[k - k % G].wanted
+        assert by_guide == (bool(wanted) and k % G == G - 1)
+        if by_guide:
+            change_groups += 1
+            assert aim.hits == aim.wanted > 0 and adv > 0
+            assert s.old_logprobs is None and s.response_ids[-1] == eos
+            text = policy.tokenizer.decode(s.response_ids[:-1])
+            assert "memory_update" in text or "memory_delete" in text
+            assert list(s.response_ids) == policy.response_ids(text)
+        elif wanted:
+            assert aim.hits == 0 and adv < 0  # the rule writer keeps the old value
+    assert change_groups >= len(conflict)  # every instance has a chunk that wants a change
+    stats = branch_stats(done)
+    assert stats["branches_guided"] == change_groups and stats["branch_guided_r5"] == 1.0
+    assert stats["branch_guided_above_greedy"] == 1.0
+    assert "branches_guided" not in branch_stats(alone)
+
+
 def test_branch_groups_need_an_aim_reward_and_two_responses(tiny_model, tiny_data, tmp_path):
     base = tiny_config(tiny_model, tiny_data, tmp_path / "r", **{"ppo.group_by": "branch"})
     with pytest.raises(ValueError, match="aim_weight"):
@@ -326,6 +380,17 @@ def test_branch_groups_need_an_aim_reward_and_two_responses(tiny_model, tiny_dat
     with pytest.raises(ValueError, match="keep_weight scores branch groups only"):
         TrainConfig.model_validate(
             tiny_config(tiny_model, tiny_data, tmp_path / "r", **{"reward.keep_weight": 1.0})
+        )
+    with pytest.raises(ValueError, match="branch_guide guides branch groups"):
+        TrainConfig.model_validate(
+            tiny_config(tiny_model, tiny_data, tmp_path / "r", **{"ppo.branch_guide": "teacher"})
+        )
+    guided = {"ppo.group_by": "branch", "reward.aim_weight": 1.0, "ppo.branch_guide": "teacher"}
+    with pytest.raises(ValueError, match="group_size >= 3"):
+        TrainConfig.model_validate(
+            tiny_config(
+                tiny_model, tiny_data, tmp_path / "r", **guided, **{"rollout.group_size": 2}
+            )
         )
 
 

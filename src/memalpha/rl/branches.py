@@ -18,17 +18,24 @@ Chunks that want nothing give no sample, unless `every_chunk` (`ppo.branch_chunk
 then every chunk forms a group, and at one that wants nothing a response scores r5 = 1 if it
 updates and deletes nothing, 0 if it does; with `reward.aim_quiet: free` it scores r5 = 1
 there whatever it calls, and keep alone charges a call that removes a due fact.
+
+With a `Guide` (`ppo.branch_guide: teacher`) the last response of each group at a chunk that
+wants a change is the selective teacher's answer to that very prompt, in the policy's token
+ids, scored and trained like the sampled ones: off-policy guidance, not in the paper. Why: the
+writer rarely samples a hit, so the groups that could teach updating seldom hold one, and every
+recipe without it stopped updating or deleted widely (benchmarks/RESULTS.md, "Keeping facts").
 """
 
 from __future__ import annotations
 
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 
 from memalpha.agent import ChunkStep, Episode, MemoryAgent
 from memalpha.aim import ChunkAim, Fact, chunk_aim, facts_of, wanted_changes
 from memalpha.data import Instance, Superseded
-from memalpha.llm import LLM, Message, SamplingParams
+from memalpha.llm import LLM, Generation, Message, SamplingParams
 from memalpha.memory import Memory, MemoryConfig, ToolExecutor, ToolRegistry
 from memalpha.reward import (
     CUT_SHORT,
@@ -59,6 +66,30 @@ class BranchRollout:
     trunks: Rollout
     samples: list[Sample]
     aims: list[ChunkAim]
+    guided: list[bool]  # per sample: the guide's response, not the policy's
+
+
+@dataclass(frozen=True, slots=True)
+class Guide:
+    """Who answers a change group's last branch (`ppo.branch_guide: teacher`): a rule writer,
+    and `encode`, its response text to the policy's ids with the end token, as the warm start
+    was trained on such responses (`Policy.response_ids`)."""
+
+    teacher: LLM
+    encode: Callable[[str], list[int]]
+
+    def respond(
+        self, prompt: list[Message], prompt_ids: tuple[int, ...], sampling: SamplingParams
+    ) -> Generation:
+        """The teacher's answer to `prompt`, as a generation of the policy's from `prompt_ids`
+        with no behaviour log-probs (the update computes them)."""
+        text = self.teacher.generate([prompt], sampling)[0].text
+        return Generation(
+            text=text,
+            token_ids=tuple(self.encode(text)),
+            prompt_tokens=len(prompt_ids),
+            prompt_ids=prompt_ids,
+        )
 
 
 def branch_terms(aim: ChunkAim, step: ChunkStep, reward: RewardConfig) -> RewardTerms:
@@ -86,6 +117,7 @@ class _Row:
     instance: int
     branch: int
     prompt: list[Message]
+    guided: bool = False
 
 
 def branch_rollout(
@@ -97,10 +129,12 @@ def branch_rollout(
     memory_config: MemoryConfig,
     scoring: Scoring,
     every_chunk: bool = False,
+    guide: Guide | None = None,
 ) -> BranchRollout:
     """Write every instance once greedily, branching `group_size` − 1 sampled responses at
     each chunk that wants a change (at every chunk with `every_chunk`); all of a chunk index's
-    responses go in one generate call.
+    responses go in one generate call. With a `guide`, the last branch at a chunk that wants a
+    change is the guide's response instead of a sample.
     """
     started = time.perf_counter()
     memories = [Memory(memory_config, scoring.counter) for _ in instances]
@@ -108,6 +142,7 @@ def branch_rollout(
     replay = ToolExecutor(ToolRegistry(memory_config.disabled))
     samples: list[Sample] = []
     aims: list[ChunkAim] = []
+    by_guide: list[bool] = []
     facts = [facts_of(inst) for inst in instances]
     for t in range(max((len(i.chunks) for i in instances), default=0)):
         live = [i for i, inst in enumerate(instances) if t < len(inst.chunks)]
@@ -117,12 +152,10 @@ def branch_rollout(
         rows: list[_Row] = []
         for i in live:
             prompt = agent.messages(memories[i], instances[i].chunks[t])  # one per trunk
-            rows += [_Row(i, b, prompt) for b in range(group_size if i in branched else 1)]
-        greedy = tuple(j for j, row in enumerate(rows) if row.branch == 0)
-        generations = llm.generate(
-            [row.prompt for row in rows],
-            sampling.for_chunk(t).model_copy(update={"greedy_rows": greedy}),
-        )
+            n = group_size if i in branched else 1
+            guided = guide is not None and bool(wanted[i])
+            rows += [_Row(i, b, prompt, guided and b == n - 1) for b in range(n)]
+        generations = _generate(llm, rows, sampling.for_chunk(t), guide)
         before = {i: memories[i].copy() for i in branched}
         for row, gen in zip(rows, generations, strict=True):
             i = row.instance
@@ -134,13 +167,37 @@ def branch_rollout(
                 aim = _aim(before[i], wanted[i], due[i], step, replay, scoring.reward)
                 samples.append(step_sample(i, i, step, branch_terms(aim, step, scoring.reward)))
                 aims.append(aim)
+                by_guide.append(row.guided)
     timings = Timings(generation=time.perf_counter() - started)
     trunks = [
         Trajectory(i, inst, m, Episode(s), greedy=True)
         for i, (inst, m, s) in enumerate(zip(instances, memories, steps, strict=True))
     ]
     scores = score_episodes(trunks, scoring, timings)
-    return BranchRollout(Rollout(trunks, scores, timings), samples, aims)
+    return BranchRollout(Rollout(trunks, scores, timings), samples, aims, by_guide)
+
+
+def _generate(
+    llm: LLM, rows: list[_Row], sampling: SamplingParams, guide: Guide | None
+) -> list[Generation]:
+    """One generation per row, in order: the policy's for every row but the guided ones, in
+    one generate call; the guide's for those, from the prompt ids of their trunk's row."""
+    asked = [j for j, row in enumerate(rows) if not row.guided]
+    greedy = tuple(k for k, j in enumerate(asked) if rows[j].branch == 0)
+    sampled = llm.generate(
+        [rows[j].prompt for j in asked], sampling.model_copy(update={"greedy_rows": greedy})
+    )
+    out: list[Generation | None] = [None] * len(rows)
+    trunk_ids: dict[int, tuple[int, ...]] = {}
+    for j, gen in zip(asked, sampled, strict=True):
+        out[j] = gen
+        if rows[j].branch == 0:
+            trunk_ids[rows[j].instance] = gen.prompt_ids
+    if guide is not None:
+        for j, row in enumerate(rows):
+            if row.guided:
+                out[j] = guide.respond(row.prompt, trunk_ids[row.instance], sampling)
+    return [gen for gen in out if gen is not None]  # every row: guided rows need a guide
 
 
 def _aim(
@@ -161,15 +218,17 @@ def branch_stats(done: BranchRollout) -> dict[str, float]:
     """For the logs: branch groups made, the mean r5 and r6 of the greedy and of the sampled
     responses, the share of sampled responses whose score (`branch_terms`) beats / falls below
     their group's greedy one (only those that beat it show a better writer), and the share of
-    all branch responses cut short (`reward.truncation_penalty` charges them)."""
+    all branch responses cut short (`reward.truncation_penalty` charges them). A guide's
+    responses are counted apart: how many, their mean r5, and the share above their greedy."""
     greedy: dict[tuple[int, int], tuple[float, ChunkAim]] = {}  # its score, its aim
     sampled: list[tuple[float, ChunkAim, float]] = []  # its score, its aim, its greedy's score
-    for s, aim in zip(done.samples, done.aims, strict=True):
+    guides: list[tuple[float, ChunkAim, float]] = []
+    for s, aim, by_guide in zip(done.samples, done.aims, done.guided, strict=True):
         key = (s.group, s.chunk_index)
-        if key in greedy:
-            sampled.append((s.terms.total, aim, greedy[key][0]))
-        else:  # the greedy response comes first in its group
+        if key not in greedy:  # the greedy response comes first in its group
             greedy[key] = (s.terms.total, aim)
+        else:
+            (guides if by_guide else sampled).append((s.terms.total, aim, greedy[key][0]))
     firsts = [aim for _, aim in greedy.values()]
     others = [aim for _, aim, _ in sampled]
     n, n_groups = max(1, len(sampled)), max(1, len(greedy))
@@ -183,4 +242,17 @@ def branch_stats(done: BranchRollout) -> dict[str, float]:
         "branches_below_greedy": sum(score < g - 1e-9 for score, _, g in sampled) / n,
         "branches_cut": sum(s.finish_reason in CUT_SHORT for s in done.samples)
         / max(1, len(done.samples)),
+        **_guide_stats(guides),
+    }
+
+
+def _guide_stats(guides: list[tuple[float, ChunkAim, float]]) -> dict[str, float]:
+    """The guide's responses (score, aim, greedy's score): none logged when there are none."""
+    if not guides:
+        return {}
+    n = len(guides)
+    return {
+        "branches_guided": n,
+        "branch_guided_r5": sum(a.r5 for _, a, _ in guides) / n,
+        "branch_guided_above_greedy": sum(score > g + 1e-9 for score, _, g in guides) / n,
     }

@@ -58,6 +58,14 @@ class PPOConfig(_Strict):
         "nothing and 0 if it does (r5), the restraint groups at changes alone never teach "
         "(they taught deleting widely in 64-token chunks; benchmarks/RESULTS.md).",
     )
+    branch_guide: Literal["none", "teacher"] = Field(
+        "none",
+        description="teacher: at a chunk that wants a change, the last response of the branch "
+        "group is the selective rule writer's answer to the same prompt (memalpha.rl.branches."
+        "Guide), scored and trained like the sampled ones: off-policy guidance, not in the "
+        "paper. Why: the writer rarely samples an update that hits, and without one in the "
+        "group nothing teaches updating (benchmarks/RESULTS.md, 'Keeping facts').",
+    )
     clip_low: float = Field(0.2, ge=0)
     clip_high: float = Field(0.2, ge=0)
     dual_clip: float | None = Field(3.0, gt=1, description="None disables the dual clip.")
@@ -194,6 +202,13 @@ class TrainConfig(_WriterRun):
                 )
             if self.rollout.group_size < 2:
                 raise ValueError("ppo.group_by=branch needs rollout.group_size >= 2")
+            if self.ppo.branch_guide != "none" and self.rollout.group_size < 3:
+                raise ValueError(
+                    "ppo.branch_guide replaces one sampled branch: it needs "
+                    "rollout.group_size >= 3, so that a group still holds a sampled one"
+                )
+        elif self.ppo.branch_guide != "none":
+            raise ValueError("ppo.branch_guide guides branch groups: set ppo.group_by=branch")
         elif self.reward.keep_weight > 0:
             raise ValueError(
                 "reward.keep_weight scores branch groups only: set ppo.group_by=branch, or "

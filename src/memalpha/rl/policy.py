@@ -135,6 +135,12 @@ class Policy:
         """The ids the backend fed the model for this prompt."""
         return self.llm.prompt_ids(messages)
 
+    def response_ids(self, text: str) -> list[int]:
+        """A response written elsewhere (a teacher's) as the ids this policy would have
+        generated for it: its tokens and the end-of-sequence token that stops it."""
+        ids = self.tokenizer(text, add_special_tokens=False)["input_ids"]
+        return [*ids, self.tokenizer.eos_token_id]
+
     def prompt_tokens(self, messages: list[Message]) -> int:
         """A whole chat-templated prompt's length in this policy's tokens (the published
         chunk-prompt cap counts these: `memory.view.max_prompt_tokens` under the trainer)."""

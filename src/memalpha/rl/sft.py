@@ -84,10 +84,9 @@ def sft_examples(
     Raises:
         DataError: every transcript is over the budget.
     """
-    eos = policy.tokenizer.eos_token_id
     examples, dropped = [], 0
     for messages, response in transcripts:
-        target = policy.tokenizer(response, add_special_tokens=False)["input_ids"] + [eos]
+        target = policy.response_ids(response)
         if len(target) > cfg.max_new_tokens:
             dropped += 1
             continue

@@ -20,16 +20,16 @@ from typing import Any
 
 import torch
 
-from memalpha.agent import MemoryAgent, build_agent
+from memalpha.agent import MemoryAgent, RuleWriterLLM, build_agent
 from memalpha.aim import announcing_chunks
 from memalpha.config import check_resumable, save_run_config
 from memalpha.data import Instance
 from memalpha.errors import ConfigError
-from memalpha.llm import SamplingParams
+from memalpha.llm import FORMATS, SamplingParams
 from memalpha.reader import build_judge, build_reader
 from memalpha.reward import sample_reward
 from memalpha.rl.advantages import GroupBy, group_advantages, group_keys, share_with_spread
-from memalpha.rl.branches import branch_rollout, branch_stats
+from memalpha.rl.branches import Guide, branch_rollout, branch_stats
 from memalpha.rl.checkpoint import (
     list_checkpoints,
     load_optimizer,
@@ -327,7 +327,8 @@ class Trainer:
         batch, sampling = self._step_batch(run, step)
         write = (run.agent, run.generator, sampling, batch, r.group_size, cfg.memory, run.scoring)
         if cfg.ppo.group_by is GroupBy.BRANCH:
-            branched = branch_rollout(*write, every_chunk=cfg.ppo.branch_chunks == "all")
+            every_chunk = cfg.ppo.branch_chunks == "all"
+            branched = branch_rollout(*write, every_chunk, self._guide(run))
             return branched.trunks, branched.samples, branch_stats(branched)
         done = rollout(*write, greedy_anchor=r.greedy_anchor)
         groups: Event = {
@@ -338,6 +339,14 @@ class Trainer:
             **anchor_stats(done.trajectories, done.scores),
         }
         return done, to_samples(done.trajectories, done.scores), groups
+
+    def _guide(self, run: _Run) -> Guide | None:
+        """`ppo.branch_guide`: the selective rule writer, in the writer's format, answering
+        in the policy's token ids."""
+        if self.cfg.ppo.branch_guide == "none":
+            return None
+        teacher = RuleWriterLLM(FORMATS[self.cfg.writer.format], selective=True)
+        return Guide(teacher, run.policy.response_ids)
 
     def _with_old_logprobs(self, run: _Run, samples: list[Sample]) -> list[Sample]:
         """Behaviour log-probs where the sampler gave none (greedy anchors: scored at the
