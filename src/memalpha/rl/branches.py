@@ -154,7 +154,7 @@ def branch_rollout(
             prompt = agent.messages(memories[i], instances[i].chunks[t])  # one per trunk
             n = group_size if i in branched else 1
             guided = guide is not None and bool(wanted[i])
-            rows += [_Row(i, b, prompt, guided and b == n - 1) for b in range(n)]
+            rows += [_Row(i, b, prompt, guided and b == n - 1 > 0) for b in range(n)]
         generations = _generate(llm, rows, sampling.for_chunk(t), guide)
         before = {i: memories[i].copy() for i in branched}
         for row, gen in zip(rows, generations, strict=True):
