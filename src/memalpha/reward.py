@@ -101,8 +101,9 @@ class RewardConfig(BaseModel):
         description="r5 at a chunk that wants no change: 1 if it updates and deletes nothing, "
         "0 if it does (restrain), or 1 whatever it calls (free), so that only keep (r6) "
         "charges a call there, and only when it removes a fact the questions depend on. Why: "
-        "branch groups at every chunk scored on restrain and keep stopped updating at all "
-        "(benchmarks/RESULTS.md, 'Keeping facts'); quiet chunks outnumber change chunks.",
+        "branch groups at every chunk scored on restrain and keep stopped updating at all; "
+        "quiet chunks outnumber change chunks. Measured: on free too (benchmarks/RESULTS.md, "
+        "'Guided branch groups').",
     )
     aim_delete: Literal["named", "replaced"] = Field(
         "named",

@@ -23,7 +23,9 @@ With a `Guide` (`ppo.branch_guide: teacher`) the last response of each group at 
 wants a change is the selective teacher's answer to that very prompt, in the policy's token
 ids, scored and trained like the sampled ones: off-policy guidance, not in the paper. Why: the
 writer rarely samples a hit, so the groups that could teach updating seldom hold one, and every
-recipe without it stopped updating or deleted widely (benchmarks/RESULTS.md, "Keeping facts").
+recipe without it stopped updating or deleted widely. Measured: it kept the writer updating,
+but aiming worse than its warm start, and lost QA (benchmarks/RESULTS.md, "Guided branch
+groups").
 """
 
 from __future__ import annotations

@@ -64,7 +64,8 @@ class PPOConfig(_Strict):
         "group is the selective rule writer's answer to the same prompt (memalpha.rl.branches."
         "Guide), scored and trained like the sampled ones: off-policy guidance, not in the "
         "paper. Why: the writer rarely samples an update that hits, and without one in the "
-        "group nothing teaches updating (benchmarks/RESULTS.md, 'Keeping facts').",
+        "group nothing teaches updating. Measured: the writer kept updating but aimed worse "
+        "than its warm start and lost QA (benchmarks/RESULTS.md, 'Guided branch groups').",
     )
     clip_low: float = Field(0.2, ge=0)
     clip_high: float = Field(0.2, ge=0)
