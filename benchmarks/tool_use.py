@@ -22,7 +22,8 @@ instances.
     python benchmarks/tool_use.py --policy warm-start=runs/sft-smollm2-select/policy \
         --policy grpo=runs/grpo-smollm2-select-stale/checkpoints/step_000008/policy \
         [--pool grpo-seeds=grpo,grpo-seed1] [--instances 6] [--scale 1] [--chunk-tokens 128] \
-        [--out benchmarks/results/tool_use.json] [--reuse benchmarks/results/tool_use.json]
+        [--out benchmarks/results/tool_use.json] [--reuse benchmarks/results/tool_use.json] \
+        [--print-changes]
 
 `--reuse` an earlier output (repeatable): a `--policy` it measured under the very same
 NAME=folder, on the same instances, is taken from it instead of written again (greedy writing
@@ -84,12 +85,30 @@ def targeting(episodes, fmt, sampling) -> Counter[str]:
     return out
 
 
-def measure(name: str, writer_llm, cfg: WriterConfig, instances, counter) -> dict:
+def print_changes(name: str, instances, episodes) -> None:
+    """Every update and delete call a writer made, by instance and chunk, with the content an
+    update wrote: what `--print-changes` shows, to read where the calls landed."""
+    for inst, episode in zip(instances, episodes, strict=True):
+        print(f"{name} {inst.id}")
+        for step in episode.steps:
+            for r in step.results:
+                if r.call.name in TOOLS[1:]:
+                    args = r.call.arguments if isinstance(r.call.arguments, dict) else {}
+                    where = f"{args.get('memory_type')} {args.get('memory_id')}"
+                    wrote = args.get("new_content")
+                    print(f"  chunk {step.index}: {r.call.name} {where} ok={r.ok} {wrote!r}")
+
+
+def measure(
+    name: str, writer_llm, cfg: WriterConfig, instances, counter, show: bool = False
+) -> dict:
     agent = build_agent(cfg, counter)
     memories = [Memory(cfg.memory, counter) for _ in instances]
     episodes = agent.memorize_many(
         writer_llm, cfg.sampling(), memories, [i.chunks for i in instances]
     )
+    if show:
+        print_changes(name, instances, episodes)
     calls: Counter[str] = Counter()
     ok: Counter[str] = Counter()
     for step in (s for e in episodes for s in e.steps):
@@ -168,6 +187,11 @@ def main() -> None:
         default=[],
         help="an earlier output to take rows from",
     )
+    parser.add_argument(
+        "--print-changes",
+        action="store_true",
+        help="print every update and delete call of the --policy writers it writes",
+    )
     args = parser.parse_args()
     names = [spec.partition("=")[0] for spec in args.policy]
     pool_specs = [parse_pool(spec, names) for spec in args.pool]
@@ -212,7 +236,9 @@ def main() -> None:
             continue
         llm = make_llm(ModelConfig(model=folder, batch_size=len(instances)))
         try:
-            rows.append(measure(name, llm, policy_writer(folder), instances, counter))
+            rows.append(
+                measure(name, llm, policy_writer(folder), instances, counter, args.print_changes)
+            )
         finally:
             llm.close()
     title = f"Tool use on {len(instances)} held-out conflict instances, {512 * args.scale} tokens"
