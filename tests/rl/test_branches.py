@@ -249,8 +249,9 @@ def test_free_quiet_chunks_charge_only_what_a_call_there_removes(counter, confli
     one it still ranks below the teacher's hit; a response that stores nothing a chunk brings
     still ranks below it through keep."""
     agent = build_agent(WriterConfig(prompt="compact", max_new_tokens=640, memory=VIEW), counter)
-    reward = RewardConfig(gamma=0.0, call_weight=0.0, aim_weight=1.0, keep_weight=1.0)
-    reward = reward.model_copy(update={"aim_quiet": "free"})
+    reward = RewardConfig(
+        gamma=0.0, call_weight=0.0, aim_weight=1.0, keep_weight=1.0, aim_quiet="free"
+    )
     scoring = Scoring(ExtractiveReader(), None, reward, counter)
     for llm, charged in ((StrayDeleteOnSampledRows(), "wanted"), (NoInsertsOnSampledRows(), "r6")):
         done = branch_rollout(agent, llm, SAMPLED, conflict, G, VIEW, scoring, every_chunk=True)

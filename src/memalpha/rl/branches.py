@@ -240,7 +240,7 @@ def branch_stats(done: BranchRollout) -> dict[str, float]:
         "branch_sampled_r5": sum(a.r5 for a in others) / n,
         "branch_greedy_r6": sum(a.r6 for a in firsts) / n_groups,
         "branch_sampled_r6": sum(a.r6 for a in others) / n,
-        "branches_above_greedy": sum(score > g + 1e-9 for score, _, g in sampled) / n,
+        "branches_above_greedy": _share_above(sampled),
         "branches_below_greedy": sum(score < g - 1e-9 for score, _, g in sampled) / n,
         "branches_cut": sum(s.finish_reason in CUT_SHORT for s in done.samples)
         / max(1, len(done.samples)),
@@ -256,5 +256,10 @@ def _guide_stats(guides: list[tuple[float, ChunkAim, float]]) -> dict[str, float
     return {
         "branches_guided": n,
         "branch_guided_r5": sum(a.r5 for _, a, _ in guides) / n,
-        "branch_guided_above_greedy": sum(score > g + 1e-9 for score, _, g in guides) / n,
+        "branch_guided_above_greedy": _share_above(guides),
     }
+
+
+def _share_above(rows: list[tuple[float, ChunkAim, float]]) -> float:
+    """The share of (score, aim, greedy's score) rows that beat their greedy response."""
+    return sum(score > g + 1e-9 for score, _, g in rows) / max(1, len(rows))
