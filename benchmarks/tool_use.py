@@ -23,7 +23,11 @@ instances.
         --policy grpo=runs/grpo-smollm2-select-stale/checkpoints/step_000008/policy \
         [--pool grpo-seeds=grpo,grpo-seed1] [--instances 6] [--scale 1] [--chunk-tokens 128] \
         [--out benchmarks/results/tool_use.json] [--reuse benchmarks/results/tool_use.json] \
-        [--print-changes]
+        [--print-changes] [--loop-stop]
+
+`--loop-stop`: the `--policy` writers end an answer whose tail repeats one span
+(`memalpha.llm.loops`' defaults), as `loop_stop: {}` on an eval method does; rows are reused
+only from outputs run with the same setting.
 
 `--reuse` an earlier output (repeatable): a `--policy` it measured under the very same
 NAME=folder, on the same instances, is taken from it instead of written again (greedy writing
@@ -50,6 +54,7 @@ from memalpha.aim import episode_aim, facts_of
 from memalpha.data import BuildConfig, Fate, build
 from memalpha.eval.stats import paired_difference
 from memalpha.llm import FORMATS, ModelConfig, make_llm
+from memalpha.llm.loops import LoopStop
 from memalpha.memory import Memory
 from memalpha.tokens import make_token_counter
 from report import save
@@ -192,6 +197,11 @@ def main() -> None:
         action="store_true",
         help="print every update and delete call of the --policy writers it writes",
     )
+    parser.add_argument(
+        "--loop-stop",
+        action="store_true",
+        help="the --policy writers cut an answer that loops (memalpha.llm.loops defaults)",
+    )
     args = parser.parse_args()
     names = [spec.partition("=")[0] for spec in args.policy]
     pool_specs = [parse_pool(spec, names) for spec in args.pool]
@@ -237,7 +247,7 @@ def main() -> None:
         llm = make_llm(ModelConfig(model=folder, batch_size=len(instances)))
         try:
             rows.append(
-                measure(name, llm, policy_writer(folder), instances, counter, args.print_changes)
+                measure(name, llm, writer_of(folder, args), instances, counter, args.print_changes)
             )
         finally:
             llm.close()
@@ -283,6 +293,12 @@ def main() -> None:
     save(args.out, {"rows": rows, "pools": pools}, args)
 
 
+def writer_of(folder: str, args: argparse.Namespace) -> WriterConfig:
+    """How a policy folder writes: its `writer.json`, with the loop stop if `--loop-stop`."""
+    writer = policy_writer(folder)
+    return writer.model_copy(update={"loop_stop": LoopStop()}) if args.loop_stop else writer
+
+
 def reusable_rows(args: argparse.Namespace, instances) -> dict[str, tuple[Path, dict]]:
     """For this run's `--policy` specs, a row of a `--reuse` file (and the file) measured under
     the same NAME=folder, with the same instance count, length and chunking, on these instances.
@@ -290,7 +306,7 @@ def reusable_rows(args: argparse.Namespace, instances) -> dict[str, tuple[Path, 
     Raises:
         SystemExit: a file is not an output of this script.
     """
-    shape = ("instances", "scale", "chunk_tokens")
+    shape = ("instances", "scale", "chunk_tokens", "loop_stop")
     ids = {inst.id for inst in instances}
     out: dict[str, tuple[Path, dict]] = {}
     for path in args.reuse:
@@ -299,7 +315,7 @@ def reusable_rows(args: argparse.Namespace, instances) -> dict[str, tuple[Path, 
             config, rows = earlier["config"], {r["writer"]: r for r in earlier["rows"]}
         except (OSError, ValueError, KeyError, TypeError) as exc:
             raise SystemExit(f"--reuse {path}: not an output of this script ({exc})") from None
-        if any(config.get(k) != getattr(args, k) for k in shape):
+        if any(config.get(k, False) != getattr(args, k) for k in shape):
             print(f"--reuse {path}: other instances ({', '.join(shape)} differ); nothing taken")
             continue
         for spec in args.policy:
