@@ -1,7 +1,7 @@
 """Does a warm start know where its answer ends? For each policy, the probability it gives the
-end-of-sequence token right after the teacher's last call, on the SFT config's own training
-transcripts, beside the mean log-probability of the other target tokens (how well the calls
-themselves were learned).
+end-of-sequence token right after the teacher's last call (at once, on a chunk the teacher
+writes nothing for), on the SFT config's own training transcripts, beside the mean
+log-probability of the other target tokens (how well the calls themselves were learned).
 
 A writer that learned the calls but not the stop re-inserts facts it already stored until its
 token budget runs out (issue 25: Qwen2.5-Coder-0.5B warm-started on the SmolLM2 recipe). The
