@@ -301,12 +301,13 @@ def writer_of(folder: str, args: argparse.Namespace) -> WriterConfig:
 
 def reusable_rows(args: argparse.Namespace, instances) -> dict[str, tuple[Path, dict]]:
     """For this run's `--policy` specs, a row of a `--reuse` file (and the file) measured under
-    the same NAME=folder, with the same instance count, length and chunking, on these instances.
+    the same NAME=folder, with the same instance count, length, chunking and loop stop, on
+    these instances.
 
     Raises:
         SystemExit: a file is not an output of this script.
     """
-    shape = ("instances", "scale", "chunk_tokens", "loop_stop")
+    shape = ("instances", "scale", "chunk_tokens", "loop_stop")  # outputs before --loop-stop: off
     ids = {inst.id for inst in instances}
     out: dict[str, tuple[Path, dict]] = {}
     for path in args.reuse:
@@ -316,7 +317,10 @@ def reusable_rows(args: argparse.Namespace, instances) -> dict[str, tuple[Path, 
         except (OSError, ValueError, KeyError, TypeError) as exc:
             raise SystemExit(f"--reuse {path}: not an output of this script ({exc})") from None
         if any(config.get(k, False) != getattr(args, k) for k in shape):
-            print(f"--reuse {path}: other instances ({', '.join(shape)} differ); nothing taken")
+            print(
+                f"--reuse {path}: other instances or loop stop ({', '.join(shape)} differ); "
+                "nothing taken"
+            )
             continue
         for spec in args.policy:
             row = rows.get(spec.partition("=")[0])
