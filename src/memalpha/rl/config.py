@@ -234,6 +234,14 @@ class SFTConfig(_WriterRun):
         "writer); 'selective' drops chatter and updates or deletes changed facts, so the warm "
         "start uses every tool (memalpha.agent.rule_writer).",
     )
+    teacher_states: Literal["teacher", "policy"] = Field(
+        "teacher",
+        description="Whose memory the transcripts' prompts show. 'teacher': the teacher writes "
+        "every chunk and answers its own prompts. 'policy': `policy.model` writes every chunk "
+        "(greedily) and the teacher answers each prompt that policy met (DAgger, Ross et al. "
+        "2011), so the examples are the memory states the policy itself reaches; for a "
+        "second-stage warm start from a first one.",
+    )
     teacher_max_sentences: int | None = Field(
         40,
         ge=1,

@@ -17,7 +17,7 @@ from typing import Any
 
 from memalpha.agent import RuleWriterLLM, build_agent
 from memalpha.errors import ConfigError, DataError
-from memalpha.llm import FORMATS, Message
+from memalpha.llm import FORMATS, LLM, Message
 from memalpha.memory import Memory
 from memalpha.rl.config import SFTConfig
 from memalpha.rl.parts import load_instances, make_optimizer, seed_everything
@@ -28,8 +28,16 @@ from memalpha.tokens import TokenCounter, make_token_counter
 Transcript = tuple[list[Message], str]
 
 
-def teacher_transcripts(cfg: SFTConfig, counter: TokenCounter) -> list[Transcript]:
-    """Run the rule-based writer over the training instances and record every chunk."""
+def teacher_transcripts(
+    cfg: SFTConfig, counter: TokenCounter, writer_llm: LLM | None = None
+) -> list[Transcript]:
+    """Run the writer over the training instances and record every chunk's prompt with the
+    rule-based teacher's response to it. The writer is the teacher itself, or under
+    `teacher_states: policy` the given `writer_llm` (the policy being trained), greedy.
+
+    Raises:
+        ConfigError: no training instances, or `teacher_states: policy` without `writer_llm`.
+    """
     instances = load_instances(cfg.data.train, cfg.data.train_files, counter)
     if not instances:
         raise ConfigError("data.train and data.train_files give no instances to learn from")
@@ -38,12 +46,19 @@ def teacher_transcripts(cfg: SFTConfig, counter: TokenCounter) -> list[Transcrip
         max_sentences=cfg.teacher_max_sentences,
         selective=cfg.teacher == "selective",
     )
+    if cfg.teacher_states == "policy" and writer_llm is None:
+        raise ConfigError("teacher_states: policy needs the policy's LLM to write the memories")
+    writer = teacher if cfg.teacher_states == "teacher" else writer_llm
     agent = build_agent(cfg.writer, counter)
+    sampling = cfg.writer.sampling()
     memories = [Memory(cfg.memory, counter) for _ in instances]
-    episodes = agent.memorize_many(
-        teacher, cfg.writer.sampling(), memories, [i.chunks for i in instances]
-    )
-    return [(s.messages, s.generation.text) for e in episodes for s in e.steps]
+    episodes = agent.memorize_many(writer, sampling, memories, [i.chunks for i in instances])
+    prompts = [s.messages for e in episodes for s in e.steps]
+    if writer is teacher:
+        responses = [s.generation.text for e in episodes for s in e.steps]
+    else:
+        responses = [g.text for g in teacher.generate(prompts, sampling)]
+    return list(zip(prompts, responses, strict=True))
 
 
 def write_transcripts(path: Path, transcripts: list[Transcript]) -> None:
@@ -104,10 +119,12 @@ def run_sft(cfg: SFTConfig, on_event: Callable[[dict[str, Any]], None] | None = 
     on_event = on_event or (lambda e: None)
     seed_everything(cfg.seed)
     counter = make_token_counter(cfg.memory.tokenizer)
-    transcripts = (
-        read_transcripts(cfg.transcripts) if cfg.transcripts else teacher_transcripts(cfg, counter)
-    )
     policy = Policy(cfg.policy, cfg.lora, bf16=uses_bf16(cfg.autocast_bf16, cfg.policy.device))
+    if cfg.transcripts:
+        transcripts = read_transcripts(cfg.transcripts)
+    else:
+        with policy.autocast():
+            transcripts = teacher_transcripts(cfg, counter, policy.llm)
     policy.train_top_layers(cfg.train_layers)
     examples, dropped = sft_examples(cfg, policy, transcripts)
     steps = cfg.epochs * -(-len(examples) // cfg.batch_size)

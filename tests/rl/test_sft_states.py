@@ -1,0 +1,80 @@
+"""Whose memory a warm start's transcripts show (`SFTConfig.teacher_states`): under 'policy'
+the writer being trained writes every chunk and the selective teacher answers the prompts it
+met (DAgger), on real generated conflict instances with the real rule writers. The writer
+here is the store-everything rule writer, a stand-in for a policy whose memory differs from the
+teacher's: a real SmolLM2 writer would take minutes; the tiny random model writes nothing."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from memalpha.agent import RuleWriterLLM
+from memalpha.errors import ConfigError
+from memalpha.llm import FORMATS
+from memalpha.rl.config import SFTConfig
+from memalpha.rl.sft import teacher_transcripts
+
+SPEC = {
+    "source": "synth_cr",
+    "split": "train",
+    "seed": 4,
+    "instances": 2,
+    "max_tokens": 512,
+    "chunk_tokens": 128,
+    "questions": 6,
+    "facts": 6,
+}
+
+
+def _config(states: str) -> SFTConfig:
+    return SFTConfig(
+        policy={"model": "unused"},
+        format="hermes",
+        prompt="compact",
+        memory={"view": {"mode": "retrieved", "k": 8}},
+        teacher="selective",
+        teacher_states=states,
+        max_new_tokens=640,
+        data={"train": [SPEC]},
+    )
+
+
+def _calls(response: str) -> list[dict]:
+    return [json.loads(part.split("</tool_call>")[0]) for part in response.split("<tool_call>")[1:]]
+
+
+def test_policy_states_show_the_writers_memory_answered_by_the_teacher(counter):
+    own = teacher_transcripts(_config("teacher"), counter)
+    store_all = RuleWriterLLM(FORMATS["hermes"])  # keeps every sentence, changes nothing
+    dagger = teacher_transcripts(_config("policy"), counter, store_all)
+    assert len(dagger) == len(own) > 4  # one transcript per chunk either way
+    # the first chunk of an instance meets an empty memory whoever writes
+    assert dagger[0] == own[0]
+    # later prompts show the writer's memory: chatter the selective teacher drops is in it
+    prompts = [json.dumps(m) for m, _ in dagger]
+    assert sum(p != json.dumps(m) for p, (m, _) in zip(prompts, own, strict=True)) >= 2
+    # and the teacher answers them: where the writer's memory holds a changed fact's old value,
+    # it rewrites or deletes an entry that very prompt lists ("[s26] The job of ...")
+    aimed = [
+        call["arguments"]
+        for prompt, (_, response) in zip(prompts, dagger, strict=True)
+        for call in _calls(response)
+        if call["name"] in ("memory_update", "memory_delete")
+        and call["arguments"].get("memory_type") != "core_memory"
+        and f"[{call['arguments'].get('memory_id')}]" in prompt  # as the memory view lists it
+    ]
+    assert aimed
+    # none of those responses is the writer's own: store-everything never updates or deletes
+    assert not any(
+        c["name"] in ("memory_update", "memory_delete")
+        and c["arguments"].get("memory_type") != "core_memory"
+        for prompt in (m for m, _ in dagger)
+        for c in _calls(store_all.generate([prompt], _config("teacher").writer.sampling())[0].text)
+    )
+
+
+def test_policy_states_need_the_policy(counter):
+    with pytest.raises(ConfigError, match="teacher_states: policy"):
+        teacher_transcripts(_config("policy"), counter)
