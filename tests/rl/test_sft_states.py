@@ -48,8 +48,13 @@ def _calls(response: str) -> list[dict]:
 def test_policy_states_show_the_writers_memory_answered_by_the_teacher(counter):
     own = teacher_transcripts(_config("teacher"), counter)
     store_all = RuleWriterLLM(FORMATS["hermes"])  # keeps every sentence, changes nothing
-    dagger = teacher_transcripts(_config("policy"), counter, store_all)
+    events: list[dict] = []
+    dagger = teacher_transcripts(_config("policy"), counter, store_all, events.append)
     assert len(dagger) == len(own) > 4  # one transcript per chunk either way
+    # progress: one event per chunk written, counting up to the transcripts made
+    assert [(e["done"], e["total"]) for e in events] == [
+        (n, len(dagger)) for n in range(1, len(dagger) + 1)
+    ]
     # the first chunk of an instance meets an empty memory whoever writes
     assert dagger[0] == own[0]
     # later prompts show the writer's memory: chatter the selective teacher drops is in it

@@ -24,8 +24,10 @@ def show_sft(bar: Progress, task: TaskID) -> Callable[[dict[str, Any]], None]:
     """Render `run_sft` events on a progress bar."""
 
     def show(e: dict[str, Any]) -> None:
-        if e["kind"] == "start":
-            bar.update(task, total=e["steps"], info=f"{e['examples']} examples")
+        if e["kind"] == "transcripts":
+            bar.update(task, completed=e["done"], total=e["total"], info="chunks written")
+        elif e["kind"] == "start":
+            bar.update(task, completed=0, total=e["steps"], info=f"{e['examples']} examples")
             if e["dropped"]:
                 err.print(f"{e['dropped']} transcripts over max_new_tokens were dropped")
         elif e["kind"] == "sft":

@@ -2,20 +2,22 @@
 calls, from the rule-based writer's transcripts or from recorded episodes.
 
 A transcript is one chunk's prompt (the exact messages the agent would send, including the
-memory the teacher had built so far) and the teacher's response. The target is the response's
+memory built so far: the teacher's own, or under `teacher_states: policy` the policy's) and the
+teacher's response. The target is the response's
 tokens plus EOS, so the policy learns to stop. Responses over the writer budget are dropped,
 not cut: a cut target would teach the policy to run out of budget.
 """
 
 from __future__ import annotations
 
+import itertools
 import json
 import random
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from memalpha.agent import RuleWriterLLM, build_agent
+from memalpha.agent import ChunkStep, RuleWriterLLM, build_agent
 from memalpha.errors import ConfigError, DataError
 from memalpha.llm import FORMATS, LLM, Message
 from memalpha.memory import Memory
@@ -29,11 +31,16 @@ Transcript = tuple[list[Message], str]
 
 
 def teacher_transcripts(
-    cfg: SFTConfig, counter: TokenCounter, writer_llm: LLM | None = None
+    cfg: SFTConfig,
+    counter: TokenCounter,
+    writer_llm: LLM | None = None,
+    on_event: Callable[[dict[str, Any]], None] | None = None,
 ) -> list[Transcript]:
     """Run the writer over the training instances and record every chunk's prompt with the
     rule-based teacher's response to it. The writer is the teacher itself, or under
     `teacher_states: policy` the given `writer_llm` (the policy being trained), greedy.
+    `on_event` gets {"kind": "transcripts", "done", "total"} as chunks are written: a policy
+    writing them takes minutes, and the progress bar would otherwise stand still.
 
     Raises:
         ConfigError: no training instances, or `teacher_states: policy` without `writer_llm`.
@@ -52,7 +59,16 @@ def teacher_transcripts(
     agent = build_agent(cfg.writer, counter)
     sampling = cfg.writer.sampling()
     memories = [Memory(cfg.memory, counter) for _ in instances]
-    episodes = agent.memorize_many(writer, sampling, memories, [i.chunks for i in instances])
+    total = sum(len(i.chunks) for i in instances)
+    done = itertools.count(1)
+
+    def written(step: ChunkStep) -> None:
+        if on_event is not None:
+            on_event({"kind": "transcripts", "done": next(done), "total": total})
+
+    episodes = agent.memorize_many(
+        writer, sampling, memories, [i.chunks for i in instances], on_step=written
+    )
     prompts = [s.messages for e in episodes for s in e.steps]
     if writer is teacher:
         responses = [s.generation.text for e in episodes for s in e.steps]
@@ -124,7 +140,7 @@ def run_sft(cfg: SFTConfig, on_event: Callable[[dict[str, Any]], None] | None = 
         transcripts = read_transcripts(cfg.transcripts)
     else:
         with policy.autocast():
-            transcripts = teacher_transcripts(cfg, counter, policy.llm)
+            transcripts = teacher_transcripts(cfg, counter, policy.llm, on_event)
     policy.train_top_layers(cfg.train_layers)
     examples, dropped = sft_examples(cfg, policy, transcripts)
     steps = cfg.epochs * -(-len(examples) // cfg.batch_size)
