@@ -3,9 +3,9 @@ calls, from the rule-based writer's transcripts or from recorded episodes.
 
 A transcript is one chunk's prompt (the exact messages the agent would send, including the
 memory built so far: the teacher's own, or under `teacher_states: policy` the policy's) and the
-teacher's response. The target is the response's
-tokens plus EOS, so the policy learns to stop. Responses over the writer budget are dropped,
-not cut: a cut target would teach the policy to run out of budget.
+teacher's response. The target is the response's tokens plus EOS, so the policy learns to
+stop. Responses over the writer budget are dropped, not cut: a cut target would teach the
+policy to run out of budget.
 """
 
 from __future__ import annotations
@@ -63,11 +63,10 @@ def teacher_transcripts(
     done = itertools.count(1)
 
     def written(step: ChunkStep) -> None:
-        if on_event is not None:
-            on_event({"kind": "transcripts", "done": next(done), "total": total})
+        on_event({"kind": "transcripts", "done": next(done), "total": total})
 
     episodes = agent.memorize_many(
-        writer, sampling, memories, [i.chunks for i in instances], on_step=written
+        writer, sampling, memories, [i.chunks for i in instances], written if on_event else None
     )
     prompts = [s.messages for e in episodes for s in e.steps]
     if writer is teacher:
