@@ -42,7 +42,10 @@ def _config(states: str) -> SFTConfig:
 
 
 def _calls(response: str) -> list[dict]:
-    return [json.loads(part.split("</tool_call>")[0]) for part in response.split("<tool_call>")[1:]]
+    """The response's calls as {"name", "arguments"}, read by the project's Hermes parser."""
+    return [
+        {"name": c.name, "arguments": c.arguments} for c in FORMATS["hermes"].parse(response).calls
+    ]
 
 
 def test_policy_states_show_the_writers_memory_answered_by_the_teacher(counter):
@@ -72,11 +75,12 @@ def test_policy_states_show_the_writers_memory_answered_by_the_teacher(counter):
     ]
     assert aimed
     # none of those responses is the writer's own: store-everything never updates or deletes
+    own_responses = store_all.generate([m for m, _ in dagger], _config("teacher").writer.sampling())
     assert not any(
         c["name"] in ("memory_update", "memory_delete")
         and c["arguments"].get("memory_type") != "core_memory"
-        for prompt in (m for m, _ in dagger)
-        for c in _calls(store_all.generate([prompt], _config("teacher").writer.sampling())[0].text)
+        for g in own_responses
+        for c in _calls(g.text)
     )
 
 
