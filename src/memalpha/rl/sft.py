@@ -135,16 +135,19 @@ def run_sft(cfg: SFTConfig, on_event: Callable[[dict[str, Any]], None] | None = 
     seed_everything(cfg.seed)
     counter = make_token_counter(cfg.memory.tokenizer)
     policy = Policy(cfg.policy, cfg.lora, bf16=uses_bf16(cfg.autocast_bf16, cfg.policy.device))
+    cfg.out_dir.mkdir(parents=True, exist_ok=True)
     if cfg.transcripts:
         transcripts = read_transcripts(cfg.transcripts)
     else:
         with policy.autocast():
             transcripts = teacher_transcripts(cfg, counter, policy.llm, on_event)
+        # Kept before training starts: under `teacher_states: policy` writing them takes the
+        # better part of an hour, and `transcripts:` reuses them for another recipe.
+        write_transcripts(cfg.out_dir / "transcripts.jsonl", transcripts)
     policy.train_top_layers(cfg.train_layers)
     examples, dropped = sft_examples(cfg, policy, transcripts)
     steps = cfg.epochs * -(-len(examples) // cfg.batch_size)
     optimizer, scheduler = make_optimizer(policy.model, cfg.optim, steps)
-    cfg.out_dir.mkdir(parents=True, exist_ok=True)
     log = (cfg.out_dir / "metrics.jsonl").open("w", encoding="utf-8")
     on_event({"kind": "start", "steps": steps, "examples": len(examples), "dropped": dropped})
     step = 0
