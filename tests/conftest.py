@@ -16,6 +16,15 @@ def counter() -> TokenCounter:
     return make_token_counter()
 
 
+@pytest.fixture(scope="session")
+def smol_folder(tmp_path_factory) -> Path:
+    """The packaged SmolLM2-135M-Instruct as an HF folder, converted from its GGUF once per
+    session (~20 s on 2 cores)."""
+    from memalpha.llm.registry import ModelConfig, resolve_folder
+
+    return resolve_folder(ModelConfig(cache_dir=tmp_path_factory.mktemp("models")))
+
+
 @pytest.fixture
 def make_memory(counter: TokenCounter) -> Callable[..., Memory]:
     def make(**config: object) -> Memory:

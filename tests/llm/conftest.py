@@ -5,13 +5,7 @@ from __future__ import annotations
 import pytest
 
 from memalpha.errors import BackendUnavailable
-from memalpha.llm.registry import ModelConfig, resolve_folder
 from memalpha.llm.transformers_server import transformers_server as serve
-
-
-@pytest.fixture(scope="session")
-def smol_folder(tmp_path_factory):
-    return resolve_folder(ModelConfig(cache_dir=tmp_path_factory.mktemp("models")))
 
 
 @pytest.fixture(scope="session")

@@ -14,7 +14,7 @@ from memalpha.agent import RuleWriterLLM
 from memalpha.errors import ConfigError
 from memalpha.llm import FORMATS
 from memalpha.rl.config import SFTConfig
-from memalpha.rl.sft import read_transcripts, run_sft, teacher_transcripts
+from memalpha.rl.sft import aim_weights, read_transcripts, run_sft, teacher_transcripts
 
 SPEC = {
     "source": "synth_cr",
@@ -114,3 +114,29 @@ def test_run_sft_keeps_its_transcripts_and_reuses_them_step_for_step(counter, ti
     assert kept == teacher_transcripts(_config("teacher"), counter)
     assert run("reread", transcripts=tmp_path / "written" / "transcripts.jsonl") == losses
     assert not (tmp_path / "reread" / "transcripts.jsonl").exists()  # nothing new written
+
+
+def test_aim_weights_fall_on_the_tokens_that_name_the_rewritten_entry(counter, smol_folder):
+    """On the selective teacher's real transcripts and SmolLM2's real tokenizer: the weighted
+    tokens spell exactly the memory_ids of the semantic updates and deletes, in order; core
+    updates, inserts and the EOS weigh 1."""
+    from transformers import AutoTokenizer
+
+    tokenizer = AutoTokenizer.from_pretrained(smol_folder)
+    responses = [r for _, r in teacher_transcripts(_config("teacher"), counter)]
+    aimed = [r for r in responses if '"memory_delete"' in r or '"memory_update"' in r]
+    assert len(aimed) >= 2
+    for response in responses:
+        ids = tokenizer(response, add_special_tokens=False)["input_ids"]
+        weights = aim_weights(tokenizer, FORMATS["hermes"], response, 20.0)
+        assert len(weights) == len(ids) + 1 and weights[-1] == 1.0  # the EOS
+        heavy = tokenizer.decode([i for i, w in zip(ids, weights, strict=False) if w == 20.0])
+        want = [
+            c["arguments"]["memory_id"]
+            for c in _calls(response)
+            if c["name"] in ("memory_update", "memory_delete")
+            and c["arguments"]["memory_type"] != "core_memory"
+        ]
+        assert heavy == "".join(want)
+        assert set(weights) <= {1.0, 20.0}
+    assert any(20.0 in aim_weights(tokenizer, FORMATS["hermes"], r, 20.0) for r in aimed)

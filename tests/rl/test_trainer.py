@@ -28,7 +28,7 @@ from memalpha.rl.plot import plot_run
 from memalpha.rl.policy import Policy, pad_batch, response_logprobs
 from memalpha.rl.sft import run_sft, write_transcripts
 from memalpha.rl.trainer import Trainer, read_metrics
-from memalpha.rl.update import grpo_update, on_policy, recompute_old_logprobs
+from memalpha.rl.update import grpo_update, on_policy, recompute_old_logprobs, sft_step
 from memalpha.rollout import Sample
 from tiny import tiny_config
 
@@ -448,3 +448,49 @@ def test_on_policy_update_takes_behaviour_logprobs_from_its_own_forward(tiny_mod
         random.Random(0),
     )
     assert off["ratio_mean"] > 2.0  # exp(lp + 9): the stale numbers were used
+
+
+def test_sft_step_weighs_tokens_by_the_examples_weights(tiny_model):
+    """Weights of 1 are the plain step, bitwise (the shipped warm starts' losses stay
+    reproducible); other weights make the step's loss the weighted mean of the token NLLs,
+    across micro-batches of unequal lengths, and `upweighted_nll` the plain mean NLL of the
+    tokens weighted above 1."""
+    policy = Policy(ModelConfig(model=str(tiny_model)))
+    vocab = policy.tokenizer.vocab_size
+    pairs = [
+        ((5, 6, 7)[: 1 + i % 3], [(9 + 3 * i + t) % vocab for t in range(2 + i)]) for i in range(4)
+    ]
+    weights = [[4.0 if t == 1 else 1.0 for t in range(len(r))] for _, r in pairs]
+    with torch.no_grad():
+        nll = [
+            (-response_logprobs(policy.model, policy.batch([list(p)], [r]))[0]).tolist()
+            for p, r in pairs
+        ]
+
+    def step(examples, micro):
+        model = policy.model
+        start = {k: v.clone() for k, v in model.state_dict().items()}
+        sgd = torch.optim.SGD([p for p in model.parameters() if p.requires_grad], lr=0.1)
+        stats = sft_step(policy, sgd, examples, micro, 1.0)
+        after = {k: v.clone() for k, v in model.state_dict().items()}
+        model.load_state_dict(start)
+        return stats, after
+
+    plain, plain_after = step([(list(p), r) for p, r in pairs], 2)
+    ones, ones_after = step([(list(p), r, [1.0] * len(r)) for p, r in pairs], 2)
+    assert ones == plain and "upweighted_nll" not in plain
+    assert all(torch.equal(plain_after[k], ones_after[k]) for k in plain_after)
+
+    for micro in (1, 4):
+        weighted, after = step(
+            [(list(p), r, w) for (p, r), w in zip(pairs, weights, strict=True)], micro
+        )
+        flat = [
+            (x, w) for n, ws in zip(nll, weights, strict=True) for x, w in zip(n, ws, strict=True)
+        ]
+        assert weighted["loss"] == pytest.approx(
+            sum(x * w for x, w in flat) / sum(w for _, w in flat), rel=1e-5
+        )
+        heavy = [x for x, w in flat if w > 1]
+        assert weighted["upweighted_nll"] == pytest.approx(sum(heavy) / len(heavy), rel=1e-5)
+        assert any(not torch.equal(plain_after[k], after[k]) for k in after)

@@ -289,12 +289,10 @@ def test_verl_parquet_rows_carry_whole_instances(tmp_path, instances):
 
 
 @pytest.fixture(scope="module")
-def smol(tmp_path_factory):
+def smol(smol_folder):
     from memalpha.llm.local import TransformersLLM
-    from memalpha.llm.registry import ModelConfig, resolve_folder
 
-    folder = resolve_folder(ModelConfig(cache_dir=tmp_path_factory.mktemp("models")))
-    return TransformersLLM(folder)
+    return TransformersLLM(smol_folder)
 
 
 class LocalRolloutServer:

@@ -242,6 +242,14 @@ class SFTConfig(_WriterRun):
         "2011), so the examples are the memory states the policy itself reaches; for a "
         "second-stage warm start from a first one.",
     )
+    aim_weight: float = Field(
+        1.0,
+        ge=1.0,
+        description="Loss weight of the target tokens that name the entry a semantic or "
+        "episodic memory_update or memory_delete rewrites (its memory_id), against 1 for every "
+        "other token. They are under 1% of a selective teacher's tokens, so at 1 the mean loss "
+        "barely sees them: a warm start that copies facts well can still aim at the wrong entry.",
+    )
     teacher_max_sentences: int | None = Field(
         40,
         ge=1,

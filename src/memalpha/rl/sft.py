@@ -13,19 +13,23 @@ from __future__ import annotations
 import itertools
 import json
 import random
+import re
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from memalpha.agent import ChunkStep, RuleWriterLLM, build_agent
 from memalpha.errors import ConfigError, DataError
-from memalpha.llm import FORMATS, LLM, Message
+from memalpha.llm import FORMATS, LLM, Message, ToolCallFormat
 from memalpha.memory import Memory
 from memalpha.rl.config import SFTConfig
 from memalpha.rl.parts import load_instances, make_optimizer, seed_everything
 from memalpha.rl.policy import Policy, uses_bf16
-from memalpha.rl.update import chunks, sft_step
+from memalpha.rl.update import SFTExample, chunks, sft_step
 from memalpha.tokens import TokenCounter, make_token_counter
+
+if TYPE_CHECKING:
+    from transformers import PreTrainedTokenizerBase
 
 Transcript = tuple[list[Message], str]
 
@@ -105,22 +109,55 @@ def read_transcripts(path: Path) -> list[Transcript]:
     return out
 
 
+def aim_weights(
+    tokenizer: PreTrainedTokenizerBase, fmt: ToolCallFormat, response: str, weight: float
+) -> list[float]:
+    """One loss weight per token of `Policy.response_ids(response)` (`tokenizer` is the
+    policy's): `weight` for the tokens that spell the memory_id of a non-core memory_update or
+    memory_delete call, 1 for the rest (the EOS included). The ids are found in the text in
+    call order, each after the last."""
+    aims = [
+        str(c.arguments["memory_id"])
+        for c in fmt.parse(response).calls
+        if c.name in ("memory_update", "memory_delete")
+        and isinstance(c.arguments, dict)
+        and c.arguments.get("memory_type") != "core_memory"
+        and c.arguments.get("memory_id") is not None
+    ]
+    spans, start = [], 0
+    for aim in aims:
+        if m := re.compile(rf"(?<!\w){re.escape(aim)}(?!\w)").search(response, start):
+            spans.append(m.span())
+            start = m.end()
+    offsets = tokenizer(response, add_special_tokens=False, return_offsets_mapping=True)[
+        "offset_mapping"
+    ]
+    heavy = [any(a < e and b > s for s, e in spans) for a, b in offsets]
+    return [weight if h else 1.0 for h in heavy] + [1.0]
+
+
 def sft_examples(
     cfg: SFTConfig, policy: Policy, transcripts: list[Transcript]
-) -> tuple[list[tuple[list[int], list[int]]], int]:
-    """The (prompt ids, target ids) pairs trained on, shuffled by `cfg.seed` and capped at
-    `cfg.examples`, and how many transcripts were dropped as over the writer budget.
+) -> tuple[list[SFTExample], int]:
+    """The (prompt ids, target ids[, token weights]) examples trained on, shuffled by
+    `cfg.seed` and capped at `cfg.examples`, and how many transcripts were dropped as over the
+    writer budget. Weights come with `cfg.aim_weight` above 1 (`aim_weights`).
 
     Raises:
         DataError: every transcript is over the budget.
     """
-    examples, dropped = [], 0
+    examples: list[SFTExample] = []
+    dropped = 0
     for messages, response in transcripts:
         target = policy.response_ids(response)
         if len(target) > cfg.max_new_tokens:
             dropped += 1
             continue
-        examples.append((policy.prompt_ids(messages), target))
+        if cfg.aim_weight == 1.0:
+            examples.append((policy.prompt_ids(messages), target))
+        else:
+            weights = aim_weights(policy.tokenizer, FORMATS[cfg.format], response, cfg.aim_weight)
+            examples.append((policy.prompt_ids(messages), target, weights))
     if not examples:
         raise DataError(
             f"all {len(transcripts)} transcripts exceed max_new_tokens={cfg.max_new_tokens}"

@@ -192,28 +192,53 @@ def grpo_update(
     return {k: v / max(1, tokens_seen) for k, v in totals.items()}
 
 
+SFTExample = tuple[list[int], list[int]] | tuple[list[int], list[int], list[float]]
+"""(prompt ids, target ids[, one loss weight per target token]) for `sft_step`."""
+
+
+def _target_weights(part: list[SFTExample], mask: torch.Tensor) -> torch.Tensor:
+    """The response mask with each weighted example's weights in place of its ones."""
+    if all(len(x) == 2 for x in part):
+        return mask
+    weights = mask.clone()
+    for row, x in enumerate(part):
+        if len(x) == 3:
+            weights[row, : len(x[2])] = torch.tensor(x[2], dtype=weights.dtype)
+    return weights
+
+
 def sft_step(
     policy: Policy,
     optimizer: torch.optim.Optimizer,
-    examples: list[tuple[list[int], list[int]]],
+    examples: list[SFTExample],
     micro_batch_size: int,
     grad_clip: float,
 ) -> dict[str, float]:
-    """One optimizer step of token-mean cross-entropy on (prompt ids, target ids) pairs."""
+    """One optimizer step of token-mean cross-entropy on (prompt ids, target ids) pairs, each
+    target token counted by its weight where an example carries weights (1 otherwise): the
+    weighted mean over the step's tokens. Also logs `upweighted_nll`, the plain mean NLL of
+    the tokens weighted above 1, where the step has any."""
     policy.model.train()
     optimizer.zero_grad(set_to_none=True)
-    total = sum(len(t) for _, t in examples)
-    loss_sum = 0.0
+    total = sum(sum(x[2]) if len(x) == 3 else len(x[1]) for x in examples)
+    loss_sum, heavy_nll, heavy_n = 0.0, 0.0, 0.0
     for part in micro_batches(examples, micro_batch_size, lambda x: len(x[0]) + len(x[1])):
-        batch = policy.batch([p for p, _ in part], [t for _, t in part])
-        mask = batch["response_mask"]
-        nll = -token_mean(response_logprobs(policy.model, batch), mask)
-        n = float(mask.sum())
+        batch = policy.batch([x[0] for x in part], [x[1] for x in part])
+        weights = _target_weights(part, batch["response_mask"])
+        logprobs = response_logprobs(policy.model, batch)
+        nll = -token_mean(logprobs, weights)
+        n = float(weights.sum())
         (nll * (n / total)).backward()
         loss_sum += float(nll.detach()) * n
+        heavy = (weights > 1).float()
+        heavy_nll -= float((logprobs.detach() * heavy).sum())
+        heavy_n += float(heavy.sum())
     norm = torch.nn.utils.clip_grad_norm_(
         [p for p in policy.model.parameters() if p.requires_grad], grad_clip
     )
     optimizer.step()
     policy.model.eval()
-    return {"loss": loss_sum / max(1, total), "grad_norm": float(norm)}
+    stats = {"loss": loss_sum / max(1, total), "grad_norm": float(norm)}
+    if heavy_n:
+        stats["upweighted_nll"] = heavy_nll / heavy_n
+    return stats
