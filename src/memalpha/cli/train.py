@@ -31,7 +31,8 @@ def show_sft(bar: Progress, task: TaskID) -> Callable[[dict[str, Any]], None]:
             if e["dropped"]:
                 err.print(f"{e['dropped']} transcripts over max_new_tokens were dropped")
         elif e["kind"] == "sft":
-            bar.update(task, completed=e["step"], info=f"loss {e['loss']:.3f}")
+            aim = f", aim tokens {e['upweighted_nll']:.3f}" if "upweighted_nll" in e else ""
+            bar.update(task, completed=e["step"], info=f"loss {e['loss']:.3f}{aim}")
 
     return show
 
