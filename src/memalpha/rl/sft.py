@@ -19,6 +19,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from memalpha.agent import ChunkStep, RuleWriterLLM, build_agent
+from memalpha.aim import AIMED_TOOLS
 from memalpha.errors import ConfigError, DataError
 from memalpha.llm import FORMATS, LLM, Message, ToolCallFormat
 from memalpha.memory import Memory
@@ -119,7 +120,7 @@ def aim_weights(
     aims = [
         str(c.arguments["memory_id"])
         for c in fmt.parse(response).calls
-        if c.name in ("memory_update", "memory_delete")
+        if c.name in AIMED_TOOLS
         and isinstance(c.arguments, dict)
         and c.arguments.get("memory_type") != "core_memory"
         and c.arguments.get("memory_id") is not None
