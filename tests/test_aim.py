@@ -42,9 +42,9 @@ def conflict(real_instances):
     )
 
 
-def _written(counter, instances, selective: bool, reward=None):
+def _written(counter, instances, selective: bool, reward=None, id_last: bool = False):
     agent = build_agent(WriterConfig(prompt="compact", max_new_tokens=640, memory=VIEW), counter)
-    writer = RuleWriterLLM(FORMATS["hermes"], selective=selective)
+    writer = RuleWriterLLM(FORMATS["hermes"], selective=selective, id_last=id_last)
     scoring = Scoring(ExtractiveReader(), None, reward or RewardConfig(gamma=0.0), counter)
     return rollout(agent, writer, GREEDY, instances, 1, VIEW, scoring)
 
@@ -80,6 +80,38 @@ def test_the_teacher_hits_every_change_and_the_rule_writer_none(counter, conflic
         aims = episode_aim(t.instance, t.calls, VIEW, counter)
         assert sum(a.hits for a in aims) == sum(a.aimed for a in aims) == 0  # core only
         assert sum(a.wanted for a in aims) > 0
+
+
+def test_the_id_last_teacher_builds_the_same_memories_naming_each_id_after_its_fact(
+    counter, conflict
+):
+    first = _written(counter, conflict, selective=True).trajectories
+    last = _written(counter, conflict, selective=True, id_last=True).trajectories
+    deletes = 0
+    for a, b in zip(first, last, strict=True):
+        assert b.memory.snapshot() == a.memory.snapshot()
+        aims = episode_aim(b.instance, b.calls, VIEW, counter, deletes_need_new=True)
+        assert aims == episode_aim(a.instance, a.calls, VIEW, counter, deletes_need_new=True)
+        assert all(x.hits == x.wanted == x.aimed for x in aims)
+        for chunk in b.calls:
+            for k, result in enumerate(chunk):
+                args = result.call.arguments
+                if args["memory_type"] == "core_memory" or result.call.name not in (
+                    "memory_update",
+                    "memory_delete",
+                ):
+                    continue
+                if result.call.name == "memory_update":  # the text first, then the id
+                    assert list(args) == ["memory_type", "new_content", "memory_id"]
+                else:  # the new employer inserted just before the old entry goes
+                    deletes += 1
+                    before = chunk[k - 1].call
+                    assert before.name == "new_memory_insert" and " works at " in str(
+                        before.arguments["content"]
+                    )
+        text = "".join(step.generation.text for step in b.episode.steps)
+        assert '"new_content"' in text and text.count('"memory_id"') > 0
+    assert deletes > 0
 
 
 def test_wrong_id_and_value_bound_to_another_person_miss(counter, conflict):

@@ -131,8 +131,19 @@ def _semantic(name: str, **args: str) -> FunctionCall:
     return FunctionCall(name, {"memory_type": "semantic_memory", **args})
 
 
-def selective_calls(chunk: str, shown: dict[str, str], *, first: bool) -> list[FunctionCall]:
-    """The selective teacher's calls for one chunk, given the entries its prompt shows."""
+def selective_calls(
+    chunk: str, shown: dict[str, str], *, first: bool, id_last: bool = False
+) -> list[FunctionCall]:
+    """The selective teacher's calls for one chunk, given the entries its prompt shows.
+
+    `id_last` writes what a change says before the id of the entry it replaces: an update's
+    `new_content` before its `memory_id` (JSON arguments are unordered, so the published schema
+    is unchanged), and a changed employer's insert before the delete of the old entry. Why: a
+    writer that names the id first must pick the entry before it has written whose fact it
+    changes; written last, the id follows a sentence naming the subject, and finding the entry
+    is a lookup of that name in the memory view (benchmarks/RESULTS.md, "The id after the
+    content").
+    """
     body = m.group(2) if (m := _DIALOGUE.match(chunk)) else chunk
     facts = _examples(body) or [s for s in sentences_with_speakers(body) if not is_chatter(s)]
     calls = [_core(facts[0])] if first and facts else []
@@ -141,15 +152,23 @@ def selective_calls(chunk: str, shown: dict[str, str], *, first: bool) -> list[F
             who, attr, new = m.groups()
             fact = f"The {attr} of {who} is {new}."
             if old := _entry_starting(shown, f"The {attr} of {who} is "):
-                calls.append(_semantic("memory_update", memory_id=old, new_content=fact))
+                calls.append(_update(old, fact, id_last=id_last))
                 continue
         elif m := _UPDATE_EMPLOYER.match(fact):
             who, before, now = m.groups()
             fact = f"{who} works at {now}."
             if old := _entry_starting(shown, f"{who} works at {before}"):
-                calls.append(_semantic("memory_delete", memory_id=old))
+                pair = [_semantic("memory_delete", memory_id=old), _insert("semantic", fact)]
+                calls += pair[::-1] if id_last else pair
+                continue
         calls.append(_insert("semantic", fact))
     return calls
+
+
+def _update(memory_id: str, content: str, *, id_last: bool) -> FunctionCall:
+    if id_last:
+        return _semantic("memory_update", new_content=content, memory_id=memory_id)
+    return _semantic("memory_update", memory_id=memory_id, new_content=content)
 
 
 class RuleWriterLLM:
@@ -158,12 +177,19 @@ class RuleWriterLLM:
     Args:
         max_sentences: a per-chunk cap (the SFT teacher's); None stores every sentence.
         selective: keep what matters and update what changed (`selective_calls`).
+        id_last: the selective teacher names the entry a change replaces after the new text.
     """
 
     def __init__(
-        self, fmt: ToolCallFormat, max_sentences: int | None = None, *, selective: bool = False
+        self,
+        fmt: ToolCallFormat,
+        max_sentences: int | None = None,
+        *,
+        selective: bool = False,
+        id_last: bool = False,
     ) -> None:
         self.fmt, self.max_sentences, self.selective = fmt, max_sentences, selective
+        self.id_last = id_last
         self.name = f"rule-writer{'-selective' if selective else ''}/{fmt.name}"
 
     def generate(self, prompts: list[list[Message]], sampling: SamplingParams) -> list[Generation]:
@@ -174,7 +200,9 @@ class RuleWriterLLM:
             system = messages[0]["content"]
             first = "<core_memory>\n\n</core_memory>" in system
             if self.selective:
-                calls = selective_calls(chunk, visible_semantic(system), first=first)
+                calls = selective_calls(
+                    chunk, visible_semantic(system), first=first, id_last=self.id_last
+                )
             else:
                 calls = rule_calls(chunk, first=first, max_sentences=self.max_sentences)
             out.append(Generation(self.fmt.render(calls)))

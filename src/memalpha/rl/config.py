@@ -234,6 +234,13 @@ class SFTConfig(_WriterRun):
         "writer); 'selective' drops chatter and updates or deletes changed facts, so the warm "
         "start uses every tool (memalpha.agent.rule_writer).",
     )
+    teacher_id_last: bool = Field(
+        False,
+        description="The selective teacher writes what a change says before the id of the "
+        "entry it replaces: an update's new_content before its memory_id, a changed employer's "
+        "insert before the delete. The id then follows the subject's name rather than "
+        "preceding it (memalpha.agent.rule_writer.selective_calls).",
+    )
     teacher_states: Literal["teacher", "policy"] = Field(
         "teacher",
         description="Whose memory the transcripts' prompts show. 'teacher': the teacher writes "

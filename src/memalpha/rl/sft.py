@@ -57,6 +57,7 @@ def teacher_transcripts(
         FORMATS[cfg.format],
         max_sentences=cfg.teacher_max_sentences,
         selective=cfg.teacher == "selective",
+        id_last=cfg.teacher_id_last,
     )
     if cfg.teacher_states == "policy" and writer_llm is None:
         raise ConfigError("teacher_states: policy needs the policy's LLM to write the memories")
