@@ -42,11 +42,11 @@ def conflict(real_instances):
     )
 
 
-def _written(counter, instances, selective: bool, reward=None, id_last: bool = False):
-    agent = build_agent(WriterConfig(prompt="compact", max_new_tokens=640, memory=VIEW), counter)
+def _written(counter, instances, selective: bool, reward=None, id_last: bool = False, view=VIEW):
+    agent = build_agent(WriterConfig(prompt="compact", max_new_tokens=640, memory=view), counter)
     writer = RuleWriterLLM(FORMATS["hermes"], selective=selective, id_last=id_last)
     scoring = Scoring(ExtractiveReader(), None, reward or RewardConfig(gamma=0.0), counter)
-    return rollout(agent, writer, GREEDY, instances, 1, VIEW, scoring)
+    return rollout(agent, writer, GREEDY, instances, 1, view, scoring)
 
 
 def _semantic_update(result) -> bool:
@@ -82,13 +82,18 @@ def test_the_teacher_hits_every_change_and_the_rule_writer_none(counter, conflic
         assert sum(a.wanted for a in aims) > 0
 
 
+@pytest.mark.parametrize("ids", ["before", "after"])
 def test_the_id_last_teacher_builds_the_same_memories_naming_each_id_after_its_fact(
-    counter, conflict
+    counter, conflict, ids
 ):
+    """Whether the view shows `[s3] text` or `text [s3]`, the teacher reads the same entries."""
     first = _written(counter, conflict, selective=True).trajectories
-    last = _written(counter, conflict, selective=True, id_last=True).trajectories
+    view = MemoryConfig(view={"mode": "retrieved", "k": 8, "ids": ids})
+    last = _written(counter, conflict, selective=True, id_last=True, view=view).trajectories
     deletes = 0
     for a, b in zip(first, last, strict=True):
+        shown = b.episode.steps[-1].messages[0]["content"]
+        assert (" [s" in shown) == (ids == "after") and ("\n[s" in shown) == (ids == "before")
         assert b.memory.snapshot() == a.memory.snapshot()
         aims = episode_aim(b.instance, b.calls, VIEW, counter, deletes_need_new=True)
         assert aims == episode_aim(a.instance, a.calls, VIEW, counter, deletes_need_new=True)

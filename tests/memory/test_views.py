@@ -92,3 +92,22 @@ def test_render_for_config_uses_the_view_config(memory, counter) -> None:
         memory.insert(Component.EPISODIC, f"event {i}")
     text = render_for_config(memory, ViewConfig(k=2), counter.count)
     assert "(Only show the most recent 2 out of 4 memories)\n[e3] event 2\n[e4] event 3" in text
+
+
+def test_ids_after_put_each_id_behind_its_content_and_change_nothing_else(memory, counter) -> None:
+    for fact in ["Whales eat krill.", "Tea comes from leaves.", "Krill are small crustaceans."]:
+        memory.insert(Component.SEMANTIC, fact)
+    memory.insert(Component.EPISODIC, "At noon, the user swam.")
+    chunk = "What do whales and krill do? Who swam at noon?"
+    before = render_for_config(memory, ViewConfig(mode="retrieved", k=2), counter.count, chunk)
+    after = render_for_config(
+        memory, ViewConfig(mode="retrieved", k=2, ids="after"), counter.count, chunk
+    )
+    assert "[s1] Whales eat krill.\n[s3] Krill are small crustaceans." in before
+    assert "Whales eat krill. [s1]\nKrill are small crustaceans. [s3]" in after
+    assert "At noon, the user swam. [e1]" in after
+    swapped = before.replace("[s1] Whales eat krill.", "Whales eat krill. [s1]")
+    swapped = swapped.replace(
+        "[s3] Krill are small crustaceans.", "Krill are small crustaceans. [s3]"
+    )
+    assert after == swapped.replace("[e1] At noon, the user swam.", "At noon, the user swam. [e1]")

@@ -141,7 +141,7 @@ class MemoryAgent:
     def _compact_messages(self, memory: Memory, chunk: str, view: ViewConfig) -> list[Message]:
         functions = self.executor.registry.functions()
         state, _ = fit_k(
-            lambda k: render_memory_state(memory, mode=view.mode, k=k, chunk=chunk),
+            lambda k: render_memory_state(memory, mode=view.mode, k=k, chunk=chunk, ids=view.ids),
             self.count,
             view.max_prompt_tokens,
             view.k,

@@ -49,7 +49,9 @@ _NOT_SPEAKERS = frozenset({"Update", "Note", "Sentence", "Label"})
 _UPDATE_ATTR = re.compile(r"^Update: (.+?) changed their (.+?); it is now (.+?)\.$")
 _UPDATE_EMPLOYER = re.compile(r"^Update: (.+?) left (.+?) and now works at (.+?)\.$")
 _SEMANTIC = re.compile(r"<semantic_memory>[^\n]*\n(.*?)\n</semantic_memory>", re.S)
-_ENTRY = re.compile(r"^\[(\S+)\] (.*)$", re.M)
+_ENTRY = re.compile(r"^\[(\S+)\] (.*)$")
+_ENTRY_ID_AFTER = re.compile(r"^(.*) \[(\S+)\]$")
+"""A shown entry's line, `[id] content` (published) or `content [id]` (`ViewConfig.ids`)."""
 _STARTERS = frozenset(
     "A An The It It's There This That These Those Someone Somebody Nobody Everyone He She They "
     "We I You Our My His Her Their".split()
@@ -118,9 +120,16 @@ def is_chatter(sentence: str) -> bool:
 
 
 def visible_semantic(system_prompt: str) -> dict[str, str]:
-    """The semantic entries the prompt's memory view shows: id → content."""
+    """The semantic entries the prompt's memory view shows: id → content. A line is read as
+    `[id] content` first, so under ids 'after' a content that itself begins `[x] ` misreads."""
     m = _SEMANTIC.search(system_prompt)
-    return dict(_ENTRY.findall(m.group(1))) if m else {}
+    shown: dict[str, str] = {}
+    for line in m.group(1).split("\n") if m else []:
+        if hit := _ENTRY.match(line):
+            shown[hit.group(1)] = hit.group(2)
+        elif hit := _ENTRY_ID_AFTER.match(line):
+            shown[hit.group(2)] = hit.group(1)
+    return shown
 
 
 def _entry_starting(entries: dict[str, str], prefix: str) -> str | None:

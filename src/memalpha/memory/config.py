@@ -32,6 +32,14 @@ class ViewConfig(BaseModel):
         "'retrieved': the K entries per list that BM25 ranks highest against the new chunk.",
     )
     k: int = Field(5, ge=0, description="Entries shown per list; published MAX_MEMORY_ITEMS=5.")
+    ids: Literal["before", "after"] = Field(
+        "before",
+        description="Where each shown entry's id goes: 'before' its content (`[s3] text`, as "
+        "published) or 'after' it (`text [s3]`). In a causal LM an id written before its text "
+        "cannot carry that text, so naming the entry that states a fact is a two-step lookup; "
+        "written after, the id's own position has read the fact (benchmarks/RESULTS.md, "
+        '"The id after the content").',
+    )
     max_prompt_tokens: int | None = Field(
         None,
         gt=0,

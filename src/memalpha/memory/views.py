@@ -46,10 +46,15 @@ def visible_entries(
     return [e for e in memory.entries(component) if e.id in hits]
 
 
+def render_entry(entry: Entry, ids: str = "before") -> str:
+    """One shown entry's line: `[id] content` as published, or `content [id]` (`ViewConfig.ids`)."""
+    return f"{entry.content} [{entry.id}]" if ids == "after" else f"[{entry.id}] {entry.content}"
+
+
 def render_memory_state(
-    memory: Memory, *, mode: str = "recent", k: int = 5, chunk: str = ""
+    memory: Memory, *, mode: str = "recent", k: int = 5, chunk: str = "", ids: str = "before"
 ) -> str:
-    """The CURRENT MEMORY STATE block, exactly as published for mode 'recent'."""
+    """The CURRENT MEMORY STATE block, exactly as published for mode 'recent' and ids 'before'."""
     sections = []
     if memory.config.enabled(Component.CORE):
         sections.append(f"<core_memory>\n{memory.core}\n</core_memory>")
@@ -57,18 +62,18 @@ def render_memory_state(
         if not memory.config.enabled(c):
             continue
         shown = visible_entries(memory, c, mode, k, chunk)
-        body = "\n".join(f"[{e.id}] {e.content}" for e in shown) or "Empty."
+        body = "\n".join(render_entry(e, ids) for e in shown) or "Empty."
         header = _HEADER[mode].format(shown=len(shown), total=memory.count(c))
         sections.append(f"<{c.value}_memory> {header}\n{body}\n</{c.value}_memory>")
     return "\n\n".join(sections)
 
 
 def render_memorize_prompt(
-    memory: Memory, *, mode: str = "recent", k: int = 5, chunk: str = ""
+    memory: Memory, *, mode: str = "recent", k: int = 5, chunk: str = "", ids: str = "before"
 ) -> str:
     """The writer's full memorize-mode system prompt (without the tool block)."""
     instructions = "\n".join(_INSTRUCTION[c] for c in Component if memory.config.enabled(c))
-    state = render_memory_state(memory, mode=mode, k=k, chunk=chunk)
+    state = render_memory_state(memory, mode=mode, k=k, chunk=chunk, ids=ids)
     return MEMORIZE_TEMPLATE.format(instructions=instructions, memory_state=state)
 
 
@@ -111,7 +116,7 @@ def render_for_config(
 ) -> str:
     """The system prompt under a `ViewConfig` (mode, K and budget)."""
     text, _ = fit_k(
-        lambda k: render_memorize_prompt(memory, mode=view.mode, k=k, chunk=chunk),
+        lambda k: render_memorize_prompt(memory, mode=view.mode, k=k, chunk=chunk, ids=view.ids),
         count,
         view.max_prompt_tokens,
         view.k,
