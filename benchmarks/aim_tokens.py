@@ -8,12 +8,13 @@ update lands on the entry that holds the old value.
 
     python benchmarks/aim_tokens.py --policy warm=runs/sft-smollm2-select/policy \
         --policy aim=runs/sft-smollm2-select-aim/policy [--seed 6] [--instances 4] \
-        [--chunk-tokens 128] [--id-last] [--out benchmarks/results/aim_tokens.json]
+        [--chunk-tokens 128] [--recipe configs/sft/cpu-smollm2-select.yaml] \
+        [--out benchmarks/results/aim_tokens.json]
 
 The draws are the train split (seed 6 by default: no warm start's config uses it) of the
-conflict sources of `configs/sft/cpu-smollm2-select.yaml`, whose prompt, view and format the
-transcripts follow. `--id-last` has the teacher write each id after the text of its change
-(`SFTConfig.teacher_id_last`), the order a warm start trained that way learned.
+conflict sources of `--recipe` (an SFT config; the selective warm start's by default), whose
+teacher, prompt, view and format the transcripts follow: measure a policy on the recipe it was
+trained with (`cpu-smollm2-select-idafter.yaml`'s ids come after their text).
 """
 
 from __future__ import annotations
@@ -35,12 +36,10 @@ from memalpha.rl.sft import aim_weights, teacher_transcripts
 from memalpha.tokens import make_token_counter
 from report import save
 
-RECIPE = Path("configs/sft/cpu-smollm2-select.yaml")
-
 
 def fresh_draws(args: argparse.Namespace) -> SFTConfig:
     """The recipe with its conflict sources drawn again at `args.seed`."""
-    cfg = load_config(SFTConfig, RECIPE)
+    cfg = load_config(SFTConfig, args.recipe)
     specs = [
         BuildConfig(
             source=source,
@@ -54,8 +53,7 @@ def fresh_draws(args: argparse.Namespace) -> SFTConfig:
         )
         for source in ("synth_cr", "conflict")
     ]
-    data = cfg.data.model_copy(update={"train": specs})
-    return cfg.model_copy(update={"data": data, "teacher_id_last": args.id_last})
+    return cfg.model_copy(update={"data": cfg.data.model_copy(update={"train": specs})})
 
 
 def measure(cfg: SFTConfig, folder: str, transcripts) -> dict:
@@ -134,7 +132,12 @@ def main() -> None:
     parser.add_argument("--seed", type=int, default=6, help="train-split draw")
     parser.add_argument("--instances", type=int, default=4, help="per conflict source")
     parser.add_argument("--chunk-tokens", type=int, default=128)
-    parser.add_argument("--id-last", action="store_true", help="ids after the changed text")
+    parser.add_argument(
+        "--recipe",
+        type=Path,
+        default=Path("configs/sft/cpu-smollm2-select.yaml"),
+        help="SFT config whose teacher, view and format the transcripts follow",
+    )
     parser.add_argument("--out", type=Path, default=Path("benchmarks/results/aim_tokens.json"))
     args = parser.parse_args()
     cfg = fresh_draws(args)
