@@ -288,6 +288,34 @@ def test_sft_with_train_layers_learns_through_the_top_layers_only(tiny_model, tm
     assert changed and all(k.startswith(("model.layers.1.", "model.norm")) for k in changed)
 
 
+def test_a_warm_start_is_not_driven_with_its_ids_moved(tiny_model, tiny_data, tmp_path):
+    """A policy learned to find an entry's id where its view showed it (`memory.view.ids`):
+    training, a second warm start or an evaluation that shows the ids on the other side of the
+    text refuses before it writes anything, naming the setting."""
+    from memalpha.eval.config import MethodConfig
+
+    warm = run_sft(_yes_sft(tiny_model, tmp_path, memory={"view": {"ids": "after"}}))
+    assert read_writer_config(warm).memory.view.ids == "after"
+    run = tmp_path / "grpo"
+    cfg = TrainConfig.model_validate(tiny_config(warm, tiny_data, run))  # ids before: the default
+    with pytest.raises(ConfigError, match="trained with memory.view.ids: after"):
+        Trainer(cfg).run()
+    assert not run.exists()
+    second = _yes_sft(tiny_model, tmp_path).model_copy(
+        update={"policy": ModelConfig(model=str(warm)), "out_dir": tmp_path / "second"}
+    )
+    with pytest.raises(ConfigError, match="set memory.view.ids: after"):
+        run_sft(second)
+    assert not (tmp_path / "second").exists()
+    moved = MethodConfig(
+        name="m", kind="memalpha", policy={"model": str(warm)}, memory={"view": {"k": 8}}
+    )
+    with pytest.raises(ConfigError, match="memory.view.ids: after"):
+        _ = moved.writer
+    kept = MethodConfig(name="m", kind="memalpha", policy={"model": str(warm)})
+    assert kept.writer.memory.view.ids == "after"
+
+
 def test_train_layers_refuses_lora_in_the_warm_start_too(tiny_model, tmp_path):
     cfg = _yes_sft(tiny_model, tmp_path, train_layers=1, lora={"enabled": True})
     with pytest.raises(ConfigError, match="train_layers and lora.enabled"):

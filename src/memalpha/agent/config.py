@@ -116,6 +116,28 @@ def read_writer_config(folder: Path) -> WriterConfig | None:
         raise ConfigError(f"{path}: not a writer config ({exc})") from None
 
 
+def check_trained_layout(policy: str | Path, memory: MemoryConfig) -> None:
+    """Refuse to drive a trained policy with the memory view's ids on the other side of the
+    text than its folder recorded (`ViewConfig.ids`): it learned to find an entry's id where it
+    was shown, and would name wrong entries without any error. Folders with no writer.json
+    (base models, registry names) pass.
+
+    Raises:
+        ConfigError: the recorded and the given `memory.view.ids` differ.
+    """
+    recorded = read_writer_config(Path(policy)) if Path(policy).is_dir() else None
+    _check_layout(policy, recorded, memory)
+
+
+def _check_layout(policy: str | Path, recorded: WriterConfig | None, memory: MemoryConfig) -> None:
+    if recorded is not None and recorded.memory.view.ids != memory.view.ids:
+        raise ConfigError(
+            f"{policy} was trained with memory.view.ids: {recorded.memory.view.ids} "
+            f"({WRITER_FILE}) but this run shows ids {memory.view.ids} their text; set "
+            f"memory.view.ids: {recorded.memory.view.ids}"
+        )
+
+
 def policy_writer(
     policy: str | Path | None, overrides: dict[str, object] | None = None
 ) -> WriterConfig:
@@ -123,14 +145,18 @@ def policy_writer(
     the given fields replaced (CLI options, explicitly set config keys).
 
     Raises:
-        ConfigError: an override is not a valid writer setting.
+        ConfigError: an override is not a valid writer setting, or moves the view's ids to the
+            other side of the text than the policy was trained with (`check_trained_layout`).
     """
     recorded = read_writer_config(Path(policy)) if policy and Path(policy).is_dir() else None
     base = (recorded or WriterConfig()).model_dump()
     try:
-        return WriterConfig.model_validate({**base, **(overrides or {})})
+        writer = WriterConfig.model_validate({**base, **(overrides or {})})
     except ValidationError as exc:
         raise ConfigError(f"invalid writer settings: {exc}") from None
+    if policy:
+        _check_layout(policy, recorded, writer.memory)
+    return writer
 
 
 def effective_writer(cfg: WriterConfig, policy: str | Path | None) -> WriterConfig:

@@ -101,14 +101,15 @@ def _writer(
     """The writer the command drives: what a policy folder recorded at training (defaults for
     a base model, a served model or the rule writer), then --config/--set for the memory,
     then each option given."""
-    recorded = policy_writer(None if policy == "rule" else policy)
+    folder = None if policy == "rule" else policy
+    recorded = policy_writer(folder)
     # as plain data, so that the one validation below checks every option given
     settings = (memory or recorded.memory).model_dump()
     views = {"mode": view, "k": view_k}
     settings["view"] |= {k: v for k, v in views.items() if v is not None}
     options = {"format": fmt, "prompt": prompt, "max_new_tokens": max_new_tokens}
     given = {k: v for k, v in options.items() if v is not None}
-    return policy_writer(None, {**recorded.model_dump(), "memory": settings, **given})
+    return policy_writer(folder, {**recorded.model_dump(), "memory": settings, **given})
 
 
 def _chunks(

@@ -20,7 +20,7 @@ from typing import Any
 
 import torch
 
-from memalpha.agent import MemoryAgent, RuleWriterLLM, build_agent
+from memalpha.agent import MemoryAgent, RuleWriterLLM, build_agent, check_trained_layout
 from memalpha.aim import announcing_chunks
 from memalpha.config import check_resumable, save_run_config
 from memalpha.data import Instance
@@ -225,6 +225,7 @@ class Trainer:
 
     def _start(self) -> _Run:
         cfg = self.cfg
+        check_trained_layout(cfg.policy.model, cfg.memory)
         resume = self._prepare_dir()
         train = load_instances(cfg.data.train, cfg.data.train_files, self.counter)
         val = load_instances(cfg.data.val, cfg.data.val_files, self.counter)
