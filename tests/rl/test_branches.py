@@ -6,6 +6,7 @@ rank the response that overwrites the changed facts above those that do not."""
 from __future__ import annotations
 
 from pathlib import Path
+from types import SimpleNamespace
 
 import pytest
 import torch
@@ -363,6 +364,44 @@ def test_a_guide_brings_the_teachers_hit_into_each_change_group(counter, conflic
     assert stats["branches_guided"] == change_groups and stats["branch_guided_r5"] == 1.0
     assert stats["branch_guided_above_greedy"] == 1.0
     assert "branches_guided" not in branch_stats(alone)
+
+
+@pytest.mark.parametrize("ids", ["before", "after"])
+def test_the_trainers_guide_names_ids_in_the_order_its_view_shows_them(
+    ids, counter, conflict, tiny_model, tiny_data, tmp_path
+):
+    """The trainer's guide answers each prompt as the warm start of that layout was taught:
+    with ids after their text (`memory.view.ids: after`) it writes an update's new text
+    before the id it replaces, as `SFTConfig.teacher_id_last` did; with the published view,
+    the id first. Same calls otherwise: the teacher of that layout, on the same prompt."""
+    view = MemoryConfig(view={"mode": "retrieved", "k": 8, "ids": ids})
+    overrides = {
+        "ppo.group_by": "branch",
+        "reward.aim_weight": 1.0,
+        "ppo.branch_guide": "teacher",
+        "rollout.group_size": 3,
+        "memory": view.model_dump(),
+    }
+    trainer = Trainer(
+        TrainConfig.model_validate(tiny_config(tiny_model, tiny_data, tmp_path, **overrides))
+    )
+    run = SimpleNamespace(policy=SimpleNamespace(response_ids=lambda text: [len(text)]))
+    guide = trainer._guide(run)
+    agent = build_agent(WriterConfig(prompt="compact", max_new_tokens=640, memory=view), counter)
+    scoring = Scoring(ExtractiveReader(), None, RewardConfig(gamma=0.0), counter)
+    taught = RuleWriterLLM(FORMATS["hermes"], selective=True, id_last=ids == "after")
+    episodes = rollout(agent, taught, SAMPLED, conflict, 1, view, scoring).trajectories
+    updates = 0
+    for step in (s for t in episodes for s in t.episode.steps):
+        answer = guide.respond(step.messages, (), SAMPLED).text
+        assert answer == step.generation.text
+        for call in FORMATS["hermes"].parse(answer).calls:
+            if call.name == "memory_update" and "memory_id" in call.arguments:
+                updates += 1
+                names = list(call.arguments)
+                id_last = names.index("new_content") < names.index("memory_id")
+                assert id_last == (ids == "after")
+    assert updates > 0
 
 
 def test_branch_groups_need_an_aim_reward_and_two_responses(tiny_model, tiny_data, tmp_path):

@@ -343,10 +343,17 @@ class Trainer:
 
     def _guide(self, run: _Run) -> Guide | None:
         """`ppo.branch_guide`: the selective rule writer, in the writer's format, answering
-        in the policy's token ids."""
+        in the policy's token ids. With ids shown after their text (`memory.view.ids: after`,
+        the ids-after warm start's layout) it names a replaced entry after the new text, as
+        that warm start's teacher did (`SFTConfig.teacher_id_last`), so a guided answer is in
+        the order the policy writes."""
         if self.cfg.ppo.branch_guide == "none":
             return None
-        teacher = RuleWriterLLM(FORMATS[self.cfg.writer.format], selective=True)
+        teacher = RuleWriterLLM(
+            FORMATS[self.cfg.writer.format],
+            selective=True,
+            id_last=self.cfg.memory.view.ids == "after",
+        )
         return Guide(teacher, run.policy.response_ids)
 
     def _with_old_logprobs(self, run: _Run, samples: list[Sample]) -> list[Sample]:
