@@ -385,6 +385,8 @@ def test_the_trainers_guide_names_ids_in_the_order_its_view_shows_them(
     trainer = Trainer(
         TrainConfig.model_validate(tiny_config(tiny_model, tiny_data, tmp_path, **overrides))
     )
+    # a stand-in for the run's policy, which only encodes the guide's text (SmolLM2 does so in
+    # the test above): this test is about the text's call order
     run = SimpleNamespace(policy=SimpleNamespace(response_ids=lambda text: [len(text)]))
     guide = trainer._guide(run)
     agent = build_agent(WriterConfig(prompt="compact", max_new_tokens=640, memory=view), counter)
