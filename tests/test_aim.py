@@ -172,6 +172,10 @@ def test_aim_reward_is_the_overlap_of_calls_and_wanted_changes():
     assert aim_reward(1, 3, 2) == pytest.approx(1 / 4)
     assert aim_reward(0, 3, 0, quiet="free") == 1.0  # reward.aim_quiet: free
     assert aim_reward(1, 3, 2, quiet="free") == pytest.approx(1 / 4)
+    # reward.aim_misses: free, recall at a chunk that wants a change; quiet chunks as before
+    assert aim_reward(1, 3, 2, misses="free") == pytest.approx(1 / 2)
+    assert aim_reward(0, 3, 2, misses="free") == 0.0
+    assert aim_reward(0, 3, 0, misses="free") == 0.0
     with pytest.raises(ValueError, match="out of range"):
         aim_reward(2, 1, 3)
 

@@ -47,7 +47,7 @@ from memalpha.memory import (
     clean_entry_id,
     parse_component,
 )
-from memalpha.reward import AimQuiet, aim_reward
+from memalpha.reward import AimMisses, AimQuiet, aim_reward
 from memalpha.tokens import TokenCounter
 
 AIMED_TOOLS = ("memory_update", "memory_delete")
@@ -70,9 +70,10 @@ class ChunkAim:
         """The chunk's aim reward (`reward.aim_reward`), quiet chunks restrained."""
         return self.aim_score("restrain")
 
-    def aim_score(self, quiet: AimQuiet) -> float:
-        """r5 under `reward.aim_quiet`: at a chunk that wants no change, free scores any call 1."""
-        return aim_reward(self.hits, self.aimed, self.wanted, quiet)
+    def aim_score(self, quiet: AimQuiet, misses: AimMisses = "charged") -> float:
+        """r5 under `reward.aim_quiet` and `reward.aim_misses`: at a chunk that wants no change,
+        quiet free scores any call 1; at one that wants a change, misses free scores recall."""
+        return aim_reward(self.hits, self.aimed, self.wanted, quiet, misses)
 
     @property
     def r6(self) -> float:

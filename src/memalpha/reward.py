@@ -34,6 +34,7 @@ from typing import Literal
 from pydantic import BaseModel, ConfigDict, Field
 
 AimQuiet = Literal["restrain", "free"]  # RewardConfig.aim_quiet
+AimMisses = Literal["charged", "free"]  # RewardConfig.aim_misses
 
 
 class RewardConfig(BaseModel):
@@ -104,6 +105,15 @@ class RewardConfig(BaseModel):
         "branch groups at every chunk scored on restrain and keep stopped updating at all; "
         "quiet chunks outnumber change chunks. Measured: on free too (benchmarks/RESULTS.md, "
         "'Guided branch groups').",
+    )
+    aim_misses: AimMisses = Field(
+        "charged",
+        description="r5 at a chunk that wants a change: the overlap hits / (aimed + wanted − "
+        "hits), which charges a call that misses as much as a change left undone (charged), or "
+        "the recall hits / wanted (free), so that a miss costs only through keep (r6), when it "
+        "removes a fact the questions depend on. Why: branch groups scored on the overlap "
+        "learned to call less, not to aim better, when their warm start missed with about two "
+        "aimed calls in three (benchmarks/RESULTS.md, 'GRPO from the ids-after warm start').",
     )
     aim_delete: Literal["named", "replaced"] = Field(
         "named",
@@ -191,10 +201,17 @@ def validity_reward(judge_scores: list[float], *, no_calls: float = 0.0) -> floa
     return sum(judge_scores) / len(judge_scores) if judge_scores else no_calls
 
 
-def aim_reward(hits: int, aimed: int, wanted: int, quiet: AimQuiet = "restrain") -> float:
+def aim_reward(
+    hits: int,
+    aimed: int,
+    wanted: int,
+    quiet: AimQuiet = "restrain",
+    misses: AimMisses = "charged",
+) -> float:
     """r5 of one chunk: hits / (calls that aimed + changes wanted − hits), the overlap of what
-    it changed with what it should have; 1 for a chunk that wanted and aimed at nothing, and
-    for a chunk that wanted nothing whatever it aimed at when `quiet` is free.
+    it changed with what it should have, or hits / wanted when `misses` are free; 1 for a chunk
+    that wanted and aimed at nothing, and for a chunk that wanted nothing whatever it aimed at
+    when `quiet` is free.
 
     Raises:
         ValueError: more hits than aimed calls or wanted changes, or a negative count.
@@ -203,6 +220,8 @@ def aim_reward(hits: int, aimed: int, wanted: int, quiet: AimQuiet = "restrain")
         raise ValueError(f"aim counts out of range: {hits} hits, {aimed} aimed, {wanted} wanted")
     if not wanted and quiet == "free":
         return 1.0
+    if wanted and misses == "free":
+        return hits / wanted
     union = aimed + wanted - hits
     return hits / union if union else 1.0
 

@@ -272,12 +272,14 @@ def _judge_scores(written: list[Written], judge: Judge | None) -> list[list[tupl
 
 def _aim_scores(written: list[Written], scoring: Scoring) -> list[list[float]]:
     """Per memory, per chunk: r5, the aim of its update and delete calls (`memalpha.aim`),
-    under `reward.aim_quiet`."""
-    strict, quiet = scoring.reward.deletes_need_new, scoring.reward.aim_quiet
+    under `reward.aim_quiet` and `reward.aim_misses`."""
+    reward = scoring.reward
     return [
         [
-            a.aim_score(quiet)
-            for a in episode_aim(w.instance, w.calls, w.memory.config, scoring.counter, strict)
+            a.aim_score(reward.aim_quiet, reward.aim_misses)
+            for a in episode_aim(
+                w.instance, w.calls, w.memory.config, scoring.counter, reward.deletes_need_new
+            )
         ]
         for w in written
     ]

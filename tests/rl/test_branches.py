@@ -280,6 +280,34 @@ def test_free_quiet_chunks_charge_only_what_a_call_there_removes(counter, confli
         assert charged == "r6" or quiet_ties >= len(conflict) * (G - 1)
 
 
+@pytest.mark.parametrize("aim_misses", ["charged", "free"])
+def test_free_misses_charge_a_call_that_misses_at_a_change_chunk_nothing(
+    counter, conflict, aim_misses
+):
+    """`reward.aim_misses`: at a chunk that wants a change, the teacher's hits plus a delete
+    that misses rank below the teacher's hits alone when misses are charged, and tie with them
+    when they are free (r5 is then the recall, and the stray delete removes no fact)."""
+    agent = build_agent(WriterConfig(prompt="compact", max_new_tokens=640, memory=VIEW), counter)
+    reward = RewardConfig(
+        gamma=0.0, call_weight=0.0, aim_weight=1.0, keep_weight=1.0, aim_misses=aim_misses
+    )
+    scoring = Scoring(ExtractiveReader(), None, reward, counter)
+    done = branch_rollout(agent, StrayDeleteOnSampledRows(), SAMPLED, conflict, G, VIEW, scoring)
+    keys = [(s.group, s.chunk_index) for s in done.samples]
+    advantages = group_advantages(
+        [s.terms.total for s in done.samples],
+        group_keys([g for g, _ in keys], [c for _, c in keys], GroupBy.BRANCH),
+    )
+    pairs = enumerate(zip(done.aims, advantages, strict=True))
+    sampled = [(aim, adv) for k, (aim, adv) in pairs if k % G]
+    assert sampled
+    assert all(a.wanted and a.hits == a.wanted and a.aimed > a.hits for a, _ in sampled)
+    if aim_misses == "charged":
+        assert all(adv < 0 for _, adv in sampled)
+    else:
+        assert all(adv == 0 for _, adv in sampled)
+
+
 @pytest.mark.parametrize("keep_weight", [0.0, 1.0])
 def test_keep_ranks_a_response_that_stores_nothing_below_the_teacher(
     counter, conflict, keep_weight

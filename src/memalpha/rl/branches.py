@@ -95,8 +95,8 @@ class Guide:
 
 
 def branch_terms(aim: ChunkAim, step: ChunkStep, reward: RewardConfig) -> RewardTerms:
-    """A branch's score: aim_weight·r5 (under `reward.aim_quiet`) + keep_weight·r6 +
-    call_weight·r2 of its chunk."""
+    """A branch's score: aim_weight·r5 (under `reward.aim_quiet` and `reward.aim_misses`) +
+    keep_weight·r6 + call_weight·r2 of its chunk."""
     return combine(
         0.0,
         call_success_reward(step.successes, no_calls=reward.no_call_r2),
@@ -105,7 +105,7 @@ def branch_terms(aim: ChunkAim, step: ChunkStep, reward: RewardConfig) -> Reward
         beta=0.0,
         gamma=0.0,
         call_weight=reward.call_weight,
-        r5=aim.aim_score(reward.aim_quiet),
+        r5=aim.aim_score(reward.aim_quiet, reward.aim_misses),
         aim_weight=reward.aim_weight,
         r6=aim.r6,
         keep_weight=reward.keep_weight,
