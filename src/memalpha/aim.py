@@ -47,7 +47,7 @@ from memalpha.memory import (
     clean_entry_id,
     parse_component,
 )
-from memalpha.reward import AimMisses, AimQuiet, aim_reward
+from memalpha.reward import RewardConfig, aim_reward
 from memalpha.tokens import TokenCounter
 
 AIMED_TOOLS = ("memory_update", "memory_delete")
@@ -67,13 +67,13 @@ class ChunkAim:
 
     @property
     def r5(self) -> float:
-        """The chunk's aim reward (`reward.aim_reward`), quiet chunks restrained."""
-        return self.aim_score("restrain")
+        """The chunk's aim reward (`reward.aim_reward`), quiet chunks restrained, misses charged."""
+        return aim_reward(self.hits, self.aimed, self.wanted)
 
-    def aim_score(self, quiet: AimQuiet, misses: AimMisses = "charged") -> float:
-        """r5 under `reward.aim_quiet` and `reward.aim_misses`: at a chunk that wants no change,
-        quiet free scores any call 1; at one that wants a change, misses free scores recall."""
-        return aim_reward(self.hits, self.aimed, self.wanted, quiet, misses)
+    def aim_score(self, reward: RewardConfig) -> float:
+        """r5 as `reward` asks for it (`aim_quiet`, `aim_misses`): the one place that reads
+        them, so the trainer's branch groups and the episode scoring cannot disagree."""
+        return aim_reward(self.hits, self.aimed, self.wanted, reward.aim_quiet, reward.aim_misses)
 
     @property
     def r6(self) -> float:

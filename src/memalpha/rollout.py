@@ -276,7 +276,7 @@ def _aim_scores(written: list[Written], scoring: Scoring) -> list[list[float]]:
     reward = scoring.reward
     return [
         [
-            a.aim_score(reward.aim_quiet, reward.aim_misses)
+            a.aim_score(reward)
             for a in episode_aim(
                 w.instance, w.calls, w.memory.config, scoring.counter, reward.deletes_need_new
             )

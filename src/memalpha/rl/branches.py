@@ -105,7 +105,7 @@ def branch_terms(aim: ChunkAim, step: ChunkStep, reward: RewardConfig) -> Reward
         beta=0.0,
         gamma=0.0,
         call_weight=reward.call_weight,
-        r5=aim.aim_score(reward.aim_quiet, reward.aim_misses),
+        r5=aim.aim_score(reward),
         aim_weight=reward.aim_weight,
         r6=aim.r6,
         keep_weight=reward.keep_weight,
