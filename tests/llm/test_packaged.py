@@ -5,11 +5,13 @@ from __future__ import annotations
 
 import hashlib
 from dataclasses import replace
+from pathlib import Path
 
 import pytest
 
 from memalpha.errors import ConfigError
 from memalpha.llm import packaged
+from memalpha.llm.local import land_folder
 from memalpha.llm.packaged import PACKAGED, SplitGGUF, gguf_path
 
 PARTS = [b"GGUF" + bytes(range(256)) * 40, bytes(reversed(range(256))) * 33, b"tail"]
@@ -46,6 +48,35 @@ def test_a_split_gguf_is_assembled_once_and_checked(split_model, tmp_path):
     assert gguf_path("test-split", tmp_path / "cache") == path
     assert path.stat().st_mtime_ns == mtime  # not rebuilt
     assert not list((tmp_path / "cache").glob("*.tmp"))
+
+
+def test_a_second_run_assembling_at_the_same_time_leaves_both_the_checked_file(
+    split_model, tmp_path, monkeypatch
+):
+    """Two evaluations started side by side both assembled the Qwen file under one shared
+    temporary name; the second truncated the first's and renamed it away, and the first died
+    on its rename (seen 2026-12-05). Here a second assembly runs whole while the first is
+    still writing its parts."""
+    entry, whole = split_model
+    cache = tmp_path / "cache"
+    real_part = packaged._part
+    second: list[Path | None] = []
+
+    class PartThatLetsAnotherRunIn:
+        def __init__(self, path: Path) -> None:
+            self.path = path
+
+        def open(self, mode: str):
+            if not second:  # the first run's first part: the other run goes now, start to end
+                second.append(None)
+                second[0] = gguf_path("test-split", cache)
+            return self.path.open(mode)
+
+    monkeypatch.setattr(packaged, "_part", lambda *a: PartThatLetsAnotherRunIn(real_part(*a)))
+    first = gguf_path("test-split", cache)
+    assert second == [first]
+    assert first.read_bytes() == whole
+    assert [p.name for p in cache.iterdir()] == [entry.file]  # no temporary file left behind
 
 
 def test_parts_that_do_not_make_the_file_are_refused_with_versions(
@@ -97,3 +128,32 @@ def test_qwen_assembles_converts_and_answers_from_memory(tmp_path):
         ]
         (answer,) = llm.generate([messages], SamplingParams(max_new_tokens=8))
     assert "pixelbert" in answer.text.lower()
+
+
+def test_a_converted_folder_lands_once_and_a_later_run_keeps_the_first(tmp_path):
+    """The GGUF → HF conversion (`cached_hf_folder`) writes a temporary folder of its own and
+    lands it with `land_folder`; two runs side by side both convert, and the second to land
+    keeps the first one's folder instead of failing."""
+    folder = tmp_path / "model-abc"
+    for run, weights in enumerate((b"first", b"second")):
+        tmp = tmp_path / f"model-abc.{run}.tmp"
+        tmp.mkdir()
+        (tmp / "config.json").write_text("{}")
+        (tmp / "model.safetensors").write_bytes(weights)
+        land_folder(tmp, folder)
+        assert not tmp.exists()
+    assert (folder / "model.safetensors").read_bytes() == b"first"
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["model-abc"]
+
+
+def test_a_folder_that_cannot_land_over_an_unfinished_one_is_an_error(tmp_path):
+    folder = tmp_path / "model-abc"
+    folder.mkdir()
+    (folder / "stray.txt").write_text("not a conversion")
+    tmp = tmp_path / "model-abc.0.tmp"
+    tmp.mkdir()
+    (tmp / "config.json").write_text("{}")
+    with pytest.raises(OSError):
+        land_folder(tmp, folder)
+    assert not tmp.exists()
+    assert [p.name for p in folder.iterdir()] == ["stray.txt"]

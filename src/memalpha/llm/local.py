@@ -11,6 +11,8 @@ from __future__ import annotations
 import contextlib
 import hashlib
 import logging
+import shutil
+import tempfile
 from pathlib import Path
 from typing import Any
 
@@ -52,11 +54,32 @@ def cached_hf_folder(path: Path, gguf_file: str, cache_dir: Path) -> Path:
     model = AutoModelForCausalLM.from_pretrained(path, gguf_file=gguf_file)
     plain_weights(model)
     folder.parent.mkdir(parents=True, exist_ok=True)
-    tmp = folder.with_name(folder.name + ".tmp")
-    model.save_pretrained(tmp)
-    tokenizer.save_pretrained(tmp)
-    tmp.rename(folder)  # atomic: a killed conversion never leaves a half folder in use
+    # A temporary folder of this process's own, as two runs started side by side each convert.
+    tmp = Path(tempfile.mkdtemp(dir=folder.parent, prefix=f"{folder.name}.", suffix=".tmp"))
+    try:
+        model.save_pretrained(tmp)
+        tokenizer.save_pretrained(tmp)
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise
+    land_folder(tmp, folder)
     return folder
+
+
+def land_folder(tmp: Path, folder: Path) -> None:
+    """Rename the finished `tmp` to `folder` (atomic: a killed conversion never leaves a half
+    folder in use); where another run landed the same conversion first, keep its folder and
+    drop `tmp`.
+
+    Raises:
+        OSError: `folder` could not be written and holds no finished conversion either.
+    """
+    try:
+        tmp.rename(folder)
+    except OSError:
+        shutil.rmtree(tmp, ignore_errors=True)
+        if not (folder / "config.json").is_file():
+            raise
 
 
 def plain_weights(model) -> None:

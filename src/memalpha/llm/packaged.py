@@ -16,8 +16,11 @@ from __future__ import annotations
 import hashlib
 import importlib.metadata
 import importlib.util
+import os
+import tempfile
 from dataclasses import dataclass
 from pathlib import Path
+from typing import BinaryIO
 
 from memalpha.errors import ConfigError
 
@@ -87,20 +90,35 @@ def gguf_path(name: str, cache_dir: Path) -> Path:
         return target  # written only after its sha256 matched (below)
     parts = [_part(package_folder(p, name, entry), entry) for p in entry.packages]
     cache_dir.mkdir(parents=True, exist_ok=True)
-    tmp = target.with_name(target.name + ".tmp")
-    digest, size = hashlib.sha256(), 0
-    with tmp.open("wb") as out:
-        for part in parts:
-            with part.open("rb") as src:
-                while block := src.read(1 << 22):
-                    digest.update(block)
-                    size += len(block)
-                    out.write(block)
-    if size != entry.size or digest.hexdigest() != entry.sha256:
+    # A temporary file of this process's own: two runs started side by side (an evaluation
+    # beside another) each assemble the file, and under one shared name the second truncated
+    # the first's file and renamed it away from under it.
+    with tempfile.NamedTemporaryFile(
+        "wb", dir=cache_dir, prefix=f"{target.name}.", suffix=".tmp", delete=False
+    ) as out:
+        tmp = Path(out.name)
+        try:
+            digest, size = _copy_parts(parts, out)
+        except BaseException:
+            tmp.unlink()
+            raise
+    if size != entry.size or digest != entry.sha256:
         tmp.unlink()
-        raise ConfigError(_mismatch(name, entry, size, digest.hexdigest()))
-    tmp.rename(target)  # atomic: a killed assembly never leaves a half file in use
+        raise ConfigError(_mismatch(name, entry, size, digest))
+    os.replace(tmp, target)  # atomic, and the same checked bytes whichever run lands last
     return target
+
+
+def _copy_parts(parts: list[Path], out: BinaryIO) -> tuple[str, int]:
+    """Write `parts` one after another to `out`; (their sha256 hex digest, their size)."""
+    digest, size = hashlib.sha256(), 0
+    for part in parts:
+        with part.open("rb") as src:
+            while block := src.read(1 << 22):
+                digest.update(block)
+                size += len(block)
+                out.write(block)
+    return digest.hexdigest(), size
 
 
 def _part(folder: Path, entry: SplitGGUF) -> Path:
