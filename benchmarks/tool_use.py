@@ -23,11 +23,15 @@ instances.
         --policy grpo=runs/grpo-smollm2-select-stale/checkpoints/step_000008/policy \
         [--pool grpo-seeds=grpo,grpo-seed1] [--instances 6] [--scale 1] [--chunk-tokens 128] \
         [--out benchmarks/results/tool_use.json] [--reuse benchmarks/results/tool_use.json] \
-        [--print-changes] [--loop-stop]
+        [--print-changes] [--loop-stop] [--threads 1]
 
 `--loop-stop`: the `--policy` writers end an answer whose tail repeats one span
 (`memalpha.llm.loops`' defaults), as `loop_stop: {}` on an eval method does; rows are reused
 only from outputs run with the same setting.
+
+`--threads`: CPU threads to write on (default: as found, OMP_NUM_THREADS or one per core); the
+output records the count, and rows are reused only from outputs written under the same one:
+greedy bf16 writing differs with it (benchmarks/RESULTS.md, "Groups of 8 at change chunks").
 
 `--reuse` an earlier output (repeatable): a `--policy` it measured under the very same
 NAME=folder, on the same instances, is taken from it instead of written again (greedy writing
@@ -53,7 +57,7 @@ from memalpha.agent import RuleWriterLLM, WriterConfig, build_agent, policy_writ
 from memalpha.aim import episode_aim, facts_of
 from memalpha.data import BuildConfig, Fate, build
 from memalpha.eval.stats import paired_difference
-from memalpha.llm import FORMATS, ModelConfig, make_llm
+from memalpha.llm import FORMATS, ModelConfig, make_llm, pin_threads
 from memalpha.llm.loops import LoopStop
 from memalpha.memory import Memory
 from memalpha.tokens import make_token_counter
@@ -202,7 +206,11 @@ def main() -> None:
         action="store_true",
         help="the --policy writers cut an answer that loops (memalpha.llm.loops defaults)",
     )
+    parser.add_argument(
+        "--threads", type=int, default=None, help="CPU threads to write on (default: as found)"
+    )
     args = parser.parse_args()
+    args.threads = pin_threads(args.threads)  # recorded in the output's config
     names = [spec.partition("=")[0] for spec in args.policy]
     pool_specs = [parse_pool(spec, names) for spec in args.pool]
     rule_cfg = WriterConfig(
@@ -301,13 +309,14 @@ def writer_of(folder: str, args: argparse.Namespace) -> WriterConfig:
 
 def reusable_rows(args: argparse.Namespace, instances) -> dict[str, tuple[Path, dict]]:
     """For this run's `--policy` specs, a row of a `--reuse` file (and the file) measured under
-    the same NAME=folder, with the same instance count, length, chunking and loop stop, on
-    these instances.
+    the same NAME=folder, with the same instance count, length, chunking, loop stop and
+    thread count, on these instances (an output that did not record its thread count: none).
 
     Raises:
         SystemExit: a file is not an output of this script.
     """
-    shape = ("instances", "scale", "chunk_tokens", "loop_stop")  # outputs before --loop-stop: off
+    shape = ("instances", "scale", "chunk_tokens", "loop_stop", "threads")
+    unrecorded = {"loop_stop": False, "threads": None}  # outputs before these options
     ids = {inst.id for inst in instances}
     out: dict[str, tuple[Path, dict]] = {}
     for path in args.reuse:
@@ -316,11 +325,8 @@ def reusable_rows(args: argparse.Namespace, instances) -> dict[str, tuple[Path, 
             config, rows = earlier["config"], {r["writer"]: r for r in earlier["rows"]}
         except (OSError, ValueError, KeyError, TypeError) as exc:
             raise SystemExit(f"--reuse {path}: not an output of this script ({exc})") from None
-        if any(config.get(k, False) != getattr(args, k) for k in shape):
-            print(
-                f"--reuse {path}: other instances or loop stop ({', '.join(shape)} differ); "
-                "nothing taken"
-            )
+        if differ := [k for k in shape if config.get(k, unrecorded.get(k)) != getattr(args, k)]:
+            print(f"--reuse {path}: written with other {', '.join(differ)}; nothing taken")
             continue
         for spec in args.policy:
             row = rows.get(spec.partition("=")[0])

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
@@ -81,3 +81,13 @@ def real_instances(shared_data, counter):
         return [inst for spec in specs for inst in build(spec, counter)]
 
     return make
+
+
+@pytest.fixture
+def restore_threads() -> Iterator[None]:
+    """torch's thread count as it was before a test that pins another (`threads: N`)."""
+    import torch
+
+    before = torch.get_num_threads()
+    yield
+    torch.set_num_threads(before)

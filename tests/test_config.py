@@ -154,3 +154,18 @@ def test_shipped_variants_differ_from_their_base_only_where_they_say(variant, ba
     assert {k for k in own if own[k] != under[k]} == stated
     assert {d["chunk_tokens"] for d in own["data"]["train"]} == {64}
     assert {d["chunk_tokens"] for d in under["data"]["train"]} == {128}
+
+
+def test_a_refused_resume_names_what_changed(tmp_path):
+    """Which keys differ, with the value then and now, so a user sees what to put back."""
+    from memalpha.config import check_resumable, save_run_config
+    from memalpha.errors import ConfigError
+    from memalpha.eval import EvalConfig
+
+    first = EvalConfig(methods=[{"name": "rule", "kind": "rule-writer"}], files=["x.jsonl"])
+    save_run_config(tmp_path, first.model_copy(update={"threads": 1}))
+    changed = first.model_copy(update={"threads": 2, "reader_max_new_tokens": 9})
+    with pytest.raises(ConfigError) as refused:
+        check_resumable(tmp_path, changed, ())
+    assert "reader_max_new_tokens: 64 then, 9 now; threads: 1 then, 2 now" in str(refused.value)
+    check_resumable(tmp_path, changed, ("threads", "reader_max_new_tokens"))  # volatile: passes

@@ -135,9 +135,13 @@ def check_resumable(run_dir: Path, cfg: BaseModel, volatile: tuple[str, ...]) ->
         before = type(cfg).model_validate(yaml.safe_load(saved.read_text("utf-8")))
     except (yaml.YAMLError, ValidationError) as exc:
         raise ConfigError(f"unreadable run config: {exc}", path=str(saved)) from None
-    if _without(before, volatile) != _without(cfg, volatile):
+    if changed := _differences(_without(before, volatile), _without(cfg, volatile)):
+        shown = "; ".join(
+            f"{key}: {_brief(was)} then, {_brief(now)} now" for key, was, now in changed[:5]
+        )
+        more = f" and {len(changed) - 5} more" if len(changed) > 5 else ""
         raise ConfigError(
-            f"{run_dir} holds a run with a different config; "
+            f"{run_dir} holds a run with a different config ({shown}{more}); "
             "use another out_dir or --fresh to start over"
         )
 
@@ -146,6 +150,22 @@ def save_run_config(run_dir: Path, cfg: BaseModel) -> None:
     (Path(run_dir) / RUN_CONFIG).write_text(
         yaml.safe_dump(cfg.model_dump(mode="json"), sort_keys=False), "utf-8"
     )
+
+
+def _differences(before: Any, now: Any, key: str = "") -> list[tuple[str, Any, Any]]:
+    """(dotted key, value then, value now) of every leaf where two config dumps differ."""
+    if isinstance(before, dict) and isinstance(now, dict):
+        return [
+            diff
+            for k in sorted(before.keys() | now.keys(), key=str)
+            for diff in _differences(before.get(k), now.get(k), f"{key}.{k}" if key else str(k))
+        ]
+    return [] if before == now else [(key or "(config)", before, now)]
+
+
+def _brief(value: Any, limit: int = 60) -> str:
+    text = repr(value)
+    return text if len(text) <= limit else text[: limit - 3] + "..."
 
 
 def _without(cfg: BaseModel, keys: tuple[str, ...]) -> dict:

@@ -197,18 +197,19 @@ def test_shipped_eval_configs_load_and_cover_the_competencies(name, repo_root, c
         assert {j.instance.competency for j in jobs} == set(Competency)
 
 
-def test_ray_fan_out_gives_the_same_scores(tmp_path, shared_data, tiny_model):
-    """`ray_address` runs the jobs as Ray actors (a local Ray instance here)."""
+def test_ray_fan_out_gives_the_same_scores(tmp_path, shared_data, tiny_model, restore_threads):
+    """`ray_address` runs the jobs as Ray actors (a local Ray instance here), each on the
+    run's `threads` (unset, an actor computes on what Ray gives it: one thread by default)."""
     pytest.importorskip("ray")
     import ray
 
-    cfg = config(tmp_path, shared_data, tiny_model, "local")
+    cfg = config(tmp_path, shared_data, tiny_model, "local", threads=1)
     methods = {"methods": cfg.methods[:4]}  # rule, long, rag + the tiny memalpha writer
     a = run_eval(cfg.model_copy(update=methods))
     b = run_eval(
-        config(tmp_path, shared_data, tiny_model, "ray", ray_address="local", workers=2).model_copy(
-            update=methods
-        )
+        config(
+            tmp_path, shared_data, tiny_model, "ray", ray_address="local", workers=2, threads=1
+        ).model_copy(update=methods)
     )
     ray.shutdown()
     assert (a / "summary.json").read_bytes() == (b / "summary.json").read_bytes()
@@ -338,3 +339,64 @@ def test_a_question_asked_of_the_same_memory_twice_is_answered_once(shared_data,
     assert (memo.hits, memo.misses) == (6, 6)
     answers = {m: [r["prediction"] for r in rows if r["method"] == m] for m in ("rule-a", "rule-b")}
     assert answers["rule-a"] == answers["rule-b"]
+
+
+def test_a_run_records_its_thread_count_and_resumes_only_under_it(
+    tmp_path, shared_data, tiny_model, restore_threads
+):
+    """Greedy bf16 writing differs with the thread count (benchmarks/RESULTS.md, "Groups of 8
+    at change chunks"): every row says the count it was written under, the run's config keeps
+    it, and a resume under another is refused by name, the rows untouched."""
+    import torch
+
+    from memalpha.errors import ConfigError
+
+    cfg = config(tmp_path, shared_data, tiny_model)
+    cfg = cfg.model_copy(update={"methods": cfg.methods[:2], "threads": 1})
+    run_eval(cfg)
+    assert torch.get_num_threads() == 1
+    rows = read_rows(cfg.out_dir / "predictions.jsonl")
+    assert rows and {r["threads"] for r in rows} == {1}
+    saved = yaml.safe_load((cfg.out_dir / "config.yaml").read_text())
+    assert saved["threads"] == 1
+    summary = json.loads((cfg.out_dir / "summary.json").read_text())
+    assert summary["methods"]["memalpha-tiny"]["1"]["threads"] == [1]
+    before = (cfg.out_dir / "predictions.jsonl").read_bytes()
+    with pytest.raises(ConfigError, match=r"threads: 1 then, 2 now"):
+        run_eval(cfg.model_copy(update={"threads": 2}))
+    assert (cfg.out_dir / "predictions.jsonl").read_bytes() == before
+    torch.set_num_threads(2)  # as found, unset, is what the machine gives: 2 here, not 1
+    with pytest.raises(ConfigError, match=r"threads: 1 then, 2 now"):
+        run_eval(cfg.model_copy(update={"threads": None}))
+    torch.set_num_threads(1)  # as found, it is the run's count again: the run resumes
+    run_eval(cfg.model_copy(update={"threads": None}))
+    assert (cfg.out_dir / "predictions.jsonl").read_bytes() == before
+
+
+def test_worker_processes_write_as_the_policy_folder_recorded(tmp_path, shared_data, tiny_model):
+    """A trained policy writes as its `writer.json` says, under the writer keys the method
+    sets itself. Worker processes once rebuilt the config from a full dump, where every key
+    reads as set: the defaults replaced the recorded writer, and a policy trained with ids
+    after their text was refused (found starting configs/eval/length-idafter.yaml)."""
+    import shutil
+
+    from memalpha.agent import WriterConfig, save_writer_config
+
+    policy = tmp_path / "policy"
+    shutil.copytree(tiny_model, policy)
+    recorded = WriterConfig(prompt="compact", max_new_tokens=8, memory={"view": {"ids": "after"}})
+    save_writer_config(policy, recorded)
+    cfg = config(tmp_path, shared_data, tiny_model)
+    cfg = cfg.model_copy(
+        update={
+            "datasets": cfg.datasets[:2],
+            "methods": [
+                MethodConfig(name="trained", kind="memalpha", policy={"model": str(policy)}),
+                cfg.methods[1],
+            ],
+        }
+    )
+    assert cfg.methods[0].writer == recorded
+    one = run_eval(cfg.model_copy(update={"out_dir": tmp_path / "one"}))
+    two = run_eval(cfg.model_copy(update={"out_dir": tmp_path / "two", "workers": 2}))
+    assert (one / "summary.json").read_bytes() == (two / "summary.json").read_bytes()

@@ -204,3 +204,23 @@ def test_an_interval_that_touches_zero_is_not_beyond_noise():
     # only 0 is snapped: equal scores keep an interval that holds their mean exactly
     # (rounding every end to 12 decimals put 5/12's above it, and the bar chart refused)
     assert stratified_interval([[5 / 12] * 4, [5 / 12] * 4]) == (5 / 12, 5 / 12)
+
+
+def test_report_warns_when_the_runs_compared_wrote_under_other_thread_counts(tmp_path):
+    """Greedy bf16 writing differs with the thread count (the same warm start overwrote 25
+    changed facts under two threads, 23 under one: benchmarks/RESULTS.md, "Groups of 8 at
+    change chunks"), so a difference between runs written under two counts includes it."""
+    two = summarize([row("warm", f"i{i}", "q", 0.5) | {"threads": 2} for i in range(2)])
+    one = summarize([row("grpo", f"i{i}", "q", 1.0) | {"threads": 1} for i in range(2)])
+    also_one = summarize([row("rule", f"i{i}", "q", 1.0) | {"threads": 1} for i in range(2)])
+    unknown = summarize([row("old", f"i{i}", "q", 1.0) for i in range(2)])
+    for name, summary in [("two", two), ("one", one), ("also", also_one), ("unknown", unknown)]:
+        (tmp_path / f"{name}.json").write_text(json.dumps(summary))
+    assert one["methods"]["grpo"]["1"]["threads"] == [1]
+    assert unknown["methods"]["old"]["1"]["threads"] == []
+    warned = compare_runs([tmp_path / "two.json", tmp_path / "one.json", tmp_path / "unknown.json"])
+    assert warned.startswith("**Written under different thread counts** (")
+    assert "(one/grpo 1, two/warm 2, unknown/old ?; ?: not recorded)" in warned
+    assert "| one/grpo - two/warm | AR | +0.500" in warned  # still paired, with the warning
+    same = compare_runs([tmp_path / "one.json", tmp_path / "also.json", tmp_path / "unknown.json"])
+    assert "thread counts" not in same

@@ -215,3 +215,13 @@ def test_a_server_that_never_finishes_is_given_up_at_the_deadline(slow_server, m
     ):
         llm.generate(HELLO, SamplingParams())
     assert time.monotonic() - began < 3.0
+
+
+def test_pin_threads_sets_the_count_and_none_leaves_it(restore_threads):
+    import torch
+
+    from memalpha.llm import pin_threads
+
+    assert pin_threads(1) == torch.get_num_threads() == 1
+    assert pin_threads(None) == 1  # as found
+    assert pin_threads(2) == torch.get_num_threads() == 2

@@ -168,6 +168,23 @@ def test_loop_stop_cuts_rollouts_logs_them_and_is_recorded(tiny_model, tiny_data
     assert read_writer_config(step / "policy").loop_stop.model_dump() == stop
 
 
+def test_a_run_keeps_its_thread_count_and_resumes_only_under_it(
+    tiny_model, tiny_data, tmp_path, restore_threads
+):
+    """Rollouts write greedily at validation and sample under the run's thread count, and
+    greedy bf16 writing differs with it (benchmarks/RESULTS.md, "Groups of 8 at change
+    chunks"): unset, the count found is kept in the run's config; a resume under another is
+    refused by name."""
+    torch.set_num_threads(1)
+    _train(tiny_model, tiny_data, tmp_path / "run", **{"schedule.steps": 1})
+    saved = yaml.safe_load((tmp_path / "run" / "config.yaml").read_text())
+    assert saved["threads"] == 1
+    other = tiny_config(tiny_model, tiny_data, tmp_path / "run", **{"schedule.steps": 2})
+    with pytest.raises(ConfigError, match=r"threads: 1 then, 2 now"):
+        Trainer(TrainConfig.model_validate(other | {"threads": 2})).run()
+    assert [r["step"] for r in read_metrics(tmp_path / "run") if r["kind"] == "train"] == [1]
+
+
 def test_lora_run_resumes_exactly(tiny_model, tiny_data, tmp_path):
     """Under LoRA a resume reloads the base weights plus the saved adapters (and the optimizer
     over the adapters only); its next steps must repeat the uninterrupted run's."""

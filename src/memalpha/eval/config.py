@@ -10,7 +10,7 @@ from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from memalpha.agent import WriterConfig, effective_writer
 from memalpha.data import BuildConfig
-from memalpha.llm import ModelConfig
+from memalpha.llm import ModelConfig, Threads
 from memalpha.reader import ReaderConfig
 
 MethodKind = Literal["memalpha", "rule-writer", "long-context", "rag-topk", "memagent", "mem1"]
@@ -84,6 +84,7 @@ class EvalConfig(_Strict):
         "in one batch (the policy's batch_size caps each generate call).",
     )
     workers: int = Field(1, ge=1, description="Processes over instances (1: in this process).")
+    threads: Threads = None
     ray_address: str | None = Field(
         None, description="Fan out over a Ray cluster instead ('auto', 'ray://HOST:PORT')."
     )

@@ -9,7 +9,8 @@ Resume: a job whose rows are all in the file is not run again; a torn last line 
 a write) is cut off. Parallelism: a process pool over those batches (each process builds the
 reader and the methods once), or Ray actors when `ray_address` is set. Determinism: greedy
 generation everywhere, and the summary is computed from rows sorted by key, so the order in
-which jobs finish changes nothing in it.
+which jobs finish changes nothing in it; every process computes on the run's `threads` (greedy
+bf16 writing differs with the count), each row records it, and a run resumes only under it.
 """
 
 from __future__ import annotations
@@ -70,7 +71,10 @@ class Worker:
     """The reader and the methods of one config, built once per process."""
 
     def __init__(self, cfg: EvalConfig) -> None:
+        from memalpha.llm import pin_threads
+
         self.cfg = cfg
+        self.threads = pin_threads(cfg.threads)  # before any model runs in this process
         self.counter = make_token_counter()
         self.reader = EvalReader(cfg.reader, self.counter, cfg.reader_max_new_tokens)
         self.methods: dict[str, Method] = {}
@@ -115,6 +119,7 @@ class Worker:
                 "memory_tokens": recall.memory_tokens,
                 "input_tokens": input_tokens,
                 "questions": len(inst.questions),
+                "threads": self.threads,
             }
             for qa, pred in zip(inst.questions, predictions, strict=True)
         ]
@@ -132,6 +137,14 @@ def batches(jobs: list[Job], size: int) -> list[list[Job]]:
 
 
 _WORKER: Worker | None = None
+
+
+def _shipped(cfg: EvalConfig) -> str:
+    """The config as another process rebuilds it: the keys it sets, only. A method's writer
+    is its policy's recorded `writer.json` under the writer keys the method sets itself
+    (`MethodConfig.writer`); dumped whole, every key would read as set, and the defaults
+    would replace what the policy recorded (its prompt, format, memory view, budget)."""
+    return cfg.model_dump_json(exclude_unset=True)
 
 
 def _init_worker(cfg_json: str) -> None:
@@ -177,9 +190,16 @@ def _saved_method_names(out: Path) -> set[str]:
         return set()
 
 
-def _prepare(cfg: EvalConfig, fresh: bool) -> Path:
+def _prepare(cfg: EvalConfig, fresh: bool) -> tuple[EvalConfig, Path]:
+    """The config as the run keeps it (its thread count resolved, unless Ray's machines each
+    decide theirs), checked against the one the run in `out_dir` started with; the
+    predictions file."""
+    from memalpha.llm import pin_threads
+
     out = cfg.out_dir
     out.mkdir(parents=True, exist_ok=True)
+    if cfg.threads is None and not cfg.ray_address:
+        cfg = cfg.model_copy(update={"threads": pin_threads(None)})
     if fresh:
         (out / PREDICTIONS).unlink(missing_ok=True)
     elif (out / PREDICTIONS).is_file():
@@ -189,7 +209,7 @@ def _prepare(cfg: EvalConfig, fresh: bool) -> Path:
         volatile = ("workers", "ray_address", "pools")
         check_resumable(out, cfg.model_copy(update={"methods": kept}), volatile)
     save_run_config(out, cfg)
-    return out / PREDICTIONS
+    return cfg, out / PREDICTIONS
 
 
 def _results(cfg: EvalConfig, jobs: list[Job]) -> Iterator[list[Row]]:
@@ -211,7 +231,7 @@ def _results(cfg: EvalConfig, jobs: list[Job]) -> Iterator[list[Row]]:
             cfg.workers,
             mp_context=multiprocessing.get_context("spawn"),
             initializer=_init_worker,
-            initargs=(cfg.model_dump_json(),),
+            initargs=(_shipped(cfg),),
         ) as pool:
             for future in as_completed([pool.submit(_run_batch, b) for b in todo]):
                 yield from future.result()
@@ -232,7 +252,7 @@ def _ray_results(cfg: EvalConfig, todo: list[list[Job]]) -> Iterator[list[Row]]:
         def run(self, jobs: list[Job]) -> list[list[Row]]:
             return self.worker.run(jobs)
 
-    actors = [RayWorker.remote(cfg.model_dump_json()) for _ in range(cfg.workers)]
+    actors = [RayWorker.remote(_shipped(cfg)) for _ in range(cfg.workers)]
     pending = [actors[i % len(actors)].run.remote(b) for i, b in enumerate(todo)]
     while pending:
         ready, pending = ray.wait(pending, num_returns=1)
@@ -248,7 +268,7 @@ def run_eval(
     """Run what is not done yet; write the summary; returns the run directory."""
     from memalpha.eval.summary import write_summary
 
-    path = _prepare(cfg, fresh)
+    cfg, path = _prepare(cfg, fresh)
     counter = make_token_counter()
     jobs = load_jobs(cfg, counter)
     done = done_keys(read_rows(path))

@@ -80,6 +80,7 @@ def summarize(rows: list[dict[str, Any]]) -> dict[str, Any]:
             "score": mean(q["score"] for q in qs),
             "memory_tokens": qs[0]["memory_tokens"],
             "input_tokens": qs[0]["input_tokens"],
+            "threads": qs[0].get("threads"),  # None: written before rows recorded it
         }
     out: dict[str, Any] = {"aggregation": AGGREGATION, "methods": {}}
     for method, by_scale in sorted(cells.items()):
@@ -104,6 +105,7 @@ def summarize(rows: list[dict[str, Any]]) -> dict[str, Any]:
                 "memory_tokens": mean(r["memory_tokens"] for r in records),
                 "input_tokens": mean(r["input_tokens"] for r in records),
                 "instances": len(records),
+                "threads": sorted({r["threads"] for r in records if r.get("threads")}),
                 "by_instance": {
                     s: {"competency": competency[s], "instances": dict(sorted(ids.items()))}
                     for s, ids in sorted(by_source.items())
@@ -310,7 +312,24 @@ def compare_runs(sources: list[Path], pools: dict[str, list[str]] | None = None)
             )
     merged = summarize(rows + pooled_rows(rows, pools or {}))
     merged["methods"] |= unpaired
-    return markdown(merged)
+    return _thread_warning(merged) + markdown(merged)
+
+
+def _thread_warning(summary: dict[str, Any]) -> str:
+    """A warning line when the compared methods were written under different thread counts:
+    greedy bf16 writing differs with the count, so their differences include it."""
+    counts = {
+        name: cell.get("threads", [])
+        for name, by_scale in summary["methods"].items()
+        for cell in [by_scale[min(by_scale, key=int)]]
+    }
+    if len({n for c in counts.values() for n in c}) < 2:
+        return ""
+    shown = ", ".join(f"{m} {'/'.join(map(str, c)) or '?'}" for m, c in counts.items())
+    return (
+        f"**Written under different thread counts** ({shown}; ?: not recorded): greedy bf16 "
+        "writing differs with the count, so differences between these include it.\n\n"
+    )
 
 
 def _read_summary(source: Path) -> tuple[str, dict[str, Any]]:

@@ -5,7 +5,7 @@ from memalpha.llm.formats import FORMATS, FunctionCall, ParsedOutput, ToolCallFo
 from memalpha.llm.loops import LoopStop, loop_cut, trim_loop
 from memalpha.llm.memo import GreedyMemo
 from memalpha.llm.protocol import LLM, Generation, Message, SamplingParams
-from memalpha.llm.registry import ModelConfig, make_llm, resolve_folder
+from memalpha.llm.registry import ModelConfig, Threads, make_llm, resolve_folder
 
 __all__ = [
     "FORMATS",
@@ -19,6 +19,7 @@ __all__ = [
     "ParsedOutput",
     "SamplingParams",
     "ToolCallFormat",
+    "Threads",
     "by_length",
     "length_batches",
     "loop_cut",
@@ -27,13 +28,14 @@ __all__ = [
     "TransformersLLM",
     "VllmEngine",
     "bf16_native",
+    "pin_threads",
     "plain_weights",
     "resolve_dtype",
     "resolve_folder",
 ]
 
 _LOCAL = {"TransformersLLM", "plain_weights"}  # need torch: imported on first use only
-_PRECISION = {"bf16_native", "resolve_dtype"}
+_PRECISION = {"bf16_native", "pin_threads", "resolve_dtype"}
 
 
 def __getattr__(name: str):

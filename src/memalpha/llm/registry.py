@@ -4,7 +4,7 @@ PyPI (`memalpha.llm.packaged`), an HF folder, a GGUF file, or a served model."""
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Literal
+from typing import Annotated, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
@@ -12,6 +12,19 @@ from memalpha.errors import ConfigError
 from memalpha.llm.openai_http import OpenAIHttpLLM
 from memalpha.llm.packaged import PACKAGED, gguf_path
 from memalpha.llm.protocol import LLM
+
+# A run's CPU thread count (one per process): greedy bf16 decoding differs with it (see
+# `memalpha.llm.precision.pin_threads`), so a run records the count it used and resumes only
+# under the same one.
+Threads = Annotated[
+    int | None,
+    Field(
+        ge=1,
+        description="CPU threads each process computes on (torch intra-op); None: as found "
+        "(OMP_NUM_THREADS, else one per core), recorded in the run's config when it starts. "
+        "Greedy writing differs with the count, so a run resumes only under the same one.",
+    ),
+]
 
 
 class ModelConfig(BaseModel):

@@ -10,7 +10,7 @@ from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from memalpha.agent import WriterConfig, WriterStyle
 from memalpha.data import BuildConfig
-from memalpha.llm import ModelConfig
+from memalpha.llm import ModelConfig, Threads
 from memalpha.reader import JudgeConfig, ReaderConfig
 from memalpha.reward import RewardConfig
 from memalpha.rl.advantages import GroupBy
@@ -140,6 +140,7 @@ class _WriterRun(WriterStyle):
     and memory, from `WriterStyle`), on what data."""
 
     seed: int = 0
+    threads: Threads = None
     policy: ModelConfig = Field(default_factory=ModelConfig)
     data: DataConfig = Field(default_factory=DataConfig)
     lora: LoraConfig = Field(default_factory=LoraConfig)

@@ -21,7 +21,7 @@ from typing import TYPE_CHECKING, Any
 from memalpha.agent import ChunkStep, RuleWriterLLM, build_agent, check_trained_layout
 from memalpha.aim import AIMED_TOOLS
 from memalpha.errors import ConfigError, DataError
-from memalpha.llm import FORMATS, LLM, Message, ToolCallFormat
+from memalpha.llm import FORMATS, LLM, Message, ToolCallFormat, pin_threads
 from memalpha.memory import Memory
 from memalpha.rl.config import SFTConfig
 from memalpha.rl.parts import load_instances, make_optimizer, seed_everything
@@ -172,6 +172,7 @@ def run_sft(cfg: SFTConfig, on_event: Callable[[dict[str, Any]], None] | None = 
     """Fine-tune `cfg.policy` on transcripts; returns the HF folder of the result."""
     on_event = on_event or (lambda e: None)
     check_trained_layout(cfg.policy.model, cfg.memory)  # a second stage from a warm start
+    pin_threads(cfg.threads)
     seed_everything(cfg.seed)
     counter = make_token_counter(cfg.memory.tokenizer)
     policy = Policy(cfg.policy, cfg.lora, bf16=uses_bf16(cfg.autocast_bf16, cfg.policy.device))

@@ -25,7 +25,7 @@ from memalpha.aim import announcing_chunks
 from memalpha.config import check_resumable, save_run_config
 from memalpha.data import Instance
 from memalpha.errors import ConfigError
-from memalpha.llm import FORMATS, SamplingParams
+from memalpha.llm import FORMATS, SamplingParams, pin_threads
 from memalpha.reader import build_judge, build_reader
 from memalpha.reward import sample_reward
 from memalpha.rl.advantages import GroupBy, group_advantages, group_keys, share_with_spread
@@ -196,7 +196,10 @@ class Trainer:
         self.counter = make_token_counter(cfg.memory.tokenizer)
 
     def _prepare_dir(self) -> Path | None:
-        """Check the run directory against the config; the checkpoint to resume, if any."""
+        """Pin the thread count (rollouts write greedily and sample under it, and a resumed
+        run must too); check the run directory against the config; the checkpoint to
+        resume, if any."""
+        self.cfg = self.cfg.model_copy(update={"threads": pin_threads(self.cfg.threads)})
         self.run_dir.mkdir(parents=True, exist_ok=True)
         ckpts = [] if self.fresh else list_checkpoints(self.run_dir)
         if ckpts:
