@@ -166,6 +166,7 @@ def measure(
         "aim_wanted": sum(a.wanted for a in grounded),
         "aim_aimed": sum(a.aimed for a in grounded),
         "aim_hits": sum(a.hits for a in grounded),
+        "aim_resolved": sum(a.resolved for a in grounded),  # reward.aim_misses: fate
         "r5_aim": statistics.fmean(a.r5 for a in grounded),
         "facts_due_at_end": due_at_end,
         "facts_kept_at_end": kept_at_end,
@@ -264,7 +265,8 @@ def main() -> None:
     table = Table(title=title)
     heads = ["writer", "insert ok/all", "update ok/all", "delete ok/all", "core set"]
     heads += ["changed facts", *FATES, "single-hop overwritten", "aim hit/teacher's", "aim other"]
-    heads += ["r5 hits/wanted", "r5 aimed", "r5 mean", "facts kept at end", "r6 mean"]
+    heads += ["r5 hits/wanted", "resolved/wanted", "r5 aimed", "r5 mean"]
+    heads += ["facts kept at end", "r6 mean"]
     heads += ["memory tokens"]
     for head in heads:
         table.add_column(head, justify="left" if head == "writer" else "right")
@@ -278,6 +280,7 @@ def main() -> None:
             f"{r['targets_hit']}/{r['teacher_targets']}",
             str(r["targets_other"]),
             f"{r['aim_hits']}/{r['aim_wanted']}",
+            f"{r['aim_resolved']}/{r['aim_wanted']}" if "aim_resolved" in r else "-",
             str(r["aim_aimed"]),
             f"{r['r5_aim']:.3f}",
             f"{r['facts_kept_at_end']}/{r['facts_due_at_end']}" if "r6_keep" in r else "-",

@@ -176,8 +176,14 @@ def test_aim_reward_is_the_overlap_of_calls_and_wanted_changes():
     assert aim_reward(1, 3, 2, misses="free") == pytest.approx(1 / 2)
     assert aim_reward(0, 3, 2, misses="free") == 0.0
     assert aim_reward(0, 3, 0, misses="free") == 0.0
+    # reward.aim_misses: fate, the share of wanted changes resolved as the chunk ends
+    assert aim_reward(0, 3, 2, misses="fate", resolved=1) == pytest.approx(1 / 2)
+    assert aim_reward(2, 2, 2, misses="fate", resolved=0) == 0.0  # hits undone by the end
+    assert aim_reward(0, 3, 0, misses="fate") == 0.0  # quiet chunks as before
     with pytest.raises(ValueError, match="out of range"):
         aim_reward(2, 1, 3)
+    with pytest.raises(ValueError, match="3 resolved"):
+        aim_reward(0, 0, 2, misses="fate", resolved=3)
 
 
 def test_aim_needs_one_call_list_per_chunk(counter, conflict):
@@ -291,3 +297,49 @@ def test_keep_charges_a_chunk_that_stores_nothing_or_deletes_what_memory_held(co
     lost = sum(f.stated([entry.content]) for f in due)
     assert (stray.due, stray.kept) == (base[quiet].due, base[quiet].due - lost)
     assert stray.r5 == 0.0  # and r5 charges it as an aimed call where nothing is wanted
+
+
+def test_fate_pays_for_a_change_that_stands_at_the_chunks_end_whatever_was_called(
+    counter, conflict
+):
+    """`aim_misses: fate` scores a change chunk on the wanted changes memory holds overwritten
+    as it ends: an update that binds the new value resolves its change; a delete of the right
+    entry that leaves the new value unstated does not (it loses the fact), nor does a value
+    bound to another person; a call that misses harmlessly costs nothing, where the overlap
+    charges it."""
+    [t] = _written(counter, conflict[:1], selective=True).trajectories
+    index, chunk = _update_chunk(t)
+    update = next(k for k, r in enumerate(chunk) if _semantic_update(r))
+    fate = RewardConfig(aim_misses="fate")
+    base = episode_aim(t.instance, t.calls, VIEW, counter)[index]
+    assert base.resolved == base.wanted >= 2 and base.aim_score(fate) == 1.0
+
+    def scored(*edits: tuple[int, ToolCall | None], extra: ToolCall | None = None):
+        calls = [list(c) for c in t.calls]
+        for k, call in edits:
+            calls[index][k] = replace(chunk[k], call=call)
+        if extra is not None:
+            calls[index].append(ToolResult(extra, CallStatus.OK))
+        return episode_aim(t.instance, calls, VIEW, counter)[index]
+
+    args = chunk[update].call.arguments
+    entry = {"memory_type": "semantic_memory", "memory_id": args["memory_id"]}
+    deleted = scored((update, ToolCall("memory_delete", entry)))
+    assert deleted.hits == base.hits and deleted.resolved == base.resolved - 1
+    assert deleted.aim_score(fate) == pytest.approx(1 - 1 / base.wanted)
+    other = next(c for c in changes_of(t.instance) if c.subject not in args["new_content"])
+    crossed = scored(
+        (
+            update,
+            ToolCall(
+                "memory_update",
+                {**args, "new_content": f"The pet of {other.subject} is {other.new}."},
+            ),
+        )
+    )
+    assert crossed.resolved == base.resolved - 1
+    stray = scored(
+        extra=ToolCall("memory_update", {**entry, "memory_id": "s999", "new_content": "x"})
+    )
+    assert stray.aimed == base.aimed + 1 and stray.resolved == base.resolved
+    assert stray.aim_score(fate) == 1.0 > stray.aim_score(RewardConfig())

@@ -27,6 +27,10 @@ it names both. A chunk's keep is the share of the facts it must account for that
 as it ends: those first due at the chunk and those due that memory stated as it began. It
 charges a response that deletes or rewrites away what memory held, and one that stores nothing
 of a chunk that brings facts; r5 alone scores neither at a chunk that wants no change.
+
+A wanted change is *resolved* when, as the chunk ends, memory holds it overwritten: some list
+entry states the new value and none the old (`Superseded.fate`). Under `aim_misses: fate` r5
+at a change chunk is the share resolved, whichever calls did it.
 """
 
 from __future__ import annotations
@@ -56,14 +60,16 @@ _SENTENCE_END = re.compile(r"(?<=[.!?])\s+")
 
 @dataclass(frozen=True, slots=True)
 class ChunkAim:
-    """One chunk's aim counts: changes it wanted, calls that aimed, calls that hit; and its
-    keep counts: facts it had to account for, and those memory states as it ends."""
+    """One chunk's aim counts: changes it wanted, calls that aimed, calls that hit, wanted
+    changes memory holds overwritten as it ends (`resolved`); and its keep counts: facts it
+    had to account for, and those memory states as it ends."""
 
     wanted: int
     aimed: int
     hits: int
     due: int = 0
     kept: int = 0
+    resolved: int = 0
 
     @property
     def r5(self) -> float:
@@ -73,7 +79,9 @@ class ChunkAim:
     def aim_score(self, reward: RewardConfig) -> float:
         """r5 as `reward` asks for it (`aim_quiet`, `aim_misses`): the one place that reads
         them, so the trainer's branch groups and the episode scoring cannot disagree."""
-        return aim_reward(self.hits, self.aimed, self.wanted, reward.aim_quiet, reward.aim_misses)
+        return aim_reward(
+            self.hits, self.aimed, self.wanted, reward.aim_quiet, reward.aim_misses, self.resolved
+        )
 
     @property
     def r6(self) -> float:
@@ -231,10 +239,11 @@ def chunk_aim(
                 else:
                     hits += 1
         executor.execute(memory, result.call)
-    after = _list_contents(memory) if deleted or accounted else []
+    after = _list_contents(memory) if deleted or accounted or wanted else []
     hits += sum(change.fate(after) in ("overwritten", "both") for change in deleted)
     kept = sum(f.stated(after) for f in accounted)
-    return ChunkAim(len(wanted), aimed, hits, len(accounted), kept)
+    resolved = sum(change.fate(after) == "overwritten" for change in wanted)
+    return ChunkAim(len(wanted), aimed, hits, len(accounted), kept, resolved)
 
 
 def episode_aim(

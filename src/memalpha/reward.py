@@ -34,7 +34,7 @@ from typing import Literal
 from pydantic import BaseModel, ConfigDict, Field
 
 AimQuiet = Literal["restrain", "free"]  # RewardConfig.aim_quiet
-AimMisses = Literal["charged", "free"]  # RewardConfig.aim_misses
+AimMisses = Literal["charged", "free", "fate"]  # RewardConfig.aim_misses
 
 
 class RewardConfig(BaseModel):
@@ -113,7 +113,12 @@ class RewardConfig(BaseModel):
         "the recall hits / wanted (free), so that a miss costs only through keep (r6), when it "
         "removes a fact the questions depend on. Why: branch groups scored on the overlap "
         "learned to call less, not to aim better, when their warm start missed with about two "
-        "aimed calls in three (benchmarks/RESULTS.md, 'GRPO from the ids-after warm start').",
+        "aimed calls in three (benchmarks/RESULTS.md, 'GRPO from the ids-after warm start'). "
+        "Or the share of the wanted changes memory holds overwritten (the new value stated, the "
+        "old one not) as the chunk ends, whatever was called (fate): a miss costs only when it "
+        "deletes or garbles a wanted change, a hit pays only when the new value stands. Why: "
+        "scored on recall, groups of 8 learned to call more for the same hits and lost facts "
+        "(benchmarks/RESULTS.md, 'Groups of 8 at change chunks').",
     )
     aim_delete: Literal["named", "replaced"] = Field(
         "named",
@@ -207,21 +212,29 @@ def aim_reward(
     wanted: int,
     quiet: AimQuiet = "restrain",
     misses: AimMisses = "charged",
+    resolved: int = 0,
 ) -> float:
     """r5 of one chunk: hits / (calls that aimed + changes wanted − hits), the overlap of what
-    it changed with what it should have, or hits / wanted when `misses` are free; 1 for a chunk
-    that wanted and aimed at nothing, and for a chunk that wanted nothing whatever it aimed at
-    when `quiet` is free.
+    it changed with what it should have, or hits / wanted when `misses` are free, or resolved
+    / wanted under `fate` (`resolved`: the wanted changes memory holds overwritten as the
+    chunk ends); 1 for a chunk that wanted and aimed at nothing, and for a chunk that wanted
+    nothing whatever it aimed at when `quiet` is free.
 
     Raises:
-        ValueError: more hits than aimed calls or wanted changes, or a negative count.
+        ValueError: more hits than aimed calls or wanted changes, more resolved than wanted
+            changes, or a negative count.
     """
-    if min(hits, aimed, wanted) < 0 or hits > min(aimed, wanted):
-        raise ValueError(f"aim counts out of range: {hits} hits, {aimed} aimed, {wanted} wanted")
+    if min(hits, aimed, wanted, resolved) < 0 or hits > min(aimed, wanted) or resolved > wanted:
+        raise ValueError(
+            f"aim counts out of range: {hits} hits, {aimed} aimed, {wanted} wanted, "
+            f"{resolved} resolved"
+        )
     if not wanted and quiet == "free":
         return 1.0
     if wanted and misses == "free":
         return hits / wanted
+    if wanted and misses == "fate":
+        return resolved / wanted
     union = aimed + wanted - hits
     return hits / union if union else 1.0
 
