@@ -52,8 +52,14 @@ def _percentiles(means: list[float], level: float) -> tuple[float, float]:
         ordered[int(tail * len(ordered))],
         ordered[min(len(ordered) - 1, int((1 - tail) * len(ordered)))],
     )
-    low, high = (0.0 if abs(end) < 1e-12 else end for end in ends)
+    low, high = (snap_zero(end) for end in ends)
     return low, high
+
+
+def snap_zero(end: float) -> float:
+    """An interval end within 1e-12 of 0 read as 0 (float sums of exact zeros: see
+    `_percentiles`); also for summaries stored before intervals were snapped."""
+    return 0.0 if abs(end) < 1e-12 else end
 
 
 def apart(intervals: dict[str, tuple[float, float]]) -> list[tuple[str, str]]:
