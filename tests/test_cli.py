@@ -259,3 +259,32 @@ def test_bad_import_files_are_one_line_errors(tmp_path, text, fragment) -> None:
     )
     assert result.exit_code == 1 and fragment in result.stderr, result.output
     assert "Traceback" not in result.output
+
+
+def test_progress_in_a_log_file_is_one_line_per_change() -> None:
+    """Where stderr is a file (nohup, CI), rich draws no live bar; LineProgress writes lines."""
+    from io import StringIO
+
+    from rich.console import Console
+    from rich.progress import TextColumn
+
+    from memalpha.cli.common import LineProgress
+
+    log = StringIO()
+    bar = LineProgress(TextColumn("{task.description}"), console=Console(file=log, width=200))
+    bar.every_s = 0.0
+    with bar:
+        task = bar.add_task("train", total=3, info="")
+        for step, info in ((0, "start"), (1, "reward 0.5"), (1, "reward 0.5"), (2, ""), (3, "")):
+            bar.update(task, completed=step, info=info)
+    lines = [line for line in log.getvalue().splitlines() if line.startswith("train ")]
+    counts = [line.split()[1] for line in lines if "elapsed" in line]
+    assert counts == ["1/3", "2/3", "3/3"]  # a count shown once; none for the start at 0
+    assert "reward 0.5" in lines[0]
+    slow = LineProgress(TextColumn("{task.description}"), console=Console(file=StringIO()))
+    with slow:  # the default pace: the last count always, the ones between at most every 10 s
+        task = slow.add_task("eval", total=3, info="")
+        for step in (1, 2, 3):
+            slow.update(task, completed=step)
+    shown = [ln for ln in slow.console.file.getvalue().splitlines() if "elapsed" in ln]
+    assert [ln.split()[1] for ln in shown] == ["1/3", "3/3"]

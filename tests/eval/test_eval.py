@@ -6,6 +6,7 @@ SmolLM2 numbers are in benchmarks/RESULTS.md."""
 from __future__ import annotations
 
 import json
+import re
 
 import pytest
 import yaml
@@ -165,6 +166,8 @@ def test_cli_eval_and_report(tmp_path, shared_data, tiny_model):
     result = runner.invoke(app, ["eval", "--config", str(path)])
     assert result.exit_code == 0, result.output
     assert "| rule |" in result.stdout
+    # stderr is no terminal here, as in a log file: the progress comes as plain lines too
+    assert re.search(r"^jobs \(method × instance\) (\d+)/\1 elapsed", result.stderr, re.M)
     result = runner.invoke(app, ["report", str(cfg.out_dir), str(cfg.out_dir)])
     assert result.exit_code == 0 and "run/rule" in result.stdout
     bad = runner.invoke(app, ["report", str(tmp_path / "nothing")])

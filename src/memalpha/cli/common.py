@@ -3,14 +3,24 @@
 
 from __future__ import annotations
 
+import time
 from collections.abc import Callable
+from datetime import timedelta
 from functools import wraps
 from pathlib import Path
 from typing import Annotated, Any, TypeVar
 
 import typer
 from rich.console import Console
-from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
+from rich.progress import (
+    BarColumn,
+    Progress,
+    Task,
+    TaskID,
+    TextColumn,
+    TimeElapsedColumn,
+    TimeRemainingColumn,
+)
 
 from memalpha import __version__
 from memalpha.config import load_config
@@ -40,8 +50,10 @@ SetOpt = Annotated[
 
 
 def progress() -> Progress:
-    """The progress display of every long command: bar, count, times, a free `info` field."""
-    return Progress(
+    """The progress display of every long command: bar, count, times, a free `info` field;
+    plain lines (`LineProgress`) where stderr is not a terminal."""
+    kind = Progress if err.is_terminal else LineProgress
+    return kind(
         TextColumn("[bold]{task.description}"),
         BarColumn(),
         TextColumn("{task.completed}/{task.total}"),
@@ -50,6 +62,42 @@ def progress() -> Progress:
         TextColumn("{task.fields[info]}"),
         console=err,
     )
+
+
+class LineProgress(Progress):
+    """A progress display for a stderr that is a log file or a pipe (`nohup … > log`, CI).
+    Rich draws nothing live there, only the last frame when the command ends, so an hour-long
+    evaluation or training run left its log empty until it finished. Here each change of a
+    task's count is also written as one line (at most one a task every `every_s` seconds, and
+    always the last): description, count, elapsed and remaining time, info."""
+
+    every_s: float = 10.0
+
+    def __init__(self, *columns: Any, **kwargs: Any) -> None:
+        super().__init__(*columns, **kwargs)
+        self._shown: dict[TaskID, tuple[float, float]] = {}  # task → (count, monotonic time)
+
+    def update(self, task_id: TaskID, **kwargs: Any) -> None:  # type: ignore[override]
+        super().update(task_id, **kwargs)
+        task = next(t for t in self.tasks if t.id == task_id)
+        count, at = self._shown.get(task_id, (0.0, float("-inf")))
+        finished = task.total is not None and task.completed >= task.total
+        if task.completed == count or (time.monotonic() - at < self.every_s and not finished):
+            return
+        self._shown[task_id] = (task.completed, time.monotonic())
+        self.console.print(_line(task), highlight=False, markup=False, soft_wrap=True)
+
+
+def _line(task: Task) -> str:
+    """`jobs 24/72 elapsed 0:41:07 remaining 1:22:14 info` (times as rich shows them)."""
+    total = "?" if task.total is None else f"{task.total:g}"
+    parts = [f"{task.description} {task.completed:g}/{total}"]
+    parts.append(f"elapsed {timedelta(seconds=int(task.elapsed or 0))}")
+    if task.time_remaining is not None:
+        parts.append(f"remaining {timedelta(seconds=int(task.time_remaining))}")
+    if info := task.fields.get("info"):
+        parts.append(str(info))
+    return " ".join(parts)
 
 
 def friendly(fn: F) -> F:
