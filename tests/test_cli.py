@@ -263,12 +263,17 @@ def test_bad_import_files_are_one_line_errors(tmp_path, text, fragment) -> None:
 
 def test_progress_in_a_log_file_is_one_line_per_change() -> None:
     """Where stderr is a file (nohup, CI), rich draws no live bar; LineProgress writes lines."""
+    import time
     from io import StringIO
 
     from rich.console import Console
     from rich.progress import TextColumn
 
     from memalpha.cli.common import LineProgress
+
+    def counts(bar: LineProgress) -> list[str]:
+        text = bar.console.file.getvalue()
+        return [line.split()[1] for line in text.splitlines() if "elapsed" in line]
 
     log = StringIO()
     bar = LineProgress(TextColumn("{task.description}"), console=Console(file=log, width=200))
@@ -277,14 +282,20 @@ def test_progress_in_a_log_file_is_one_line_per_change() -> None:
         task = bar.add_task("train", total=3, info="")
         for step, info in ((0, "start"), (1, "reward 0.5"), (1, "reward 0.5"), (2, ""), (3, "")):
             bar.update(task, completed=step, info=info)
-    lines = [line for line in log.getvalue().splitlines() if line.startswith("train ")]
-    counts = [line.split()[1] for line in lines if "elapsed" in line]
-    assert counts == ["1/3", "2/3", "3/3"]  # a count shown once; none for the start at 0
-    assert "reward 0.5" in lines[0]
-    slow = LineProgress(TextColumn("{task.description}"), console=Console(file=StringIO()))
-    with slow:  # the default pace: the last count always, the ones between at most every 10 s
-        task = slow.add_task("eval", total=3, info="")
-        for step in (1, 2, 3):
-            slow.update(task, completed=step)
-    shown = [ln for ln in slow.console.file.getvalue().splitlines() if "elapsed" in ln]
-    assert [ln.split()[1] for ln in shown] == ["1/3", "3/3"]
+    assert counts(bar) == ["1/3", "2/3", "3/3"]  # a count shown once; none for the start at 0
+    assert "reward 0.5" in log.getvalue()
+    # a burst (4 jobs of a batch finishing at once) inside the window: its first count at
+    # once, its last when the window closes, without waiting for the next update
+    burst = LineProgress(TextColumn("{task.description}"), console=Console(file=StringIO()))
+    burst.every_s = 0.5
+    with burst:
+        task = burst.add_task("eval", total=24, info="")
+        for done in (1, 2, 3, 4):
+            burst.update(task, completed=done)
+        assert counts(burst) == ["1/24"]
+        deadline = time.monotonic() + 10
+        while counts(burst) == ["1/24"] and time.monotonic() < deadline:
+            time.sleep(0.05)
+        assert counts(burst) == ["1/24", "4/24"]
+        burst.update(task, completed=5)  # inside the next window: shown when the run stops
+    assert counts(burst) == ["1/24", "4/24", "5/24"]

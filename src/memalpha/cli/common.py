@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import threading
 import time
 from collections.abc import Callable
 from datetime import timedelta
@@ -67,25 +68,55 @@ def progress() -> Progress:
 class LineProgress(Progress):
     """A progress display for a stderr that is a log file or a pipe (`nohup … > log`, CI).
     Rich draws nothing live there, only the last frame when the command ends, so an hour-long
-    evaluation or training run left its log empty until it finished. Here each change of a
-    task's count is also written as one line (at most one a task every `every_s` seconds, and
-    always the last): description, count, elapsed and remaining time, info."""
+    evaluation or training run left its log empty until it finished. Here each task's count is
+    also written as a line when it changes: at most one line a task every `every_s` seconds, a
+    burst's last count within a second of its window closing (a small thread flushes it, so a
+    log never shows 1/24 for an hour when 4/24 are done), and the last count always."""
 
     every_s: float = 10.0
 
     def __init__(self, *columns: Any, **kwargs: Any) -> None:
         super().__init__(*columns, **kwargs)
         self._shown: dict[TaskID, tuple[float, float]] = {}  # task → (count, monotonic time)
+        self._shown_lock = threading.Lock()
+        self._stopping = threading.Event()
+        self._flusher: threading.Thread | None = None
+
+    def start(self) -> None:
+        super().start()
+        self._stopping.clear()
+        self._flusher = threading.Thread(target=self._flush_until_stopped, daemon=True)
+        self._flusher.start()
+
+    def stop(self) -> None:
+        self._stopping.set()
+        if self._flusher is not None:
+            self._flusher.join()
+        self._flush(final=True)
+        super().stop()
 
     def update(self, task_id: TaskID, **kwargs: Any) -> None:  # type: ignore[override]
         super().update(task_id, **kwargs)
-        task = next(t for t in self.tasks if t.id == task_id)
-        count, at = self._shown.get(task_id, (0.0, float("-inf")))
-        finished = task.total is not None and task.completed >= task.total
-        if task.completed == count or (time.monotonic() - at < self.every_s and not finished):
-            return
-        self._shown[task_id] = (task.completed, time.monotonic())
-        self.console.print(_line(task), highlight=False, markup=False, soft_wrap=True)
+        self._flush()
+
+    def _flush_until_stopped(self) -> None:
+        while not self._stopping.wait(min(1.0, self.every_s)):
+            self._flush()
+
+    def _flush(self, final: bool = False) -> None:
+        """Write the tasks whose count changed since their last line and may be shown now."""
+        now = time.monotonic()
+        lines = []
+        with self._shown_lock:
+            for task in self.tasks:
+                count, at = self._shown.get(task.id, (0.0, float("-inf")))
+                finished = task.total is not None and task.completed >= task.total
+                if task.completed == count or not (final or finished or now - at >= self.every_s):
+                    continue
+                self._shown[task.id] = (task.completed, now)
+                lines.append(_line(task))
+        for line in lines:
+            self.console.print(line, highlight=False, markup=False, soft_wrap=True)
 
 
 def _line(task: Task) -> str:
