@@ -11,6 +11,12 @@ changed facts it depends on, or "mixed" when they differ.
     python benchmarks/fate_answers.py --tool-use benchmarks/results/tool_use_branch_cut_seeds.json \
         --eval runs/eval-select-branch --pair warm=warm-start --pair rule-writer=rule-writer \
         [--out benchmarks/results/fate_answers.json]
+
+Without `--tool-use`, the fates are those the eval recorded itself (a row's `fates`, from the
+memory the method wrote in that run: `memalpha eval` keeps them since 2026-12-05), one table row
+per (method, scale), for every method that has them or the `--method`s named:
+
+    python benchmarks/fate_answers.py --eval runs/eval-length-idafter-fate [--method M ...]
 """
 
 from __future__ import annotations
@@ -56,18 +62,47 @@ def scores_by_fate(fates_by_question: dict[str, list[str]], answers) -> dict[str
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--tool-use", type=Path, required=True, help="tool_use.py JSON")
+    parser.add_argument("--tool-use", type=Path, help="tool_use.py JSON (default: the eval's own)")
     parser.add_argument("--eval", type=Path, required=True, help="memalpha eval run folder")
-    parser.add_argument("--pair", action="append", required=True, help="WRITER=METHOD")
+    parser.add_argument("--pair", action="append", default=[], help="WRITER=METHOD (--tool-use)")
+    parser.add_argument("--method", action="append", default=[], help="eval method (no --tool-use)")
     parser.add_argument(
         "--out", type=Path, default=Path(__file__).with_name("results") / "fate_answers.json"
     )
     args = parser.parse_args()
+    answered = by_instance(read_rows(args.eval / "predictions.jsonl"))
+    if args.tool_use:
+        heads, rows = ("writer", "method"), tool_use_rows(args, answered)
+    else:
+        heads, rows = ("method", "scale"), eval_rows(args, answered)
+    overall: dict[str, dict[str, float]] = {
+        f: {"questions": sum(r[f]["questions"] for r in rows)} for f in FATES
+    }
+    for f in FATES:
+        scored = sum(r[f]["score"] * r[f]["questions"] for r in rows)
+        overall[f]["score"] = scored / max(1, overall[f]["questions"])
+    rows.append({heads[0]: "all rows", heads[1]: "", **overall})
+    table = Table(title="Reader's score on conflict questions, by the memory's fate of the fact")
+    for head in (*heads, *FATES):
+        table.add_column(head, justify="left" if head in heads else "right")
+    for r in rows:
+        table.add_row(str(r[heads[0]]), str(r[heads[1]]), *(_shown(r[f]) for f in FATES))
+    Console(width=160).print(table)
+    save(args.out, {"rows": rows}, args)
+
+
+def tool_use_rows(args: argparse.Namespace, answered) -> list[dict]:
+    """One row per `--pair`: fates measured by tool_use.py, answers from the eval.
+
+    Raises:
+        SystemExit: no `--pair`, or a pair whose writer or method has nothing to join.
+    """
+    if not args.pair:
+        raise SystemExit("--tool-use needs at least one --pair WRITER=METHOD")
     tool_use = json.loads(args.tool_use.read_text())
     writers = {r["writer"]: r for r in tool_use["rows"]}
     scale = int(tool_use["config"]["scale"])  # the input length the fates were measured at
-    answered = by_instance(read_rows(args.eval / "predictions.jsonl"))
-    rows, overall = [], defaultdict(list)
+    rows = []
     for spec in args.pair:
         writer, _, method = spec.partition("=")
         if writer not in writers or "fates_by_question" not in writers[writer]:
@@ -76,17 +111,33 @@ def main() -> None:
         if not answers:
             raise SystemExit(f"--pair {spec!r}: {args.eval} has no answers of {method!r} ×{scale}")
         by_fate = scores_by_fate(writers[writer]["fates_by_question"], answers)
-        for fate, scores in by_fate.items():
-            overall[fate] += scores
         rows.append({"writer": writer, "method": method, **_cells(by_fate)})
-    rows.append({"writer": "all pairs", "method": "", **_cells(overall)})
-    table = Table(title="Reader's score on conflict questions, by the memory's fate of the fact")
-    for head in ("writer", "method", *FATES):
-        table.add_column(head, justify="left" if head in ("writer", "method") else "right")
-    for r in rows:
-        table.add_row(r["writer"], r["method"], *(_shown(r[f]) for f in FATES))
-    Console(width=160).print(table)
-    save(args.out, {"rows": rows}, args)
+    return rows
+
+
+def eval_rows(args: argparse.Namespace, answered) -> list[dict]:
+    """One row per (method, scale) whose answers carry the fates the eval recorded.
+
+    Raises:
+        SystemExit: a `--method` with no recorded fates, or none at all in the run.
+    """
+    groups: dict[tuple[str, int], list[dict]] = defaultdict(list)
+    for (method, scale, _), qs in sorted(answered.items()):
+        if not args.method or method in args.method:
+            groups[method, scale] += [r for r in qs if "fates" in r]
+    for method in args.method:
+        if not any(groups[m, s] for m, s in groups if m == method):
+            raise SystemExit(f"--method {method!r}: {args.eval} recorded no fates for it")
+    rows = []
+    for (method, scale), answers in groups.items():
+        if answers:
+            fates = {f"{r['instance_id']}/{r['question_id']}": r["fates"] for r in answers}
+            rows.append(
+                {"method": method, "scale": scale, **_cells(scores_by_fate(fates, answers))}
+            )
+    if not rows:
+        raise SystemExit(f"{args.eval} recorded no fates: run before memalpha eval kept them?")
+    return rows
 
 
 def _cells(by_fate: dict[str, list[float]]) -> dict[str, dict[str, float]]:

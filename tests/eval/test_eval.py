@@ -94,6 +94,44 @@ def test_rerun_gives_byte_identical_scores_also_with_processes(tmp_path, shared_
     assert (a / "summary.json").read_bytes() == (b / "summary.json").read_bytes()
 
 
+def test_a_run_keeps_each_memory_and_the_fate_of_each_changed_fact(
+    tmp_path, shared_data, tiny_model, counter
+):
+    """memories.jsonl holds the final memory of every memory method's job, and a conflict
+    question's row the fate of its changed facts in that memory; the rule writer stores every
+    chunk, so it never loses a change (each old value it kept stands beside the new one)."""
+    from memalpha.eval import read_memories
+    from memalpha.eval.runner import load_jobs
+    from memalpha.memory.export import snapshot_from_dict
+
+    cfg = config(tmp_path, shared_data, tiny_model)
+    cfg = cfg.model_copy(
+        update={
+            "methods": [m for m in cfg.methods if m.name in ("memalpha-tiny", "rule", "rag")],
+            "datasets": [d for d in cfg.datasets if d.source == "conflict"],
+        }
+    )
+    run_dir = run_eval(cfg)
+    memories = read_memories(run_dir)
+    rows = read_rows(run_dir / "predictions.jsonl")
+    assert {method for method, _, _ in memories} == {"memalpha-tiny", "rule"}  # rag keeps none
+    questions = {
+        (j.instance.id, q.id): q for j in load_jobs(cfg, counter) for q in j.instance.questions
+    }
+    assert any(q.superseded for q in questions.values())
+    for r in rows:
+        asked = questions[(r["instance_id"], r["question_id"])]
+        if r["method"] == "rag" or not asked.superseded:
+            assert "fates" not in r
+            continue
+        memory = snapshot_from_dict(memories[(r["method"], r["scale"], r["instance_id"])])
+        contents = [e.content for e in memory.semantic + memory.episodic]
+        contents += [memory.core] if memory.core else []
+        assert r["fates"] == [change.fate(contents) for change in asked.superseded]
+    rule = [f for r in rows if r["method"] == "rule" for f in r.get("fates", [])]
+    assert rule and set(rule) <= {"both", "overwritten"}
+
+
 def test_killed_run_resumes_without_redoing_finished_jobs(tmp_path, shared_data, tiny_model):
     cfg = config(tmp_path, shared_data, tiny_model)
     run_eval(cfg)

@@ -1,7 +1,11 @@
 """`memalpha eval`: methods × instances (× length scales), one job per (method, scale,
 instance), each job's per-question rows appended to `predictions.jsonl` as one fsynced block.
 Up to `batch_instances` consecutive jobs of one method run together, so an LLM writer generates
-their chunks in one batch and the reader answers all their questions in one call. The reader
+their chunks in one batch and the reader answers all their questions in one call. A memory
+method's final memory goes to `memories.jsonl` (one line per job, written before its rows), and
+a conflict question's row records what that memory held of each changed fact its answer depends
+on (`fates`: overwritten / both / old / lost, `Superseded.fate`), so a score can be traced to
+the writer or the reader without writing the input again. The reader
 remembers its greedy answers (`GreedyMemo`) within a process: with `workers` > 1, a question
 asked of the same memory by two methods is read once per process that meets it.
 
@@ -33,9 +37,11 @@ from memalpha.errors import ConfigError
 from memalpha.eval.config import EvalConfig
 from memalpha.eval.methods import Method, Recall, make_method
 from memalpha.eval.reader import EvalReader
+from memalpha.memory.export import snapshot_to_dict
 from memalpha.tokens import TokenCounter, make_token_counter
 
 PREDICTIONS = "predictions.jsonl"
+MEMORIES = "memories.jsonl"
 Row = dict[str, Any]
 
 
@@ -48,6 +54,14 @@ class Job:
     @property
     def key(self) -> tuple[str, int, str]:
         return self.method, self.scale, self.instance.id
+
+
+@dataclass(frozen=True, slots=True)
+class JobResult:
+    """One job's question rows, and its final memory (exported) when the method keeps one."""
+
+    rows: list[Row]
+    memory: Row | None = None
 
 
 def load_jobs(cfg: EvalConfig, counter: TokenCounter) -> list[Job]:
@@ -84,8 +98,8 @@ class Worker:
             m.close()
         self.reader.close()
 
-    def run(self, jobs: list[Job]) -> list[list[Row]]:
-        """The rows of each job; the jobs share one method and are recalled together."""
+    def run(self, jobs: list[Job]) -> list[JobResult]:
+        """Each job's result; the jobs share one method and are recalled together."""
         name = jobs[0].method
         method = self.methods.get(name)
         if method is None:
@@ -98,12 +112,16 @@ class Worker:
                 for j, r in zip(jobs, recalls, strict=True)
             ]
         )
-        return [self._rows(j, method, r, a) for j, r, a in zip(jobs, recalls, answers, strict=True)]
+        return [
+            JobResult(self._rows(j, method, r, a), _memory_line(j, r))
+            for j, r, a in zip(jobs, recalls, answers, strict=True)
+        ]
 
     def _rows(self, job: Job, method: Method, recall: Recall, predictions: list[str]) -> list[Row]:
         inst = job.instance
         input_tokens = sum(self.counter.count_many(inst.chunks))
-        return [
+        contents = recall.memory.contents() if recall.memory is not None else None
+        rows = [
             {
                 "method": job.method,
                 "kind": method.cfg.kind,
@@ -123,6 +141,23 @@ class Worker:
             }
             for qa, pred in zip(inst.questions, predictions, strict=True)
         ]
+        if contents is not None:
+            for row, qa in zip(rows, inst.questions, strict=True):
+                if qa.superseded:
+                    row["fates"] = [change.fate(contents) for change in qa.superseded]
+        return rows
+
+
+def _memory_line(job: Job, recall: Recall) -> Row | None:
+    """The line of `memories.jsonl` for a job (None: the method keeps no memory)."""
+    if recall.memory is None:
+        return None
+    return {
+        "method": job.method,
+        "scale": job.scale,
+        "instance_id": job.instance.id,
+        "memory": snapshot_to_dict(recall.memory.snapshot()),
+    }
 
 
 def batches(jobs: list[Job], size: int) -> list[list[Job]]:
@@ -152,9 +187,25 @@ def _init_worker(cfg_json: str) -> None:
     _WORKER = Worker(EvalConfig.model_validate_json(cfg_json))
 
 
-def _run_batch(jobs: list[Job]) -> list[list[Row]]:
+def _run_batch(jobs: list[Job]) -> list[JobResult]:
     assert _WORKER is not None
     return _WORKER.run(jobs)
+
+
+def _append(f, rows: list[Row]) -> None:
+    """The rows as one fsynced block of JSON lines."""
+    f.write("".join(json.dumps(r, sort_keys=True) + "\n" for r in rows))
+    f.flush()
+    os.fsync(f.fileno())
+
+
+def read_memories(run_dir: Path) -> dict[tuple[str, int, str], Row]:
+    """(method, scale, instance id) → the exported final memory; a job redone after a kill
+    keeps its last line. Jobs written before memories were kept have none."""
+    return {
+        (m["method"], m["scale"], m["instance_id"]): m["memory"]
+        for m in read_rows(run_dir / MEMORIES)
+    }
 
 
 def read_rows(path: Path) -> list[Row]:
@@ -202,6 +253,7 @@ def _prepare(cfg: EvalConfig, fresh: bool) -> tuple[EvalConfig, Path]:
         cfg = cfg.model_copy(update={"threads": pin_threads(None)})
     if fresh:
         (out / PREDICTIONS).unlink(missing_ok=True)
+        (out / MEMORIES).unlink(missing_ok=True)
     elif (out / PREDICTIONS).is_file():
         kept = [m for m in cfg.methods if m.name in _saved_method_names(out)]
         # fan-out and pools may change on resume, and methods may be added: rows are keyed
@@ -212,8 +264,8 @@ def _prepare(cfg: EvalConfig, fresh: bool) -> tuple[EvalConfig, Path]:
     return cfg, out / PREDICTIONS
 
 
-def _results(cfg: EvalConfig, jobs: list[Job]) -> Iterator[list[Row]]:
-    """Each job's rows, as its batch finishes."""
+def _results(cfg: EvalConfig, jobs: list[Job]) -> Iterator[JobResult]:
+    """Each job's result, as its batch finishes."""
     todo = batches(jobs, cfg.batch_instances)
     if cfg.ray_address:
         yield from _ray_results(cfg, todo)
@@ -237,7 +289,7 @@ def _results(cfg: EvalConfig, jobs: list[Job]) -> Iterator[list[Row]]:
                 yield from future.result()
 
 
-def _ray_results(cfg: EvalConfig, todo: list[list[Job]]) -> Iterator[list[Row]]:
+def _ray_results(cfg: EvalConfig, todo: list[list[Job]]) -> Iterator[JobResult]:
     try:
         import ray
     except ImportError:
@@ -249,7 +301,7 @@ def _ray_results(cfg: EvalConfig, todo: list[list[Job]]) -> Iterator[list[Row]]:
         def __init__(self, cfg_json: str) -> None:
             self.worker = Worker(EvalConfig.model_validate_json(cfg_json))
 
-        def run(self, jobs: list[Job]) -> list[list[Row]]:
+        def run(self, jobs: list[Job]) -> list[JobResult]:
             return self.worker.run(jobs)
 
     actors = [RayWorker.remote(_shipped(cfg)) for _ in range(cfg.workers)]
@@ -275,11 +327,14 @@ def run_eval(
     todo = [j for j in jobs if j.key not in done]
     report = on_progress or (lambda done, total: None)
     report(len(jobs) - len(todo), len(jobs))
-    with path.open("a", encoding="utf-8") as f:
-        for n, rows in enumerate(_results(cfg, todo), 1):
-            f.write("".join(json.dumps(r, sort_keys=True) + "\n" for r in rows))
-            f.flush()
-            os.fsync(f.fileno())
+    with (
+        path.open("a", encoding="utf-8") as f,
+        (cfg.out_dir / MEMORIES).open("a", encoding="utf-8") as mem,
+    ):
+        for n, result in enumerate(_results(cfg, todo), 1):
+            if result.memory is not None:  # before the rows: a job with rows has its memory
+                _append(mem, [result.memory])
+            _append(f, result.rows)
             report(len(jobs) - len(todo) + n, len(jobs))
     keys = {j.key for j in jobs}
     rows = [r for r in read_rows(path) if (r["method"], r["scale"], r["instance_id"]) in keys]
