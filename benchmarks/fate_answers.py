@@ -23,38 +23,28 @@ from __future__ import annotations
 
 import argparse
 import json
-import statistics
 from collections import defaultdict
 from pathlib import Path
-from typing import get_args
 
 from rich.console import Console
 from rich.table import Table
 
-from memalpha.data import Fate
 from memalpha.eval.runner import read_rows
-from memalpha.eval.summary import by_instance
+from memalpha.eval.summary import FATES, by_instance, fate_cell_text, fate_cells
 from report import save
 
-FATES = (*get_args(Fate), "mixed")  # "mixed": a question whose changed facts fared apart
 
-
-def question_fate(fates: list[str]) -> str:
-    """One fate for a question: its changed facts' common fate, else "mixed"."""
-    return fates[0] if len(set(fates)) == 1 else "mixed"
-
-
-def scores_by_fate(fates_by_question: dict[str, list[str]], answers) -> dict[str, list[float]]:
-    """fate → the reader's scores of the questions whose memory had that fate.
+def joined(fates_by_question: dict[str, list[str]], answers: list[dict]) -> list[dict]:
+    """The answers whose question has measured fates, each with its fates.
 
     Raises:
         SystemExit: no answered question has a fate: the two runs are not on the same instances.
     """
-    out: dict[str, list[float]] = defaultdict(list)
-    for row in answers:
-        fates = fates_by_question.get(f"{row['instance_id']}/{row['question_id']}")
-        if fates:
-            out[question_fate(fates)].append(float(row["score"]))
+    out = [
+        r | {"fates": fates}
+        for r in answers
+        if (fates := fates_by_question.get(f"{r['instance_id']}/{r['question_id']}"))
+    ]
     if not out:
         raise SystemExit("no answered question has a fate: were both runs on the same instances?")
     return out
@@ -86,7 +76,7 @@ def main() -> None:
     for head in (*heads, *FATES):
         table.add_column(head, justify="left" if head in heads else "right")
     for r in rows:
-        table.add_row(str(r[heads[0]]), str(r[heads[1]]), *(_shown(r[f]) for f in FATES))
+        table.add_row(str(r[heads[0]]), str(r[heads[1]]), *(fate_cell_text(r[f]) for f in FATES))
     Console(width=160).print(table)
     save(args.out, {"rows": rows}, args)
 
@@ -110,8 +100,8 @@ def tool_use_rows(args: argparse.Namespace, answered) -> list[dict]:
         answers = [r for k, qs in answered.items() if k[:2] == (method, scale) for r in qs]
         if not answers:
             raise SystemExit(f"--pair {spec!r}: {args.eval} has no answers of {method!r} ×{scale}")
-        by_fate = scores_by_fate(writers[writer]["fates_by_question"], answers)
-        rows.append({"writer": writer, "method": method, **_cells(by_fate)})
+        cells = fate_cells(joined(writers[writer]["fates_by_question"], answers))
+        rows.append({"writer": writer, "method": method, **cells})
     return rows
 
 
@@ -131,24 +121,10 @@ def eval_rows(args: argparse.Namespace, answered) -> list[dict]:
     rows = []
     for (method, scale), answers in groups.items():
         if answers:
-            fates = {f"{r['instance_id']}/{r['question_id']}": r["fates"] for r in answers}
-            rows.append(
-                {"method": method, "scale": scale, **_cells(scores_by_fate(fates, answers))}
-            )
+            rows.append({"method": method, "scale": scale, **fate_cells(answers)})
     if not rows:
         raise SystemExit(f"{args.eval} recorded no fates: run before memalpha eval kept them?")
     return rows
-
-
-def _cells(by_fate: dict[str, list[float]]) -> dict[str, dict[str, float]]:
-    return {
-        f: {"questions": len(by_fate[f]), "score": statistics.fmean(by_fate[f] or [0.0])}
-        for f in FATES
-    }
-
-
-def _shown(cell: dict[str, float]) -> str:
-    return f"{cell['score']:.2f} ({cell['questions']})" if cell["questions"] else "—"
 
 
 if __name__ == "__main__":

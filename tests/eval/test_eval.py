@@ -372,7 +372,10 @@ def test_a_question_asked_of_the_same_memory_twice_is_answered_once(shared_data,
     )
     jobs = load_jobs(cfg, worker.counter)
     rows = [
-        row for batch in batches(jobs, cfg.batch_instances) for r in worker.run(batch) for row in r
+        row
+        for batch in batches(jobs, cfg.batch_instances)
+        for result in worker.run(batch)
+        for row in result.rows
     ]
     worker.close()
     asked = sum(len(j.instance.questions) for j in jobs if j.method == "rule-a")

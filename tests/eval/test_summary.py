@@ -114,6 +114,34 @@ def test_a_pool_averages_its_members_question_by_question():
     assert summary["paired"]["1"]["seed0 - warm"]["AR"]["interval"][0] == 0.0
 
 
+def test_conflict_questions_count_by_the_fate_of_their_changed_facts():
+    """A question whose facts fared apart is "mixed"; questions without fates (another
+    competency, or a method that keeps no memory) are not counted; a pool has no memory of
+    its own, so no fates; the report shows the split."""
+    fates = [["overwritten"], ["overwritten"], ["both"], ["lost", "overwritten"]]
+    scores = [1.0, 0.0, 1.0, 0.0]
+    rows = [
+        row("seed0", "i", f"q{n}", s) | {"fates": f}
+        for n, (f, s) in enumerate(zip(fates, scores, strict=True))
+    ]
+    rows += [row("seed0", "j", "q0", 1.0), row("seed1", "i", "q0", 0.0) | {"fates": ["old"]}]
+    rows += [row("rag", "i", "q0", 1.0)]
+    summary = summarize(rows + pooled_rows(rows, {"seeds": ["seed0", "seed1"]}))["methods"]
+    cells = summary["seed0"]["1"]["fates"]
+    assert {f: c["questions"] for f, c in cells.items()} == {
+        "overwritten": 2,
+        "both": 1,
+        "old": 0,
+        "lost": 0,
+        "mixed": 1,
+    }
+    assert cells["overwritten"]["score"] == 0.5 and cells["both"]["score"] == 1.0
+    assert summary["seed1"]["1"]["fates"]["old"] == {"questions": 1, "score": 0.0}
+    assert "fates" not in summary["rag"]["1"] and "fates" not in summary["seeds"]["1"]
+    shown = markdown({"aggregation": "x", "methods": summary})
+    assert "| seed0 | 0.50 (2) | 1.00 (1) | – | – | 0.00 (1) |" in shown
+
+
 @pytest.mark.parametrize(
     "pools",
     [{"a": ["a", "b"]}, {"ab": ["a"]}, {"ab": ["a", "a"]}, {"ab": ["a", "missing"]}],

@@ -6,6 +6,10 @@ metric; an instance's score is the mean over its questions; a source's score is 
 its instances; a competency's score is the mean over its sources; the overall score is the
 unweighted mean over competencies. Memory size is the mean over instances of the tokens the
 method kept (the memory, the kept context window, or the indexed chunks for RAG).
+
+Conflict questions answered from a writer's memory also count by that memory's fate of the
+changed facts they ask about (`fates`): the share overwritten is the writer's part of the
+score, the score within each fate the reader's.
 """
 
 from __future__ import annotations
@@ -15,8 +19,9 @@ from collections import defaultdict
 from itertools import combinations
 from pathlib import Path
 from statistics import mean
-from typing import Any
+from typing import Any, get_args
 
+from memalpha.data import Fate
 from memalpha.eval.stats import apart, stratified_interval
 
 AGGREGATION = (
@@ -24,6 +29,7 @@ AGGREGATION = (
     "its sources; overall = unweighted mean over competencies"
 )
 SUMMARY = "summary.json"
+FATES = (*get_args(Fate), "mixed")  # "mixed": a question whose changed facts fared apart
 
 
 def _latest(rows: list[dict[str, Any]]) -> dict[tuple, dict[str, Any]]:
@@ -41,6 +47,26 @@ def by_instance(rows: list[dict[str, Any]]) -> dict[tuple, list[dict[str, Any]]]
     return instances
 
 
+def question_fate(fates: list[str]) -> str:
+    """One fate for a question: its changed facts' common fate, else "mixed"."""
+    return fates[0] if len(set(fates)) == 1 else "mixed"
+
+
+def fate_cells(rows: list[dict[str, Any]]) -> dict[str, dict[str, float]]:
+    """fate → questions and their mean score, over the rows that record fates (a memory
+    method's conflict questions); {} when none does."""
+    by_fate: dict[str, list[float]] = defaultdict(list)
+    for r in rows:
+        if r.get("fates"):
+            by_fate[question_fate(r["fates"])].append(float(r["score"]))
+    if not by_fate:
+        return {}
+    return {
+        f: {"questions": len(by_fate[f]), "score": mean(by_fate[f]) if by_fate[f] else 0.0}
+        for f in FATES
+    }
+
+
 def pooled_rows(rows: list[dict[str, Any]], pools: dict[str, list[str]]) -> list[dict[str, Any]]:
     """Rows of each pool (name → member methods, e.g. the training seeds of one recipe): a
     question's score and memory are the mean of its members', on the questions every member
@@ -54,7 +80,7 @@ def pooled_rows(rows: list[dict[str, Any]], pools: dict[str, list[str]]) -> list
         for key in sorted(k for k in keys if all((m, *k) in latest for m in members)):
             answered = [latest[(m, *key)] for m in members]
             out.append(
-                answered[0]
+                {k: v for k, v in answered[0].items() if k != "fates"}  # one member's memory's
                 | {
                     "method": pool,
                     "kind": "pool",
@@ -72,7 +98,9 @@ def summarize(rows: list[dict[str, Any]]) -> dict[str, Any]:
     on across runs."""
     cells: dict[str, dict[str, dict[str, dict[str, Any]]]] = {}  # method → scale → source → ids
     competency: dict[str, str] = {}  # source → its competency
+    answered: dict[tuple[str, str], list[dict[str, Any]]] = defaultdict(list)
     for (method, scale, instance_id), qs in by_instance(rows).items():
+        answered[method, str(scale)] += qs
         source = qs[0]["data_source"]
         competency[source] = qs[0]["competency"]
         instances = cells.setdefault(method, {}).setdefault(str(scale), {}).setdefault(source, {})
@@ -111,6 +139,8 @@ def summarize(rows: list[dict[str, Any]]) -> dict[str, Any]:
                     for s, ids in sorted(by_source.items())
                 },
             }
+            if fates := fate_cells(answered[method, scale]):
+                out["methods"][method][scale]["fates"] = fates
     out["paired"] = _paired(cells, competency)
     return out
 
@@ -159,7 +189,27 @@ def markdown(summary: dict[str, Any], scale: str = "1") -> str:
         lines.append(f"| {name} | " + " | ".join(cells) + f" | {s['memory_tokens']:,.0f} |")
     lines += ["", f"{summary['aggregation'].capitalize()}.", "", *_separations(methods, comps)]
     lines += ["", *_paired_lines(summary.get("paired", {}).get(scale, {}))]
+    lines += _fate_lines(methods)
     return "\n".join(lines) + "\n"
+
+
+def _fate_lines(methods: dict[str, dict[str, Any]]) -> list[str]:
+    """Conflict questions by the memory's fate of their changed facts: score (questions)."""
+    fated = {m: s["fates"] for m, s in methods.items() if "fates" in s}
+    if not fated:
+        return []
+    head = ["conflict questions by the memory's fate of the changed fact", *FATES]
+    lines = ["", "| " + " | ".join(head) + " |", "|---|" + "---:|" * len(FATES)]
+    for name, cells in fated.items():
+        shown = [fate_cell_text(cells[f]) for f in FATES]
+        lines.append(f"| {name} | " + " | ".join(shown) + " |")
+    note = "Score (questions): how many questions' facts the memory overwrote is the writer's part"
+    return [*lines, "", f"{note}; the score within a fate is the reader's."]
+
+
+def fate_cell_text(cell: dict[str, float]) -> str:
+    """A `fate_cells` cell as a report shows it: "score (questions)", or a dash."""
+    return f"{cell['score']:.2f} ({cell['questions']})" if cell["questions"] else "–"
 
 
 def _paired_lines(pairs: dict[str, dict[str, Any]]) -> list[str]:
