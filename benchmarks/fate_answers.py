@@ -16,7 +16,11 @@ Without `--tool-use`, the fates are those the eval recorded itself (a row's `fat
 memory the method wrote in that run: `memalpha eval` keeps them since 2026-12-05), one table row
 per (method, scale), for every method that has them or the `--method`s named:
 
-    python benchmarks/fate_answers.py --eval runs/eval-length-idafter-fate [--method M ...]
+    python benchmarks/fate_answers.py --eval runs/eval-length-idafter-fate [--method M ...] \
+        [--plot benchmarks/fate_answers.png]
+
+`--plot`: one bar a table row, split by the share of its questions in each fate (the writer's
+part), each part labelled with the reader's score there.
 """
 
 from __future__ import annotations
@@ -59,6 +63,7 @@ def main() -> None:
     parser.add_argument(
         "--out", type=Path, default=Path(__file__).with_name("results") / "fate_answers.json"
     )
+    parser.add_argument("--plot", type=Path, help="PNG: each row's questions by fate")
     args = parser.parse_args()
     answered = by_instance(read_rows(args.eval / "predictions.jsonl"))
     if args.tool_use:
@@ -79,6 +84,58 @@ def main() -> None:
         table.add_row(str(r[heads[0]]), str(r[heads[1]]), *(fate_cell_text(r[f]) for f in FATES))
     Console(width=160).print(table)
     save(args.out, {"rows": rows}, args)
+    if args.plot:
+        plot(rows[:-1], heads, args.plot)
+
+
+def plot(rows: list[dict], heads: tuple[str, str], path: Path) -> None:
+    """Stacked horizontal bars: a row's questions by fate, as shares, labelled with scores."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    colors = dict(
+        zip(FATES, ("tab:green", "tab:orange", "tab:red", "tab:gray", "tab:purple"), strict=True)
+    )
+    fig, ax = plt.subplots(figsize=(9, 0.45 * len(rows) + 1.4))
+    labels = [f"{r[heads[0]]} ×{r[heads[1]]}" if heads[1] == "scale" else r[heads[0]] for r in rows]
+    for y, r in enumerate(rows):
+        total = sum(r[f]["questions"] for f in FATES)
+        left = 0.0
+        for f in FATES:
+            share = r[f]["questions"] / total
+            if share:
+                ax.barh(y, share, left=left, color=colors[f], label=f if y == 0 else None)
+                ax.text(
+                    left + share / 2,
+                    y,
+                    f"{r[f]['score']:.2f}",
+                    ha="center",
+                    va="center",
+                    fontsize=7,
+                )
+                left += share
+    ax.set_yticks(range(len(rows)), labels, fontsize=8)
+    ax.invert_yaxis()
+    ax.set_xlabel(
+        "share of conflict questions by the memory's fate of the changed fact "
+        "(label: the reader's score there)"
+    )
+    handles = [plt.Rectangle((0, 0), 1, 1, color=colors[f]) for f in FATES]
+    ax.legend(
+        handles,
+        FATES,
+        ncol=len(FATES),
+        fontsize=7,
+        loc="lower center",
+        bbox_to_anchor=(0.5, 1.0),
+        frameon=False,
+    )
+    fig.tight_layout()
+    fig.savefig(path, dpi=120)
+    plt.close(fig)
+    print(f"wrote {path}")
 
 
 def tool_use_rows(args: argparse.Namespace, answered) -> list[dict]:
