@@ -6,7 +6,13 @@ SmolLM2 numbers are in benchmarks/RESULTS.md."""
 from __future__ import annotations
 
 import json
+import os
 import re
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
 
 import pytest
 import yaml
@@ -149,6 +155,76 @@ def test_killed_run_resumes_without_redoing_finished_jobs(tmp_path, shared_data,
     keys = [(r["method"], r["instance_id"], r["question_id"]) for r in rows]
     assert len(keys) == len(set(keys)) == len(full.splitlines())
     assert json.loads((cfg.out_dir / "summary.json").read_text())["methods"]
+
+
+def _children(pid: int) -> set[int]:
+    """The live processes whose parent is `pid` (Linux /proc)."""
+    out = set()
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            fields = stat.read_text().rpartition(")")[2].split()
+        except OSError:  # ended while read
+            continue
+        if int(fields[1]) == pid and fields[0] != "Z":
+            out.add(int(stat.parent.name))
+    return out
+
+
+def _alive(pids: set[int]) -> set[int]:
+    return {p for p in pids if Path(f"/proc/{p}").exists() and "Z" not in _state(p)}
+
+
+def _state(pid: int) -> str:
+    try:
+        return Path(f"/proc/{pid}/stat").read_text().rpartition(")")[2].split()[0]
+    except OSError:
+        return "Z"
+
+
+@pytest.mark.skipif(not Path("/proc/self/stat").exists(), reason="reads processes from /proc")
+def test_killing_an_eval_ends_its_worker_processes(tmp_path, shared_data, tiny_model):
+    """SIGKILL runs no cleanup in `memalpha eval`; its worker processes, each holding a batch
+    that takes tens of seconds (a long book, 256 tokens a chunk), end within seconds anyway, not
+    when their batch is done (an orphaned pool once computed for an hour on the cores a resumed
+    run needed)."""
+    cfg = config(tmp_path, shared_data, tiny_model, workers=2, batch_instances=1)
+    long_book = {**small(shared_data), "instances": 2, "max_tokens": 6000, "chunk_tokens": 200}
+    cfg = cfg.model_copy(
+        update={
+            "datasets": [cfg.datasets[2].model_copy(update=long_book)],
+            "methods": [cfg.methods[0].model_copy(update={"max_new_tokens": 256})],
+        }
+    )
+    path = tmp_path / "eval.yaml"
+    path.write_text(yaml.safe_dump(cfg.model_dump(mode="json", exclude_unset=True)))
+    cmd = [sys.executable, "-m", "memalpha.cli", "eval", "--config", str(path)]
+    proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    try:
+        deadline = time.monotonic() + 60
+        workers: set[int] = set()
+        while len(workers) < 2 and time.monotonic() < deadline and proc.poll() is None:
+            workers = {p for p in _children(proc.pid) if "spawn_main" in _cmdline(p)}
+            time.sleep(0.2)
+        assert len(workers) == 2, proc.stderr.read().decode() if proc.poll() is not None else ""
+        time.sleep(8)  # each worker has started and taken a batch
+        assert _alive(workers) == workers  # still computing: the batches are long
+    finally:
+        proc.kill()
+        proc.wait()
+    deadline = time.monotonic() + 10
+    while _alive(workers) and time.monotonic() < deadline:
+        time.sleep(0.2)
+    left = _alive(workers)
+    for pid in left:  # do not leave them to the rest of the suite
+        os.kill(pid, signal.SIGKILL)
+    assert not left, f"workers still running 10 s after their eval was killed: {sorted(left)}"
+
+
+def _cmdline(pid: int) -> str:
+    try:
+        return Path(f"/proc/{pid}/cmdline").read_bytes().replace(b"\0", b" ").decode()
+    except OSError:
+        return ""
 
 
 def test_changed_config_refuses_to_resume(tmp_path, shared_data, tiny_model):

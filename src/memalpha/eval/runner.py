@@ -22,6 +22,8 @@ from __future__ import annotations
 import json
 import multiprocessing
 import os
+import threading
+import time
 from collections.abc import Callable, Iterator
 from concurrent.futures import ProcessPoolExecutor, as_completed
 from dataclasses import dataclass
@@ -182,9 +184,23 @@ def _shipped(cfg: EvalConfig) -> str:
     return cfg.model_dump_json(exclude_unset=True)
 
 
-def _init_worker(cfg_json: str) -> None:
+def _init_worker(cfg_json: str, parent: int) -> None:
     global _WORKER
+    _exit_with(parent)
     _WORKER = Worker(EvalConfig.model_validate_json(cfg_json))
+
+
+def _exit_with(parent: int, every_s: float = 1.0) -> None:
+    """End this worker process once `parent` (the `memalpha eval` that started it) is gone. A
+    killed eval runs no cleanup, and its pool's workers went on writing batches whose rows
+    nobody would keep, for an hour, on the cores the resumed run needed."""
+
+    def watch() -> None:
+        while os.getppid() == parent:
+            time.sleep(every_s)
+        os._exit(1)
+
+    threading.Thread(target=watch, name="exit-with-parent", daemon=True).start()
 
 
 def _run_batch(jobs: list[Job]) -> list[JobResult]:
@@ -283,7 +299,7 @@ def _results(cfg: EvalConfig, jobs: list[Job]) -> Iterator[JobResult]:
             cfg.workers,
             mp_context=multiprocessing.get_context("spawn"),
             initializer=_init_worker,
-            initargs=(_shipped(cfg),),
+            initargs=(_shipped(cfg), os.getpid()),
         ) as pool:
             for future in as_completed([pool.submit(_run_batch, b) for b in todo]):
                 yield from future.result()
