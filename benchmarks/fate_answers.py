@@ -14,10 +14,12 @@ changed facts it depends on, or "mixed" when they differ.
 
 Without `--tool-use`, the fates are those the eval recorded itself (a row's `fates`, from the
 memory the method wrote in that run: `memalpha eval` keeps them since 2026-12-05), one table row
-per (method, scale), for every method that has them or the `--method`s named:
+per (method, scale), for every method that has them or the `--method`s named, over one run or
+several (`--eval` repeated: a question answered in two runs counts once, as the last run named
+answered it, fates or none):
 
-    python benchmarks/fate_answers.py --eval runs/eval-length-idafter-fate [--method M ...] \
-        [--plot benchmarks/fate_answers.png]
+    python benchmarks/fate_answers.py --eval runs/eval-length-idafter-fate \
+        --eval runs/eval-length-idafter-fates [--method M ...] [--plot benchmarks/fate_answers.png]
 
 `--plot`: one bar a table row, split by the share of its questions in each fate (the writer's
 part), each part labelled with the reader's score there.
@@ -57,7 +59,9 @@ def joined(fates_by_question: dict[str, list[str]], answers: list[dict]) -> list
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--tool-use", type=Path, help="tool_use.py JSON (default: the eval's own)")
-    parser.add_argument("--eval", type=Path, required=True, help="memalpha eval run folder")
+    parser.add_argument(
+        "--eval", type=Path, action="append", required=True, help="memalpha eval run (repeatable)"
+    )
     parser.add_argument("--pair", action="append", default=[], help="WRITER=METHOD (--tool-use)")
     parser.add_argument("--method", action="append", default=[], help="eval method (no --tool-use)")
     parser.add_argument(
@@ -65,7 +69,7 @@ def main() -> None:
     )
     parser.add_argument("--plot", type=Path, help="PNG: each row's questions by fate")
     args = parser.parse_args()
-    answered = by_instance(read_rows(args.eval / "predictions.jsonl"))
+    answered = by_instance([r for run in args.eval for r in read_rows(run / "predictions.jsonl")])
     if args.tool_use:
         heads, rows = ("writer", "method"), tool_use_rows(args, answered)
     else:
