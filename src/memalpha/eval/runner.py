@@ -39,7 +39,7 @@ from memalpha.errors import ConfigError
 from memalpha.eval.config import EvalConfig
 from memalpha.eval.methods import Method, Recall, make_method
 from memalpha.eval.reader import EvalReader
-from memalpha.memory.export import snapshot_to_dict
+from memalpha.memory import snapshot_to_dict
 from memalpha.tokens import TokenCounter, make_token_counter
 
 PREDICTIONS = "predictions.jsonl"
