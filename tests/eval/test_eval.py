@@ -161,24 +161,24 @@ def _children(pid: int) -> set[int]:
     """The live processes whose parent is `pid` (Linux /proc)."""
     out = set()
     for stat in Path("/proc").glob("[0-9]*/stat"):
-        try:
-            fields = stat.read_text().rpartition(")")[2].split()
-        except OSError:  # ended while read
-            continue
-        if int(fields[1]) == pid and fields[0] != "Z":
-            out.add(int(stat.parent.name))
+        child = int(stat.parent.name)
+        fields = _stat(child)
+        if fields and int(fields[1]) == pid and fields[0] != "Z":
+            out.add(child)
     return out
 
 
 def _alive(pids: set[int]) -> set[int]:
-    return {p for p in pids if Path(f"/proc/{p}").exists() and "Z" not in _state(p)}
+    return {p for p in pids if (fields := _stat(p)) and fields[0] != "Z"}
 
 
-def _state(pid: int) -> str:
+def _stat(pid: int) -> list[str]:
+    """The fields of /proc/PID/stat after the command name (state, parent, ...); [] when the
+    process is gone."""
     try:
-        return Path(f"/proc/{pid}/stat").read_text().rpartition(")")[2].split()[0]
+        return Path(f"/proc/{pid}/stat").read_text().rpartition(")")[2].split()
     except OSError:
-        return "Z"
+        return []
 
 
 @pytest.mark.skipif(not Path("/proc/self/stat").exists(), reason="reads processes from /proc")
