@@ -68,6 +68,46 @@ def test_retrieved_view_shows_entries_relevant_to_the_chunk(memory) -> None:
     assert "Lisbon" not in text
 
 
+def shown(memory, mode: str, k: int, chunk: str) -> list[str]:
+    """The semantic lines the writer's prompt shows."""
+    text = render_memorize_prompt(memory, mode=mode, k=k, chunk=chunk)
+    return text.split("<semantic_memory>")[1].split("</semantic_memory>")[0].splitlines()[1:]
+
+
+def test_sentence_view_shows_the_entry_each_sentence_states(memory) -> None:
+    # three attributes of three people, one of a fourth: against the whole chunk BM25 ranks the
+    # entries sharing its rarer words (home city, Porto) above two of those its sentences state
+    memory.insert(Component.SEMANTIC, "The pet of Sami Zeller is rabbit.")
+    for person in ["Uma Varga", "Kira Costa", "Nils Eriksen"]:
+        for attribute, value in [("job", "florist"), ("pet", "rabbit"), ("home city", "Porto")]:
+            memory.insert(Component.SEMANTIC, f"The {attribute} of {person} is {value}.")
+    chunk = (
+        "The job of Uma Varga is florist. The pet of Kira Costa is rabbit. A van stopped "
+        "outside. The home city of Nils Eriksen is Porto. The pet of Sami Zeller is iguana."
+    )
+    by_sentence = shown(memory, "sentences", 4, chunk)
+    assert by_sentence == [  # memory order
+        "[s1] The pet of Sami Zeller is rabbit.",
+        "[s2] The job of Uma Varga is florist.",
+        "[s6] The pet of Kira Costa is rabbit.",
+        "[s10] The home city of Nils Eriksen is Porto.",
+    ]
+    by_chunk = shown(memory, "retrieved", 4, chunk)
+    assert len(by_chunk) == 4 and not {by_sentence[1], by_sentence[2]} & set(by_chunk)
+    header = "(Only show the 4 out of 10 memories most relevant to the new chunk)"
+    assert header in render_memorize_prompt(memory, mode="sentences", k=4, chunk=chunk)
+
+
+def test_sentence_view_takes_each_sentences_best_entry_before_any_second(memory) -> None:
+    facts = ["Whales eat krill.", "Whales sing songs.", "Whales migrate.", "Tea comes from leaves."]
+    for fact in facts:
+        memory.insert(Component.SEMANTIC, fact)
+    chunk = "Whales eat krill, sing songs and migrate; whales sing songs. The tea was cold."
+    assert shown(memory, "retrieved", 2, chunk) == [f"[s1] {facts[0]}", f"[s2] {facts[1]}"]
+    # the whale sentence's best entry, then the tea sentence's (weaker than the whales' second)
+    assert shown(memory, "sentences", 2, chunk) == [f"[s2] {facts[1]}", f"[s4] {facts[3]}"]
+
+
 def test_fit_k_halves_k_like_the_published_trainer(memory, counter) -> None:
     for i in range(6):
         memory.insert(Component.SEMANTIC, f"a fairly long fact number {i} " * 10)

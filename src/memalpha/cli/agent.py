@@ -62,7 +62,10 @@ BudgetOpt = Annotated[
 ]
 ViewOpt = Annotated[
     str | None,
-    typer.Option(help="What the writer sees of its memory: recent or retrieved entries."),
+    typer.Option(
+        help="What the writer sees of its memory: the recent entries, or those retrieved "
+        "against the chunk (retrieved) or against each of its sentences (sentences)."
+    ),
 ]
 ViewKOpt = Annotated[int | None, typer.Option("--view-k", help="Entries shown per memory list.")]
 

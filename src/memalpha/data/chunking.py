@@ -1,30 +1,12 @@
-"""The one chunker: split text into sentences, pack sentences into chunks of at most N tokens.
-
-Sentence splitting is a regular expression (nltk's punkt data cannot be downloaded here): a
-sentence ends at . ! or ? (plus closing quotes/brackets) followed by space and a capital, digit
-or opening quote. Packing follows the published `create_chunks_use_sent_tokenizer`: greedy, a
+"""The one chunker: split text into sentences (`memalpha.sentences`), pack sentences into chunks
+of at most N tokens. Packing follows the published `create_chunks_use_sent_tokenizer`: greedy, a
 sentence never split unless it alone exceeds the budget (then it is cut at word boundaries).
 """
 
 from __future__ import annotations
 
-import re
-
+from memalpha.sentences import split_sentences
 from memalpha.tokens import TokenCounter
-
-_SENTENCE_END = re.compile(r"(?<=[.!?])[\"'”’)\]]*\s+(?=[\"“‘(\[]?[A-Z0-9])")
-
-
-def split_sentences(text: str) -> list[str]:
-    """Sentences of `text`, whitespace-normalised, empty ones dropped."""
-    text = " ".join(text.split())
-    out, start = [], 0
-    for m in _SENTENCE_END.finditer(text):
-        end = m.start() + len(m.group(0).rstrip())
-        out.append(text[start:end].strip())
-        start = m.end()
-    out.append(text[start:].strip())
-    return [s for s in out if s]
 
 
 def pack(

@@ -26,10 +26,13 @@ class ViewConfig(BaseModel):
 
     model_config = ConfigDict(extra="forbid", frozen=True)
 
-    mode: Literal["recent", "retrieved"] = Field(
+    mode: Literal["recent", "retrieved", "sentences"] = Field(
         "recent",
         description="'recent': the K newest entries per list, as published (SPEC §1.4); "
-        "'retrieved': the K entries per list that BM25 ranks highest against the new chunk.",
+        "'retrieved': the K entries per list that BM25 ranks highest against the new chunk; "
+        "'sentences': BM25 against each sentence of the chunk in turn, each sentence's best "
+        "entry first, so the entry a sentence changes is shown however many entries share the "
+        "chunk's other subjects (same prompt text as 'retrieved').",
     )
     k: int = Field(5, ge=0, description="Entries shown per list; published MAX_MEMORY_ITEMS=5.")
     ids: Literal["before", "after"] = Field(

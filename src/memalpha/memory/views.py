@@ -1,6 +1,7 @@
 """What the memory writer sees of its memory: the published memorize-mode system prompt
-(full core + the K most recent entries per list, SPEC §1.4) or, as an option, the K entries per
-list that BM25 ranks highest against the new chunk; plus the published K-halving to fit a budget."""
+(full core + the K most recent entries per list, SPEC §1.4) or, as options, the K entries per
+list that BM25 ranks highest against the new chunk, or against each of its sentences in turn;
+plus the published K-halving to fit a budget."""
 
 from __future__ import annotations
 
@@ -11,6 +12,7 @@ from typing import TypeVar
 from memalpha.errors import LimitExceededError
 from memalpha.memory.config import LIST_COMPONENTS, Component, ViewConfig
 from memalpha.memory.model import Entry, Memory
+from memalpha.sentences import split_sentences
 
 _INSTRUCTION = {
     Component.CORE: "* core_memory: Information stored so far (stored as a compact paragraph)",
@@ -22,6 +24,7 @@ _HEADER = {
     "recent": "(Only show the most recent {shown} out of {total} memories)",
     "retrieved": "(Only show the {shown} out of {total} memories most relevant to the new chunk)",
 }
+_HEADER["sentences"] = _HEADER["retrieved"]  # the same prompt: only which entries differ
 
 
 # read once at import: a constant string, not state (rendered for every chunk of every rollout)
@@ -36,14 +39,34 @@ P = TypeVar("P")  # a rendered prompt: its text, or chat messages
 def visible_entries(
     memory: Memory, component: Component, mode: str, k: int, chunk: str
 ) -> list[Entry]:
-    """The entries of one list the writer sees: newest K, or BM25 top-K against `chunk`.
+    """The entries of one list the writer sees: newest K, or BM25 top-K against `chunk`, or
+    against its sentences (`by_sentence`).
 
-    Retrieved entries are shown in memory order (oldest first), like the recent view.
+        Retrieved entries are shown in memory order (oldest first), like the recent view.
     """
     if mode == "recent" or not chunk:
         return memory.recent(component, k)
-    hits = {e.id for e, _ in memory.search(component, chunk, k)}
+    if mode == "sentences":
+        hits = by_sentence(memory, component, chunk, k)
+    else:
+        hits = {e.id for e, _ in memory.search(component, chunk, k)}
     return [e for e in memory.entries(component) if e.id in hits]
+
+
+def by_sentence(memory: Memory, component: Component, chunk: str, k: int) -> set[str]:
+    """Ids of the K entries that best match the chunk's sentences one at a time: each
+    sentence's best match before any sentence's second, stronger matches first.
+
+    Why: ranked against the whole chunk, the entry a sentence changes competes with every entry
+    about the chunk's other subjects; in a memory of hundreds of entries it falls out of the K
+    shown, and a writer cannot update what it cannot see (benchmarks/RESULTS.md, "A view by
+    sentence")."""
+    ranked = sorted(
+        (rank, -score, entry.id)
+        for sentence in split_sentences(chunk)
+        for rank, (entry, score) in enumerate(memory.search(component, sentence, k))
+    )
+    return set(list(dict.fromkeys(entry_id for _, _, entry_id in ranked))[:k])
 
 
 def render_entry(entry: Entry, ids: str = "before") -> str:
