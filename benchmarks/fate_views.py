@@ -65,12 +65,13 @@ def about(entries: list[Entry], change: Superseded, value: str) -> list[Entry]:
 
 def in_view(
     change: Superseded, entries: list[Entry], instance: Instance, counter: TokenCounter, k: int
-) -> dict[str, str]:
-    """mode → 'shown', 'hidden' or 'old after new', for a change whose memory holds both."""
+) -> dict[str, str] | None:
+    """mode → 'shown' or 'hidden', for a change whose memory holds both; None when the entry
+    with the old value is newer than the first with the new (no view could have shown it)."""
     first_new = min(order(e) for e in about(entries, change, change.new))
     olds = [e for e in about(entries, change, change.old) if order(e) < first_new]
     if not olds:
-        return dict.fromkeys(MODES, "old after new")
+        return None
     subject, new = change.subject.casefold(), change.new.casefold()
     chunk = next(c for c in instance.chunks if subject in c.casefold() and new in c.casefold())
     before = tuple(e for e in entries if order(e) < first_new)
@@ -102,9 +103,13 @@ def run_rows(run: Path, methods: list[str], k: int) -> list[dict]:
         for change in sorted(changes, key=lambda c: (c.subject, c.new)):
             fate = change.fate(contents)
             count[fate] += 1
-            if fate == "both":
-                for mode, seen in in_view(change, entries, instance, counter, k).items():
-                    count[f"{mode} {seen}"] += 1
+            if fate != "both":
+                continue
+            seen = in_view(change, entries, instance, counter, k)
+            if seen is None:
+                count["old after new"] += 1
+            else:
+                count.update(f"{mode} {shown}" for mode, shown in seen.items())
     return [{"run": run.name, "method": m, "scale": s, **dict(c)} for (m, s), c in counts.items()]
 
 
