@@ -124,7 +124,8 @@ def plot(rows: list[dict], heads: tuple[str, str], path: Path) -> None:
     ax.invert_yaxis()
     ax.set_xlabel(
         "share of conflict questions by the memory's fate of the changed fact "
-        "(label: the reader's score there)"
+        "(label: the reader's score there)",
+        fontsize=8,
     )
     handles = [plt.Rectangle((0, 0), 1, 1, color=colors[f]) for f in FATES]
     ax.legend(
