@@ -13,7 +13,7 @@ view hides from what the writer misses.
     python benchmarks/view_fates.py --config configs/eval/length-idafter-fate.yaml \
         --mode retrieved --mode sentences [--k 8] [--out benchmarks/results/view_fates.json]
 
-Also the view's cost: seconds of rule-writer memorising per chunk (the rule writer's own work
+Also the view's cost: milliseconds of rule-writer memorising per chunk (the rule writer's own work
 is regular expressions, so this is mostly rendering the view: one BM25 search per list, or one
 per sentence).
 """

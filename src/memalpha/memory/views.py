@@ -24,7 +24,7 @@ _HEADER = {
     "recent": "(Only show the most recent {shown} out of {total} memories)",
     "retrieved": "(Only show the {shown} out of {total} memories most relevant to the new chunk)",
 }
-_HEADER["sentences"] = _HEADER["retrieved"]  # the same prompt: only which entries differ
+_HEADER["sentences"] = _HEADER["retrieved"]  # one prompt text: only which entries are shown differs
 
 
 # read once at import: a constant string, not state (rendered for every chunk of every rollout)
@@ -42,7 +42,7 @@ def visible_entries(
     """The entries of one list the writer sees: newest K, or BM25 top-K against `chunk`, or
     against its sentences (`by_sentence`).
 
-        Retrieved entries are shown in memory order (oldest first), like the recent view.
+    Retrieved entries are shown in memory order (oldest first), like the recent view.
     """
     if mode == "recent" or not chunk:
         return memory.recent(component, k)
