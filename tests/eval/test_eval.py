@@ -362,6 +362,8 @@ def test_writer_recalls_a_batch_in_one_generation_per_chunk_index(
         ["b", "b"],
         ["b"],
     ]
+    one_method = [Job("a", scale, i) for scale in (16, 1) for i in instances[:2]]
+    assert [[j.scale for j in b] for b in batches(one_method, 8)] == [[16, 16], [1, 1]]
 
 
 def test_a_writer_method_counts_tokens_with_its_own_tokenizer(tmp_path, shared_data, tiny_model):

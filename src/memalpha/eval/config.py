@@ -80,8 +80,8 @@ class EvalConfig(_Strict):
     batch_instances: int = Field(
         8,
         ge=1,
-        description="Instances a method recalls together: an LLM writer generates their chunks "
-        "in one batch (the policy's batch_size caps each generate call).",
+        description="Instances of one scale a method recalls together: an LLM writer generates "
+        "their chunks in one batch (the policy's batch_size caps each generate call).",
     )
     workers: int = Field(1, ge=1, description="Processes over instances (1: in this process).")
     threads: Threads = None

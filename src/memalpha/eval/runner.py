@@ -163,10 +163,14 @@ def _memory_line(job: Job, recall: Recall) -> Row | None:
 
 
 def batches(jobs: list[Job], size: int) -> list[list[Job]]:
-    """Consecutive jobs of one method, at most `size` per batch (jobs come method by method)."""
+    """Consecutive jobs of one method at one scale, at most `size` per batch (jobs come scale by
+    scale, method by method). Why one scale: a batch is written in lock-step, so a 1x instance
+    batched with 16x ones pads beside them (greedy bf16 output depends on the batch) and a
+    one-method run's scales would all go to one worker."""
     out: list[list[Job]] = []
     for job in jobs:
-        if out and out[-1][0].method == job.method and len(out[-1]) < size:
+        last = out[-1][0] if out else None
+        if last and (last.method, last.scale) == (job.method, job.scale) and len(out[-1]) < size:
             out[-1].append(job)
         else:
             out.append([job])
