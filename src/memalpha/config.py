@@ -146,10 +146,16 @@ def check_resumable(run_dir: Path, cfg: BaseModel, volatile: tuple[str, ...]) ->
         )
 
 
-def save_run_config(run_dir: Path, cfg: BaseModel) -> None:
-    (Path(run_dir) / RUN_CONFIG).write_text(
-        yaml.safe_dump(cfg.model_dump(mode="json"), sort_keys=False), "utf-8"
-    )
+def save_run_config(run_dir: Path, cfg: BaseModel, *, only_set: bool = False) -> None:
+    """Keep the config a run started with (`check_resumable` compares against it).
+
+    Args:
+        only_set: keep only the keys the config sets, so that running the saved file again
+            resolves defaults as the run did: an eval method's writer fields left unset come
+            from its policy's recorded `writer.json`, and written out they would replace it.
+    """
+    data = cfg.model_dump(mode="json", exclude_unset=only_set)
+    (Path(run_dir) / RUN_CONFIG).write_text(yaml.safe_dump(data, sort_keys=False), "utf-8")
 
 
 def _differences(before: Any, now: Any, key: str = "") -> list[tuple[str, Any, Any]]:

@@ -522,3 +522,29 @@ def test_worker_processes_write_as_the_policy_folder_recorded(tmp_path, shared_d
     one = run_eval(cfg.model_copy(update={"out_dir": tmp_path / "one"}))
     two = run_eval(cfg.model_copy(update={"out_dir": tmp_path / "two", "workers": 2}))
     assert (one / "summary.json").read_bytes() == (two / "summary.json").read_bytes()
+
+
+def test_a_runs_saved_config_reruns_its_policies_as_they_recorded(tmp_path):
+    """A method's writer fields left unset come from its policy's writer.json; the run's saved
+    config.yaml must leave them unset too, or running it again evaluates the policy under the
+    defaults (the recent view, ids before) instead of the view it was trained with."""
+    from memalpha.agent import WriterConfig, save_writer_config
+    from memalpha.eval.runner import _prepare
+
+    policy = tmp_path / "policy"
+    policy.mkdir()
+    trained = WriterConfig(prompt="compact", memory={"view": {"mode": "sentences", "k": 8}})
+    save_writer_config(policy, trained)
+    cfg = EvalConfig.model_validate(
+        {
+            "out_dir": str(tmp_path / "run"),
+            "files": ["unused.jsonl"],
+            "methods": [{"name": "p", "kind": "memalpha", "policy": {"model": str(policy)}}],
+        }
+    )
+    _prepare(cfg, fresh=True)
+    saved = EvalConfig.model_validate(
+        yaml.safe_load((tmp_path / "run" / "config.yaml").read_text())
+    )
+    assert saved.methods[0].writer == trained == cfg.methods[0].writer
+    assert saved.threads == _prepare(cfg, fresh=False)[0].threads  # resolved, and kept

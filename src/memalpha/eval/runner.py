@@ -280,7 +280,7 @@ def _prepare(cfg: EvalConfig, fresh: bool) -> tuple[EvalConfig, Path]:
         # by method, and pools change the summary only
         volatile = ("workers", "ray_address", "pools")
         check_resumable(out, cfg.model_copy(update={"methods": kept}), volatile)
-    save_run_config(out, cfg)
+    save_run_config(out, cfg, only_set=True)  # rerunnable: policies' writers as recorded
     return cfg, out / PREDICTIONS
 
 
