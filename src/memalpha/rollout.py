@@ -10,7 +10,9 @@ an `EpisodeScore` per memory) → `to_samples` → `Sample`, the one record the 
 
 from __future__ import annotations
 
+import random
 import time
+from collections.abc import Sequence
 from dataclasses import dataclass, replace
 from typing import Literal, Protocol
 
@@ -21,7 +23,7 @@ from memalpha.agent import ChunkStep, Episode, MemoryAgent
 from memalpha.aim import episode_aim
 from memalpha.data import QA, Instance
 from memalpha.llm import LLM, SamplingParams
-from memalpha.memory import Memory, MemoryConfig, ToolResult, parse_component
+from memalpha.memory import Memory, MemoryConfig, MemorySnapshot, ToolResult, parse_component
 from memalpha.reader import Judge, Question, Reader, query_prompt
 from memalpha.reward import (
     RewardConfig,
@@ -52,6 +54,16 @@ class RolloutConfig(BaseModel):
         "The group then always holds the policy's own mode, so samples are compared with what "
         "greedy decoding writes: the mode is pushed down where a sample beats it and up where "
         "it beats the samples.",
+    )
+    max_id_offset: int = Field(
+        0,
+        ge=0,
+        description="Number each instance's memory entries from a random offset in [0, this] "
+        "+ 1, drawn from the step's seed, the same for the instance's G rollouts (not "
+        "published). Why: a memory built from a long input shows ids in the hundreds, which "
+        "training on short inputs never does; measured, the GRPO writers overwrite fewer "
+        "changed facts from the same memory numbered from 251 (benchmarks/RESULTS.md, "
+        '"What the writer does at a change, from a perfect memory"). Local trainer only.',
     )
     engine: Literal["transformers", "vllm"] = Field(
         "transformers",
@@ -175,8 +187,10 @@ def run_episodes(
     memory_config: MemoryConfig,
     counter: TokenCounter,
     greedy_anchor: bool = False,
+    id_offsets: Sequence[int] | None = None,
 ) -> list[Trajectory]:
-    """Every instance `group_size` times, all trajectories chunk by chunk in lock-step.
+    """Every instance `group_size` times, all trajectories chunk by chunk in lock-step; with
+    `id_offsets` (one per instance) each instance's memories number entries from its offset + 1.
 
     Trajectories of one instance are adjacent (instance i owns trajectories i·G … i·G+G−1, all
     of group i). With `greedy_anchor`, the first of each instance's G is decoded greedily, in
@@ -184,7 +198,8 @@ def run_episodes(
     """
     batch = [(g, inst) for g, inst in enumerate(instances) for _ in range(group_size)]
     greedy = [greedy_anchor and k % group_size == 0 for k in range(len(batch))]
-    memories = [Memory(memory_config, counter) for _ in batch]
+    offsets = id_offsets or [0] * len(instances)
+    memories = [fresh_memory(memory_config, counter, offsets[g]) for g, _ in batch]
     runs = agent.memorize_many(
         llm, sampling, memories, [inst.chunks for _, inst in batch], greedy=greedy
     )
@@ -192,6 +207,22 @@ def run_episodes(
         Trajectory(g, inst, m, e, greedy=flag)
         for (g, inst), m, e, flag in zip(batch, memories, runs, greedy, strict=True)
     ]
+
+
+def id_offsets(instances: int, max_offset: int, seed: int) -> list[int]:
+    """One entry-id offset per instance, uniform in [0, `max_offset`], from `seed`
+    (`RolloutConfig.max_id_offset`); all zeros when `max_offset` is 0."""
+    rng = random.Random(seed)
+    return [rng.randint(0, max_offset) if max_offset else 0 for _ in range(instances)]
+
+
+def fresh_memory(config: MemoryConfig, counter: TokenCounter, id_offset: int = 0) -> Memory:
+    """An empty memory whose semantic and episodic entries are numbered from `id_offset` + 1."""
+    memory = Memory(config, counter)
+    if id_offset:
+        first = {kind: id_offset + 1 for kind in ("semantic", "episodic")}
+        memory.restore(MemorySnapshot("", (), (), first))
+    return memory
 
 
 def judged_write(result: ToolResult) -> tuple[str, str] | None:
@@ -417,13 +448,22 @@ def rollout(
     memory_config: MemoryConfig,
     scoring: Scoring,
     greedy_anchor: bool = False,
+    id_offsets: Sequence[int] | None = None,
 ) -> Rollout:
     """Run and score `group_size` trajectories per instance (the first greedy with
-    `greedy_anchor`); time each phase."""
+    `greedy_anchor`, entries numbered from `id_offsets`); time each phase."""
     timings = Timings()
     start = time.perf_counter()
     trajectories = run_episodes(
-        agent, llm, sampling, instances, group_size, memory_config, scoring.counter, greedy_anchor
+        agent,
+        llm,
+        sampling,
+        instances,
+        group_size,
+        memory_config,
+        scoring.counter,
+        greedy_anchor,
+        id_offsets,
     )
     timings.generation = time.perf_counter() - start
     return Rollout(trajectories, score_episodes(trajectories, scoring, timings), timings)

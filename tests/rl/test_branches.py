@@ -26,7 +26,7 @@ from memalpha.rl.config import SFTConfig, TrainConfig
 from memalpha.rl.policy import Policy, pad_batch, response_logprobs
 from memalpha.rl.sft import run_sft, write_transcripts
 from memalpha.rl.trainer import Trainer, read_metrics
-from memalpha.rollout import Scoring, rollout
+from memalpha.rollout import Scoring, id_offsets, rollout
 from tiny import build_tiny_model, call_token, tiny_config, update_token
 
 VIEW = MemoryConfig(view={"mode": "retrieved", "k": 8})
@@ -166,6 +166,52 @@ def test_groups_form_where_a_change_is_wanted_with_one_shared_prompt(branched, c
         assert len({s.prompt_ids for s in group}) == 1
         trunk = done.trunks.trajectories[k[0]]
         assert group[0].trajectory == k[0] and trunk.episode.steps[k[1]].index == k[1]
+
+
+def _numbered(memory: Memory) -> list[tuple[int, str]]:
+    """A memory's semantic entries as (id number, text)."""
+    return [(int(e.id[1:]), e.content) for e in memory.entries(Component.SEMANTIC)]
+
+
+def test_id_offsets_renumber_each_instances_memory_and_change_nothing_else(
+    branched, counter, conflict
+):
+    """`rollout.max_id_offset`: the same writers from memories numbered from 301 (instance 0)
+    and from 1 (instance 1) write the same texts, ids shifted by the offset, and form the same
+    groups; the teacher's updates name the shifted ids it is shown."""
+    done, plain = branched
+    agent = build_agent(WriterConfig(prompt="compact", max_new_tokens=640, memory=VIEW), counter)
+    scoring = Scoring(ExtractiveReader(), None, RewardConfig(gamma=0.0, aim_weight=1.0), counter)
+    offsets = [300, 0]
+    shifted = branch_rollout(
+        agent, TeacherOnGreedyRows(), SAMPLED, conflict, G, VIEW, scoring, id_offsets=offsets
+    )
+    teacher = RuleWriterLLM(FORMATS["hermes"], selective=True)
+    runs = rollout(agent, teacher, SAMPLED, conflict, 2, VIEW, scoring, id_offsets=offsets)
+    for offset, before, trunk, pair in zip(
+        offsets,
+        done.trunks.trajectories,
+        shifted.trunks.trajectories,
+        [runs.trajectories[:2], runs.trajectories[2:]],
+        strict=True,
+    ):
+        expected = [(n + offset, text) for n, text in _numbered(before.memory)]
+        assert expected and _numbered(trunk.memory) == expected
+        assert [_numbered(t.memory) for t in pair] == [expected, expected]
+        if offset:
+            assert any(
+                f'"s{n}"' in s.generation.text for s in trunk.episode.steps for n, _ in expected
+            )
+    assert [(s.group, s.chunk_index) for s in shifted.samples] == [
+        (s.group, s.chunk_index) for s in done.samples
+    ]
+
+
+def test_id_offsets_are_drawn_from_the_step_seed_within_range() -> None:
+    drawn = id_offsets(64, 300, seed=7)
+    assert drawn == id_offsets(64, 300, seed=7) != id_offsets(64, 300, seed=8)
+    assert all(0 <= o <= 300 for o in drawn) and len(set(drawn)) > 32
+    assert id_offsets(5, 0, seed=7) == [0] * 5
 
 
 def test_advantages_rank_the_response_that_overwrites_above_those_that_keep_old_values(

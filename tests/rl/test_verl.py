@@ -276,6 +276,13 @@ def test_writer_refuses_the_local_only_greedy_anchor(tmp_path):
         Writer.from_json(config_json(path))
 
 
+def test_writer_refuses_the_local_only_id_offset(tmp_path):
+    path = tmp_path / "offset.yaml"
+    path.write_text(CONFIG.replace("{max_new_tokens: 512}", "{max_id_offset: 300}"), "utf-8")
+    with pytest.raises(ConfigError, match="max_id_offset is a local-trainer option"):
+        Writer.from_json(config_json(path))
+
+
 def test_verl_parquet_rows_carry_whole_instances(tmp_path, instances):
     path = tmp_path / "verl" / "train.parquet"
     assert write_verl_parquet(instances, path) == len(instances)

@@ -31,7 +31,7 @@ groups").
 from __future__ import annotations
 
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 from memalpha.agent import ChunkStep, Episode, MemoryAgent
@@ -52,6 +52,7 @@ from memalpha.rollout import (
     Scoring,
     Timings,
     Trajectory,
+    fresh_memory,
     score_episodes,
     step_sample,
 )
@@ -132,14 +133,17 @@ def branch_rollout(
     scoring: Scoring,
     every_chunk: bool = False,
     guide: Guide | None = None,
+    id_offsets: Sequence[int] | None = None,
 ) -> BranchRollout:
     """Write every instance once greedily, branching `group_size` − 1 sampled responses at
     each chunk that wants a change (at every chunk with `every_chunk`); all of a chunk index's
     responses go in one generate call. With a `guide`, the last branch at a chunk that wants a
-    change is the guide's response instead of a sample.
+    change is the guide's response instead of a sample. With `id_offsets` (one per instance)
+    each trunk's memory numbers its entries from its offset + 1.
     """
     started = time.perf_counter()
-    memories = [Memory(memory_config, scoring.counter) for _ in instances]
+    offsets = id_offsets or [0] * len(instances)
+    memories = [fresh_memory(memory_config, scoring.counter, o) for o in offsets]
     steps: list[list[ChunkStep]] = [[] for _ in instances]
     replay = ToolExecutor(ToolRegistry(memory_config.disabled))
     samples: list[Sample] = []

@@ -54,6 +54,7 @@ from memalpha.rollout import (
     Trajectory,
     anchor_stats,
     by_source,
+    id_offsets,
     rollout,
     summarize,
     to_samples,
@@ -313,8 +314,9 @@ class Trainer:
         prune(self.run_dir, self.cfg.schedule.keep_last, run.state["best_step"])
         self.on_event({"kind": "checkpoint", "step": step, "path": str(path)})
 
-    def _step_batch(self, run: _Run, step: int) -> tuple[list[Instance], SamplingParams]:
-        """The step's instances and its sampling, both drawn from the step's seed."""
+    def _step_batch(self, run: _Run, step: int) -> tuple[list[Instance], SamplingParams, list[int]]:
+        """The step's instances, its sampling and its instances' entry-id offsets
+        (`rollout.max_id_offset`), all drawn from the step's seed."""
         cfg, r = self.cfg, self.cfg.rollout
         seed = step_seed(cfg.seed, step)
         seed_everything(seed)
@@ -322,19 +324,20 @@ class Trainer:
             run.train[i]
             for i in batch_indices(len(run.train), r.instances_per_step, cfg.seed, step)
         ]
-        return batch, cfg.writer.sampling(r.temperature, top_p=r.top_p, seed=seed, logprobs=True)
+        sampling = cfg.writer.sampling(r.temperature, top_p=r.top_p, seed=seed, logprobs=True)
+        return batch, sampling, id_offsets(len(batch), r.max_id_offset, seed)
 
     def _rollout(self, run: _Run, step: int) -> tuple[Rollout, list[Sample], Event]:
         """The step's rollouts, their training samples and what to log about their groups:
         G trajectories per instance, or branch groups (`ppo.group_by: branch`)."""
         cfg, r = self.cfg, self.cfg.rollout
-        batch, sampling = self._step_batch(run, step)
+        batch, sampling, offsets = self._step_batch(run, step)
         write = (run.agent, run.generator, sampling, batch, r.group_size, cfg.memory, run.scoring)
         if cfg.ppo.group_by is GroupBy.BRANCH:
             every_chunk = cfg.ppo.branch_chunks == "all"
-            branched = branch_rollout(*write, every_chunk, self._guide(run))
+            branched = branch_rollout(*write, every_chunk, self._guide(run), offsets)
             return branched.trunks, branched.samples, branch_stats(branched)
-        done = rollout(*write, greedy_anchor=r.greedy_anchor)
+        done = rollout(*write, greedy_anchor=r.greedy_anchor, id_offsets=offsets)
         groups: Event = {
             # the QA signal GRPO can learn from: instances whose G rollouts got different r1
             "instances_with_qa_variance": share_with_spread(

@@ -82,6 +82,11 @@ class Writer:
                 "rollout.greedy_anchor is a local-trainer option: verl samples all rollout.n "
                 "copies of an instance with one sampling setting; set it to false for verl"
             )
+        if cfg.rollout.max_id_offset:
+            raise ConfigError(
+                "rollout.max_id_offset is a local-trainer option: verl's episodes start from "
+                "empty memories numbered from 1; set it to 0 for verl"
+            )
         self.cfg = cfg
         self.counter: TokenCounter = make_token_counter(cfg.memory.tokenizer)
         # generations come from verl's servers and are handed to `MemoryAgent.execute`
