@@ -61,8 +61,7 @@ class RolloutConfig(BaseModel):
         description="Number each instance's memory entries from a random offset in [0, this] "
         "+ 1, drawn from the step's seed, the same for the instance's G rollouts (not "
         "published). Why: a memory built from a long input shows ids in the hundreds, which "
-        "training on short inputs never does; measured, the GRPO writers overwrite fewer "
-        "changed facts from the same memory numbered from 251 (benchmarks/RESULTS.md, "
+        "training on short inputs never does (what that changes: benchmarks/RESULTS.md, "
         '"What the writer does at a change, from a perfect memory"). Local trainer only.',
     )
     engine: Literal["transformers", "vllm"] = Field(
