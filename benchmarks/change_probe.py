@@ -17,11 +17,13 @@ the writer does.
         --config configs/eval/length-idafter-warm-sentences.yaml \
         [--scale 1] [--id-offset 250] [--threads 2] [--batch 8] \
         [--out benchmarks/results/change_probe.json]
+    python benchmarks/change_probe.py --summarize benchmarks/results/change_probe.json
 """
 
 from __future__ import annotations
 
 import argparse
+import json
 import time
 from collections import Counter
 from dataclasses import dataclass
@@ -127,11 +129,16 @@ def probe(
 
 
 def summarize(rows: list[dict]) -> list[dict]:
-    """Per (method, scale): wanted changes by fate, shown old entries, calls per change chunk."""
+    """Per (method, scale): wanted changes by fate, shown old entries, calls per change chunk,
+    and how many of the changes that came alone in their chunk (`lone`) were overwritten. A
+    row's chunk is told apart by its (chunk index, memory tokens): two instances' states with
+    both equal would be counted as one chunk."""
+    at_state = Counter((r["method"], r["scale"], r["index"], r["memory_tokens"]) for r in rows)
     out = []
     for key in dict.fromkeys((r["method"], r["scale"]) for r in rows):
         mine = [r for r in rows if (r["method"], r["scale"]) == key]
         fates = Counter(r["fate"] for r in mine)
+        lone = [r for r in mine if at_state[(*key, r["index"], r["memory_tokens"])] == 1]
         out.append(
             {
                 "method": key[0],
@@ -142,6 +149,8 @@ def summarize(rows: list[dict]) -> list[dict]:
                 "overwritten_when_shown": sum(
                     r["shown"] and r["fate"] == "overwritten" for r in mine
                 ),
+                "lone": len(lone),
+                "lone_overwritten": sum(r["fate"] == "overwritten" for r in lone),
                 "memory_tokens": sum(r["memory_tokens"] for r in mine) / max(1, len(mine)),
                 "calls": sum(r["calls"] for r in mine) / max(1, len(mine)),
             }
@@ -149,13 +158,28 @@ def summarize(rows: list[dict]) -> list[dict]:
     return out
 
 
+def print_summary(summary: list[dict]) -> None:
+    heads = list(summary[0])
+    table = Table(title="Wanted changes answered from the selective teacher's memory, by fate")
+    for head in heads:
+        table.add_column(head, justify="left" if head == "method" else "right")
+    for r in summary:
+        table.add_row(*(f"{r[h]:.1f}" if isinstance(r[h], float) else str(r[h]) for h in heads))
+    Console(width=180).print(table)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument(
+        "--summarize",
+        type=Path,
+        action="append",
+        help="print the summary of stored results JSON (no model) and exit",
+    )
     parser.add_argument(
         "--config",
         type=Path,
         action="append",
-        required=True,
         help="memalpha eval config (repeatable: instances and scales from the first, "
         "memalpha writers from all; they must share the first writer's memory layout)",
     )
@@ -169,6 +193,13 @@ def main() -> None:
         "--out", type=Path, default=Path(__file__).with_name("results") / "change_probe.json"
     )
     args = parser.parse_args()
+    if args.summarize:
+        for path in args.summarize:
+            print(path)
+            print_summary(summarize(json.loads(path.read_text())["rows"]))
+        return
+    if not args.config:
+        parser.error("--config is required (or --summarize)")
     pin_threads(args.threads)
     configs = [EvalConfig.model_validate(yaml.safe_load(p.read_text())) for p in args.config]
     cfg = configs[0]
@@ -191,13 +222,7 @@ def main() -> None:
         print(f"{spec.name}: {time.perf_counter() - started:.0f} s")
         method.close()
     summary = summarize(rows)
-    heads = list(summary[0])
-    table = Table(title="Wanted changes answered from the selective teacher's memory, by fate")
-    for head in heads:
-        table.add_column(head, justify="left" if head == "method" else "right")
-    for r in summary:
-        table.add_row(*(f"{r[h]:.1f}" if isinstance(r[h], float) else str(r[h]) for h in heads))
-    Console(width=160).print(table)
+    print_summary(summary)
     save(args.out, {"summary": summary, "rows": rows}, args)
 
 
