@@ -34,14 +34,14 @@ from rich.console import Console
 from rich.progress import track
 from rich.table import Table
 
-from memalpha.agent import RuleWriterLLM, WriterConfig
+from memalpha.agent import selective_teacher
 from memalpha.aim import chunk_aim, wanted_changes
 from memalpha.data import Instance, Superseded
 from memalpha.eval import EvalConfig
 from memalpha.eval.methods import WriterMethod
 from memalpha.eval.runner import load_jobs
 from memalpha.eval.summary import FATES
-from memalpha.llm import FORMATS, LLM, pin_threads
+from memalpha.llm import LLM, pin_threads
 from memalpha.memory import Memory, MemorySnapshot, ToolExecutor, ToolRegistry
 from memalpha.tokens import make_token_counter
 from report import save
@@ -56,14 +56,6 @@ class ChangeState:
     index: int
     memory: Memory
     wanted: list[Superseded]
-
-
-def selective_teacher(writer: WriterConfig) -> RuleWriterLLM:
-    """The selective rule writer in `writer`'s format, naming a replaced entry after the new
-    text where the view shows ids after their text (as the ids-after warm start was taught)."""
-    return RuleWriterLLM(
-        FORMATS[writer.format], selective=True, id_last=writer.memory.view.ids == "after"
-    )
 
 
 def teacher_states(method: WriterMethod, jobs: list, id_offset: int = 0) -> list[ChangeState]:

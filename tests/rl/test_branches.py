@@ -179,7 +179,7 @@ def test_id_offsets_renumber_each_instances_memory_and_change_nothing_else(
     """`rollout.max_id_offset`: the same writers from memories numbered from 301 (instance 0)
     and from 1 (instance 1) write the same texts, ids shifted by the offset, and form the same
     groups; the teacher's updates name the shifted ids it is shown."""
-    done, plain = branched
+    done, _ = branched
     agent = build_agent(WriterConfig(prompt="compact", max_new_tokens=640, memory=VIEW), counter)
     scoring = Scoring(ExtractiveReader(), None, RewardConfig(gamma=0.0, aim_weight=1.0), counter)
     offsets = [300, 0]

@@ -12,6 +12,7 @@ from memalpha.agent.config import (
     policy_writer,
     read_writer_config,
     save_writer_config,
+    selective_teacher,
 )
 from memalpha.agent.memory_agent import (
     ChunkStep,
@@ -40,4 +41,5 @@ __all__ = [
     "read_writer_config",
     "rule_calls",
     "save_writer_config",
+    "selective_teacher",
 ]

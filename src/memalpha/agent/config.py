@@ -16,6 +16,7 @@ from typing import Literal
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from memalpha.agent.memory_agent import MemoryAgent, PromptStyle
+from memalpha.agent.rule_writer import RuleWriterLLM
 from memalpha.errors import ConfigError
 from memalpha.llm import FORMATS, LoopStop, Message, SamplingParams
 from memalpha.memory import MemoryConfig, ToolExecutor, ToolRegistry
@@ -92,6 +93,16 @@ def build_agent(
         prompt=cfg.prompt,
         budget=cfg.max_new_tokens,
         prompt_tokens=prompt_tokens,
+    )
+
+
+def selective_teacher(cfg: WriterConfig) -> RuleWriterLLM:
+    """The selective rule writer in `cfg`'s format. With ids shown after their text
+    (`memory.view.ids: after`, the ids-after warm start's layout) it names a replaced entry
+    after the new text, as that warm start's teacher did (`SFTConfig.teacher_id_last`), so its
+    answers are in the order such a policy writes."""
+    return RuleWriterLLM(
+        FORMATS[cfg.format], selective=True, id_last=cfg.memory.view.ids == "after"
     )
 
 

@@ -20,12 +20,12 @@ from typing import Any
 
 import torch
 
-from memalpha.agent import MemoryAgent, RuleWriterLLM, build_agent, check_trained_layout
+from memalpha.agent import MemoryAgent, build_agent, check_trained_layout, selective_teacher
 from memalpha.aim import announcing_chunks
 from memalpha.config import check_resumable, save_run_config
 from memalpha.data import Instance
 from memalpha.errors import ConfigError
-from memalpha.llm import FORMATS, SamplingParams, pin_threads
+from memalpha.llm import SamplingParams, pin_threads
 from memalpha.reader import build_judge, build_reader
 from memalpha.reward import sample_reward
 from memalpha.rl.advantages import GroupBy, group_advantages, group_keys, share_with_spread
@@ -348,19 +348,11 @@ class Trainer:
         return done, to_samples(done.trajectories, done.scores), groups
 
     def _guide(self, run: _Run) -> Guide | None:
-        """`ppo.branch_guide`: the selective rule writer, in the writer's format, answering
-        in the policy's token ids. With ids shown after their text (`memory.view.ids: after`,
-        the ids-after warm start's layout) it names a replaced entry after the new text, as
-        that warm start's teacher did (`SFTConfig.teacher_id_last`), so a guided answer is in
-        the order the policy writes."""
+        """`ppo.branch_guide`: the selective rule writer of the policy's writer config
+        (`selective_teacher`: its format, its id order), answering in the policy's token ids."""
         if self.cfg.ppo.branch_guide == "none":
             return None
-        teacher = RuleWriterLLM(
-            FORMATS[self.cfg.writer.format],
-            selective=True,
-            id_last=self.cfg.memory.view.ids == "after",
-        )
-        return Guide(teacher, run.policy.response_ids)
+        return Guide(selective_teacher(self.cfg.writer), run.policy.response_ids)
 
     def _with_old_logprobs(self, run: _Run, samples: list[Sample]) -> list[Sample]:
         """Behaviour log-probs where the sampler gave none (greedy anchors: scored at the
