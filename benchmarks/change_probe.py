@@ -42,7 +42,8 @@ from memalpha.eval.methods import WriterMethod
 from memalpha.eval.runner import load_jobs
 from memalpha.eval.summary import FATES
 from memalpha.llm import LLM, pin_threads
-from memalpha.memory import Memory, MemorySnapshot, ToolExecutor, ToolRegistry
+from memalpha.memory import Memory, ToolExecutor, ToolRegistry
+from memalpha.rollout import fresh_memory
 from memalpha.tokens import make_token_counter
 from report import save
 
@@ -58,18 +59,17 @@ class ChangeState:
     wanted: list[Superseded]
 
 
-def teacher_states(method: WriterMethod, jobs: list, id_offset: int = 0) -> list[ChangeState]:
-    """The selective rule writer, in `method`'s writer (format, memory, view, ids), writes every
-    job's instance; the states at the chunks that want a change, in job order. The memory's
-    list entries are numbered from `id_offset` + 1 (a short input's memory under the ids of a
-    long one's)."""
-    teacher = selective_teacher(method.writer)
+def teacher_states(
+    method: WriterMethod, teacher: LLM, jobs: list, id_offset: int = 0
+) -> list[ChangeState]:
+    """The selective rule writer (`teacher`), through `method`'s agent (format, memory, view,
+    ids), writes every job's instance; the states at the chunks that want a change, in job
+    order. The memory's list entries are numbered from `id_offset` + 1 (a short input's memory
+    under the ids of a long one's)."""
     sampling = method.writer.sampling()
-    first_ids = {c: id_offset + 1 for c in ("semantic", "episodic")}
     states = []
     for job in jobs:
-        memory = Memory(method.writer.memory, method.counter)
-        memory.restore(MemorySnapshot("", (), (), first_ids))
+        memory = fresh_memory(method.writer.memory, method.counter, id_offset)
         for t, chunk in enumerate(job.instance.chunks):
             if wanted := wanted_changes(job.instance, t, memory):
                 states.append(ChangeState(job.scale, job.instance, t, memory.copy(), wanted))
@@ -206,8 +206,8 @@ def main() -> None:
     for spec in writers:
         method = WriterMethod(spec, make_token_counter())
         if not states:  # the first writer's memory layout is the teacher's
-            states = teacher_states(method, jobs, args.id_offset)
             teacher = selective_teacher(method.writer)
+            states = teacher_states(method, teacher, jobs, args.id_offset)
             rows += probe("selective-teacher", method, teacher, states, args.batch)
         started = time.perf_counter()
         rows += probe(spec.name, method, method.author, states, args.batch)
