@@ -4,10 +4,11 @@ seconds of the quickstart's SFT steps and of a GRPO update, on the same examples
     python benchmarks/length_batching.py [--batches 6] [--set sft.micro_batch_size=2]
         [--out benchmarks/results/length_batching.json]
 
-The examples are the quickstart's own: its rule-writer teacher's transcripts of its training
-data, tokenized for its SmolLM2 policy (`memalpha.rl.sft.sft_examples`). "arrival" is the code
-before `memalpha.llm.batching.length_batches` (micro-batches cut in the order the rows come),
-put back for the baseline by replacing that one function; "by length" is the code as it is.
+The examples are the quickstart's own (`--recipe store-all`): its rule-writer teacher's
+transcripts of its training data, tokenized for its SmolLM2 policy
+(`memalpha.rl.sft.sft_examples`). "arrival" is the code before
+`memalpha.llm.batching.length_batches` (micro-batches cut in the order the rows come), put back
+for the baseline by replacing that one function; "by length" is the code as it is.
 Each SFT batch is stepped both ways, the order of the two alternating from batch to batch, at
 learning rate 0, so that both see the same weights. The GRPO update runs on samples made of
 the same (prompt, response) pairs with advantages +1/-1, micro-batches as the quickstart's.
@@ -74,7 +75,7 @@ def main() -> None:
     p.add_argument("--set", dest="overrides", action="append", default=[])
     p.add_argument("--out", type=Path, default=Path("benchmarks/results/length_batching.json"))
     args = p.parse_args()
-    qs = load_quickstart_config(None, args.overrides)
+    qs = load_quickstart_config(None, args.overrides, "store-all")
     torch.manual_seed(0)
     sft = qs.sft.model_copy(
         update={

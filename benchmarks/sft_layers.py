@@ -5,7 +5,8 @@ N (`train_layers`, as the GRPO run after it does): wall time and loss, in one ru
         [--out benchmarks/results/sft_layers.json]
 
 Each warm start is `memalpha.rl.sft.run_sft` on the quickstart's own SFT config (the package's
-quickstart.yaml) and training instances (built as the quickstart builds them, into
+quickstart-store-all.yaml, `--recipe store-all`) and training instances (built as the
+quickstart builds them, into
 `<out-dir>/sft-qs-data/`, with its held-out test instances), written to
 `<out-dir>/sft-qs-<layers>`; the time includes loading the model, as the quickstart's stage
 does. What the warm starts then answer is measured with the quickstart's evaluation on those
@@ -59,7 +60,7 @@ def main() -> None:
     ap.add_argument("--out-dir", type=Path, default=Path("runs"))
     ap.add_argument("--out", type=Path, default=Path("benchmarks/results/sft_layers.json"))
     args = ap.parse_args()
-    cfg = load_quickstart_config(None, [])
+    cfg = load_quickstart_config(None, [], "store-all")
     train_file, _ = dataset_files(cfg, args.out_dir / "sft-qs-data")
     rows = [warm_start(cfg, layers, train_file, args.out_dir) for layers in args.layers]
     table = Table(title="quickstart warm start: trained layers")

@@ -30,9 +30,9 @@ SMALL = [
 ]
 
 
-def _quickstart(out, model, *extra: str, minutes: float = 10):
+def _quickstart(out, model, *extra: str, minutes: float = 10, recipe: str = "store-all"):
     cmd = [sys.executable, "-m", "memalpha.cli", "quickstart", "--out", str(out)]
-    cmd += ["--minutes", str(minutes), "--set", f"base_model={model}"]
+    cmd += ["--recipe", recipe, "--minutes", str(minutes), "--set", f"base_model={model}"]
     for item in SMALL + list(extra):
         cmd += ["--set", item]
     env = {**os.environ, "PYTHONWARNINGS": "ignore", "COLUMNS": "200"}
@@ -111,11 +111,39 @@ def test_another_config_in_the_same_folder_is_refused(first_run, tiny_model):
     assert "different config" in other.stderr and "--fresh" in other.stderr
 
 
+def test_the_selective_recipe_evaluates_its_teacher_and_says_where_the_longer_run_is(
+    tmp_path, tiny_model
+):
+    """The default recipe end to end with the tiny model: 512-token inputs, the selective
+    teacher's warm start, GRPO branch groups at change chunks, and the selective teacher as a
+    reference writer (no untrained writer) in the table and the comparisons."""
+    out = tmp_path / "qs"
+    one_each = [f"{split}_data.{i}.instances=1" for split in ("train", "test") for i in range(3)]
+    done = _quickstart(out, tiny_model, *one_each, "train.schedule.steps=1", recipe="selective")
+    assert done.returncode == 0, done.stderr[-3000:]
+    assert "[2/5] evaluate the reference writers (rule-writer, selective-teacher)" in done.stderr
+    result = json.loads((out / "result.json").read_text())
+    assert list(result["writers"]) == ["rule-writer", "selective-teacher", "sft", "sft+grpo"]
+    assert list(result["comparisons"]) == [
+        "sft - selective-teacher",
+        "sft+grpo - sft",
+        "sft+grpo - rule-writer",
+    ]
+    writers = result["writers"]
+    # the teacher drops the chatter the rule writer stores, on the same test instances
+    teacher, rule = writers["selective-teacher"], writers["rule-writer"]
+    assert teacher["memory_tokens"] < rule["memory_tokens"] / 2
+    assert teacher["competencies"]["conflict_resolution"] > 0
+    assert json.loads((out / "data" / "test.jsonl").open().readline())["chunks"][3]
+    if result["comparisons"]["sft+grpo - sft"]["low"] <= 0:  # no gain: the recipe's longer run
+        assert "Learning beyond the teacher" in " ".join(done.stdout.split())
+
+
 @pytest.mark.slow
 def test_quickstart_on_its_shipped_defaults(tmp_path):
-    """README command 1's job exactly as shipped (SmolLM2-135M, 20 minutes on 2 cores): it
-    keeps its budget and the warm start turns a writer that cannot call tools into one that
-    builds a memory the reader answers from.
+    """README command 1's job exactly as shipped (SmolLM2-135M, 20 minutes on 2 cores, the
+    selective recipe): it keeps its budget, and the warm start writes a memory less than half
+    the rule writer's from which the reader still answers most retrieval questions.
 
     The budget is sized for a CPU with native bf16 (AMX), where the run ends inside it. On a
     CPU without (the float32 reader makes the evaluations ~2x slower) stages 1-3 leave GRPO no
@@ -130,7 +158,10 @@ def test_quickstart_on_its_shipped_defaults(tmp_path):
     # stages 1-3 ate into the last evaluation's reserve) is an overrun the run cannot avoid
     forced = budget["grpo_s"] - budget["grpo_window_s"] if result["grpo_steps"] == 1 else 0.0
     assert result["over_budget_s"] < 60 + max(0.0, forced)
-    assert result["comparisons"]["sft - untrained"]["low"] > 0
+    writers = result["writers"]
+    assert writers["sft"]["memory_tokens"] < writers["rule-writer"]["memory_tokens"] / 2
+    assert writers["sft"]["competencies"]["accurate_retrieval"] > 0.5
+    assert "sft+grpo - sft" in result["comparisons"]
 
 
 @pytest.mark.parametrize(
@@ -173,3 +204,32 @@ def test_a_memory_cut_from_one_instance_is_shown_as_not_beyond_noise():
     # a second instance shrinking as well (a later row of the same instance replaces it)
     rows += [{"method": "sft+grpo", "instance_id": "i0", "memory_tokens": 20, "score": 1.0}]
     assert memory_by_instance(rows)["smaller"] == 2
+
+
+def test_reference_writers_are_the_configured_baselines_in_the_trained_writers_layout():
+    """The selective preset evaluates the selective teacher where the default evaluates the
+    untrained policy, each writing the memory layout (ids after the text) GRPO trains."""
+    from memalpha.quickstart import _baseline_methods, comparison_pairs
+
+    cfg = load_quickstart_config(None, [], "selective")
+    methods = {m.name: m for m in _baseline_methods(cfg)}
+    assert list(methods) == ["rule-writer", "selective-teacher"]
+    assert methods["selective-teacher"].selective and not methods["rule-writer"].selective
+    assert {m.memory for m in methods.values()} == {cfg.train.memory}
+    assert cfg.train.memory.view.ids == "after"
+    assert comparison_pairs(cfg.baselines) == [
+        ("sft", "selective-teacher"),
+        ("sft+grpo", "sft"),
+        ("sft+grpo", "rule-writer"),
+    ]
+    assert load_quickstart_config(None, []) == cfg  # the default recipe
+    store_all = load_quickstart_config(None, [], "store-all")
+    assert [m.name for m in _baseline_methods(store_all)] == ["rule-writer", "untrained"]
+    assert ("sft", "untrained") in comparison_pairs(store_all.baselines)
+
+
+def test_an_unknown_recipe_is_refused_with_the_known_ones():
+    from memalpha.errors import ConfigError
+
+    with pytest.raises(ConfigError, match="selective, store-all"):
+        load_quickstart_config(None, [], "selectve")

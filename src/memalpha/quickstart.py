@@ -7,7 +7,7 @@ Every stage is the library's own (`build`, `run_eval`, `run_sft`, `Trainer`): th
 only wires their directories together under `out_dir` and keeps the clock:
 
     out_dir/data/{train,test}.jsonl     the dataset (built once)
-    out_dir/eval-baseline/              rule writer + untrained policy (resumable eval run)
+    out_dir/eval-baseline/              the reference writers, `baselines` (resumable eval run)
     out_dir/sft/policy                  the warm-started policy
     out_dir/grpo/checkpoints/…/policy   the GRPO policy (resumable training run)
     out_dir/eval-trained/               warm-started + GRPO policies
@@ -27,7 +27,7 @@ from collections.abc import Callable
 from importlib.resources import as_file, files
 from pathlib import Path
 from statistics import mean
-from typing import Any
+from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
@@ -44,7 +44,7 @@ from memalpha.eval import (
     run_eval,
     write_summary,
 )
-from memalpha.llm import bf16_native, resolve_folder
+from memalpha.llm import bf16_native, pin_threads, resolve_folder
 from memalpha.reader import ReaderConfig
 from memalpha.rl import (
     DataConfig,
@@ -60,7 +60,8 @@ from memalpha.tokens import make_token_counter
 
 Event = dict[str, Any]
 STATE = "quickstart.json"
-WRITERS = ("rule-writer", "untrained", "sft", "sft+grpo")
+Baseline = Literal["rule-writer", "selective-teacher", "untrained"]
+TRAINED = ("sft", "sft+grpo")
 # keys a resumed run may change: they set the clock, the workers or the report, not what is trained
 VOLATILE = (
     "minutes",
@@ -70,6 +71,7 @@ VOLATILE = (
     "final_eval_factor",
     "memory_cut",
     "qa_tolerance",
+    "longer_run",
 )
 
 
@@ -88,13 +90,27 @@ class QuickstartConfig(BaseModel):
     test_data: list[BuildConfig] = Field(min_length=1)
     sft: SFTConfig
     train: TrainConfig
+    baselines: list[Baseline] = Field(
+        default_factory=lambda: ["rule-writer", "untrained"],
+        min_length=1,
+        description="Reference writers evaluated before training: 'rule-writer' stores every "
+        "sentence, 'selective-teacher' is the selective rules a `teacher: selective` warm start "
+        "copies, 'untrained' is base_model before the warm start (on long inputs it writes "
+        "to its token budget at every chunk: the costliest of the three).",
+    )
     reader: ReaderConfig = Field(
         default_factory=lambda: ReaderConfig(kind="rag", k=10, max_prompt_tokens=2048),
         description="Answers the evaluations' questions (default: Qwen2.5-Coder-0.5B from PyPI); "
         "the training reward is read by train.reader (the extractive reader: fast on a CPU).",
     )
     reader_max_new_tokens: int = Field(48, ge=1, description="The evaluations' answer budget.")
-    eval_workers: int = Field(1, ge=1, description="Processes for the evaluations.")
+    eval_workers: int = Field(
+        1,
+        ge=1,
+        description="Processes for the evaluations, sharing this process's threads: 2 write "
+        "the two trained writers side by side (each writer's batch waits on its longest "
+        "answer, a wait a second process fills).",
+    )
     slack_s: float = Field(30, ge=0, description="Kept free at the end of the budget.")
     final_eval_factor: float = Field(
         1.3,
@@ -113,6 +129,11 @@ class QuickstartConfig(BaseModel):
     qa_tolerance: float = Field(
         0.02, ge=0, description="... with the QA difference's interval above -qa_tolerance."
     )
+    longer_run: str = Field(
+        "",
+        description="Said when GRPO shows no gain in the budget: the longer run of this recipe "
+        "and what it reached (benchmarks/RESULTS.md).",
+    )
 
     @model_validator(mode="after")
     def _same_writer(self) -> QuickstartConfig:
@@ -122,12 +143,24 @@ class QuickstartConfig(BaseModel):
         return self
 
 
-def load_quickstart_config(path: Path | None, overrides: list[str]) -> QuickstartConfig:
-    """The given YAML, or the defaults shipped in the package, plus `--set` overrides."""
+# the configs shipped in the package, by the name `memalpha quickstart --recipe` takes
+RECIPES = {"selective": "quickstart.yaml", "store-all": "quickstart-store-all.yaml"}
+
+
+def load_quickstart_config(
+    path: Path | None, overrides: list[str], recipe: str = "selective"
+) -> QuickstartConfig:
+    """The given YAML, or the shipped recipe's, plus `--set` overrides.
+
+    Raises:
+        ConfigError: an unknown recipe.
+    """
     if path is not None:
         return load_config(QuickstartConfig, path, overrides)
-    with as_file(files("memalpha.examples").joinpath("quickstart.yaml")) as default:
-        return load_config(QuickstartConfig, default, overrides)
+    if recipe not in RECIPES:
+        raise ConfigError(f"unknown recipe {recipe!r}: one of {', '.join(RECIPES)}")
+    with as_file(files("memalpha.examples").joinpath(RECIPES[recipe])) as shipped:
+        return load_config(QuickstartConfig, shipped, overrides)
 
 
 def run_quickstart(
@@ -159,7 +192,7 @@ def run_quickstart(
     train_file, test_file = dataset_files(cfg, out / "data")
     _prepare_models(cfg)  # once, here: the evaluations' timing then holds evaluation only
 
-    stage(2, "eval", "evaluate the untrained and rule-based writers")
+    stage(2, "eval", f"evaluate the reference writers ({', '.join(cfg.baselines)})")
     started = time.monotonic()
     baseline = _evaluate(cfg, out / "eval-baseline", test_file, _baseline_methods(cfg), emit)
     state.setdefault("baseline_eval_s", time.monotonic() - started)
@@ -266,11 +299,36 @@ def _writer(cfg: QuickstartConfig, name: str, model: str | Path) -> MethodConfig
 
 
 def _baseline_methods(cfg: QuickstartConfig) -> list[MethodConfig]:
+    """The reference writers, each writing the memory layout the trained writers write."""
     writer = cfg.train.val_writer
-    rule = MethodConfig(
-        name="rule-writer", kind="rule-writer", format=writer.format, memory=writer.memory
-    )
-    return [rule, _writer(cfg, "untrained", cfg.base_model)]
+    methods = []
+    for name in cfg.baselines:
+        if name == "untrained":
+            methods.append(_writer(cfg, name, cfg.base_model))
+        else:
+            selective = name == "selective-teacher"
+            methods.append(
+                MethodConfig(
+                    name=name,
+                    kind="rule-writer",
+                    format=writer.format,
+                    memory=writer.memory,
+                    selective=selective,
+                )
+            )
+    return methods
+
+
+def comparison_pairs(baselines: list[str]) -> list[tuple[str, str]]:
+    """(after, before) pairs the report compares: the warm start against the untrained writer
+    (what SFT taught) or the teacher it copies (what it failed to copy), GRPO against the warm
+    start (the verdict), and GRPO against the writer it should overtake: the untrained one, or
+    the store-everything rule writer where the untrained one is not evaluated."""
+    if "untrained" in baselines:
+        return [("sft", "untrained"), ("sft+grpo", "sft"), ("sft+grpo", "untrained")]
+    pairs = [("sft", "selective-teacher")] if "selective-teacher" in baselines else []
+    pairs.append(("sft+grpo", "sft"))
+    return pairs + [("sft+grpo", b) for b in baselines if b == "rule-writer"]
 
 
 def _evaluate(
@@ -288,9 +346,19 @@ def _evaluate(
         reader_max_new_tokens=cfg.reader_max_new_tokens,
         batch_instances=cfg.sft.policy.batch_size,  # the writers' instances in as few batches
         workers=cfg.eval_workers,
+        threads=_threads_per_worker(cfg.eval_workers),
     )
     run_eval(eval_cfg, on_progress=lambda d, t: emit({"kind": "eval", "done": d, "total": t}))
     return read_rows(run_dir / "predictions.jsonl")
+
+
+def _threads_per_worker(workers: int) -> int | None:
+    """This process's threads shared among the evaluation's worker processes (None: one
+    worker, this process, as it is). Each worker taking them all would oversubscribe the
+    cores: 2 workers x 2 threads on 2 cores run slower than 1 x 2."""
+    if workers == 1:
+        return None
+    return max(1, pin_threads(None) // workers)
 
 
 def _grpo(
@@ -332,12 +400,13 @@ def _report(
                 "competencies": summary["methods"][name]["1"]["competencies"],
                 "memory_tokens": summary["methods"][name]["1"]["memory_tokens"],
             }
-            for name in WRITERS
+            for name in (*cfg.baselines, *TRAINED)
         },
         "reader": cfg.reader.model.model if cfg.reader.model else cfg.reader.kind,
         "instances": len(per_instance["sft"]),
         "grpo_steps": state["grpo_steps"],
         "grpo_planned_steps": cfg.train.schedule.steps,
+        "longer_run": cfg.longer_run,
         "over_budget_s": max(0.0, time.monotonic() - end),
         "budget": {
             "minutes": cfg.minutes,
@@ -352,7 +421,7 @@ def _report(
             "curves_plot": str(curves),
         },
     }
-    for after, before in (("sft", "untrained"), ("sft+grpo", "sft"), ("sft+grpo", "untrained")):
+    for after, before in comparison_pairs(cfg.baselines):
         result["comparisons"][f"{after} - {before}"] = compare_writers(per_instance, after, before)
     result["memory"] = memory_report(cfg, result, rows)
     (out / "result.json").write_text(json.dumps(result, indent=1) + "\n", "utf-8")

@@ -23,12 +23,21 @@ def quickstart(
         float | None, typer.Option("--minutes", help="Time budget (default 20).")
     ] = None,
     out_dir: Annotated[
-        Path | None, typer.Option("--out", help="Output folder (default runs/quickstart).")
+        Path | None, typer.Option("--out", help="Output folder (default: the recipe's out_dir).")
     ] = None,
     config: Annotated[
         Path | None,
         typer.Option("--config", help="Quickstart YAML (default: the one shipped in memalpha)."),
     ] = None,
+    recipe: Annotated[
+        str,
+        typer.Option(
+            "--recipe",
+            help="A shipped config: 'selective' (512-token inputs with chatter and changed "
+            "facts, the selective teacher, GRPO at change chunks) or 'store-all' (64-token "
+            "inputs, the store-everything rule teacher). Ignored with --config.",
+        ),
+    ] = "selective",
     fresh: Annotated[bool, typer.Option(help="Start over instead of resuming.")] = False,
     set_: SetOpt = None,
 ) -> None:
@@ -36,13 +45,14 @@ def quickstart(
 
     Resumable: run the same command again after a kill.
     Example: memalpha quickstart --minutes 20 --out runs/quickstart
+    Example: memalpha quickstart --recipe store-all
     """
     from memalpha.quickstart import load_quickstart_config, run_quickstart
 
     overrides = list(set_ or [])
     overrides += [f"minutes={minutes}"] if minutes is not None else []
     overrides += [f"out_dir={out_dir}"] if out_dir is not None else []
-    cfg = load_quickstart_config(config, overrides)
+    cfg = load_quickstart_config(config, overrides, recipe)
     with progress() as bar:
         handler: dict[str, Any] = {}
 
@@ -146,10 +156,7 @@ def render(result: dict[str, Any]) -> None:
     else:
         out.print(
             f"{steps} did not improve the warm-started writer beyond noise: this budget is too "
-            "short to show an RL gain. The longer CPU run is `memalpha sft --config "
-            "configs/sft/cpu-smollm2.yaml` then `memalpha train --config "
-            "configs/train/cpu-smollm2.yaml` (~10 + 80 min on 2 cores), which beat the warm "
-            "start by +0.04 QA; its numbers are in benchmarks/RESULTS.md."
+            f"short to show an RL gain. {result.get('longer_run', '')}".rstrip()
         )
     out.print(_memory_line(result["memory"]))
     if result["over_budget_s"] > 0:
