@@ -1,7 +1,8 @@
 """The main job in one call: build a small mixed dataset from the shipped data, evaluate the
-untrained writer and the rule-based writer, warm-start the writer on the rule writer's tool
-calls, GRPO-train it for what the time budget leaves, evaluate the trained writers on the same
-held-out instances and say, with a paired bootstrap interval, whether training helped.
+reference writers (rule writers, or the untrained policy), warm-start the writer on a rule
+teacher's tool calls, GRPO-train it for what the time budget leaves, evaluate the trained
+writers on the same held-out instances and say, with a paired bootstrap interval, whether
+training helped.
 
 Every stage is the library's own (`build`, `run_eval`, `run_sft`, `Trainer`): the quickstart
 only wires their directories together under `out_dir` and keeps the clock:
@@ -301,22 +302,18 @@ def _writer(cfg: QuickstartConfig, name: str, model: str | Path) -> MethodConfig
 def _baseline_methods(cfg: QuickstartConfig) -> list[MethodConfig]:
     """The reference writers, each writing the memory layout the trained writers write."""
     writer = cfg.train.val_writer
-    methods = []
-    for name in cfg.baselines:
-        if name == "untrained":
-            methods.append(_writer(cfg, name, cfg.base_model))
-        else:
-            selective = name == "selective-teacher"
-            methods.append(
-                MethodConfig(
-                    name=name,
-                    kind="rule-writer",
-                    format=writer.format,
-                    memory=writer.memory,
-                    selective=selective,
-                )
-            )
-    return methods
+    return [
+        _writer(cfg, name, cfg.base_model)
+        if name == "untrained"
+        else MethodConfig(
+            name=name,
+            kind="rule-writer",
+            format=writer.format,
+            memory=writer.memory,
+            selective=name == "selective-teacher",
+        )
+        for name in cfg.baselines
+    ]
 
 
 def comparison_pairs(baselines: list[str]) -> list[tuple[str, str]]:
@@ -354,8 +351,8 @@ def _evaluate(
 
 def _threads_per_worker(workers: int) -> int | None:
     """This process's threads shared among the evaluation's worker processes (None: one
-    worker, this process, as it is). Each worker taking them all would oversubscribe the
-    cores: 2 workers x 2 threads on 2 cores run slower than 1 x 2."""
+    worker, this process, as it is). Each worker taking them all would set twice as many
+    threads as there are cores to work."""
     if workers == 1:
         return None
     return max(1, pin_threads(None) // workers)
