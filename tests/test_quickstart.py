@@ -145,9 +145,9 @@ def test_quickstart_on_its_shipped_defaults(tmp_path):
     selective recipe): it keeps its budget, and the warm start writes a memory less than half
     the rule writer's from which the reader still answers most retrieval questions.
 
-    The budget is sized for a CPU with native bf16 (AMX), where the run ends inside it. On a
-    CPU without (the float32 reader makes the evaluations ~2x slower) stages 1-3 leave GRPO no
-    time and its first step, which always runs, is the one overrun allowed: ~28 min there."""
+    The budget is sized for a CPU with native bf16 (AMX), where the run ends inside it (895 s
+    in a fresh clone). On a CPU without, everything computes in float32 and stages 1-3 can leave
+    GRPO no time; its first step, which always runs, is then the one overrun allowed."""
     cmd = [sys.executable, "-m", "memalpha.cli", "quickstart", "--out", str(tmp_path / "qs")]
     done = subprocess.run(cmd, capture_output=True, text=True, timeout=3600)
     assert done.returncode == 0, done.stderr[-3000:]
@@ -207,8 +207,8 @@ def test_a_memory_cut_from_one_instance_is_shown_as_not_beyond_noise():
 
 
 def test_reference_writers_are_the_configured_baselines_in_the_trained_writers_layout():
-    """The selective preset evaluates the selective teacher where the default evaluates the
-    untrained policy, each writing the memory layout (ids after the text) GRPO trains."""
+    """The selective recipe (the default) evaluates the selective teacher where the store-all
+    recipe evaluates the untrained policy, each writing the memory layout GRPO trains."""
     from memalpha.quickstart import _baseline_methods, comparison_pairs
 
     cfg = load_quickstart_config(None, [], "selective")

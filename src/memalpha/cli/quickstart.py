@@ -156,7 +156,7 @@ def render(result: dict[str, Any]) -> None:
     else:
         out.print(
             f"{steps} did not improve the warm-started writer beyond noise: this budget is too "
-            f"short to show an RL gain. {result.get('longer_run', '')}".rstrip()
+            f"short to show an RL gain. {result['longer_run']}".rstrip()
         )
     out.print(_memory_line(result["memory"]))
     if result["over_budget_s"] > 0:
