@@ -116,10 +116,13 @@ def test_the_selective_recipe_evaluates_its_teacher_and_says_where_the_longer_ru
 ):
     """The default recipe end to end with the tiny model: 512-token inputs, the selective
     teacher's warm start, GRPO branch groups at change chunks, and the selective teacher as a
-    reference writer (no untrained writer) in the table and the comparisons."""
+    reference writer (no untrained writer) in the table and the comparisons. One evaluation
+    worker: two processes' starts were half this test's time."""
     out = tmp_path / "qs"
     one_each = [f"{split}_data.{i}.instances=1" for split in ("train", "test") for i in range(3)]
-    done = _quickstart(out, tiny_model, *one_each, "train.schedule.steps=1", recipe="selective")
+    done = _quickstart(
+        out, tiny_model, *one_each, "train.schedule.steps=1", "eval_workers=1", recipe="selective"
+    )
     assert done.returncode == 0, done.stderr[-3000:]
     assert "[2/5] evaluate the reference writers (rule-writer, selective-teacher)" in done.stderr
     result = json.loads((out / "result.json").read_text())
@@ -233,3 +236,17 @@ def test_an_unknown_recipe_is_refused_with_the_known_ones():
 
     with pytest.raises(ConfigError, match="selective, store-all"):
         load_quickstart_config(None, [], "selectve")
+
+
+def test_evaluation_workers_share_this_processs_threads():
+    """Two workers each get half the threads (the end-to-end tests run one worker to spare the
+    process starts; the shipped recipe runs two, checked by the slow shipped-defaults test)."""
+    import torch
+
+    from memalpha.quickstart import _threads_per_worker
+
+    found = torch.get_num_threads()
+    assert _threads_per_worker(1) is None  # this process, as it is
+    assert _threads_per_worker(2) == max(1, found // 2)
+    assert _threads_per_worker(found + 1) == 1  # never zero
+    assert torch.get_num_threads() == found
