@@ -10,6 +10,7 @@ import signal
 import subprocess
 import sys
 import time
+import warnings
 from pathlib import Path
 
 import pytest
@@ -82,6 +83,27 @@ def test_checkpoints_keep_last_and_best(tiny_model, tiny_data, tmp_path):
     # and the folder records how the policy writes, for whoever loads it
     cfg = TrainConfig.model_validate(tiny_config(tiny_model, tiny_data, run))
     assert read_writer_config(list_checkpoints(run)[-1] / "policy") == cfg.val_writer
+
+
+def test_a_step_that_trains_nothing_still_advances_the_schedule_quietly(
+    tiny_model, tiny_data, tmp_path
+):
+    """Branch groups form only at chunks that announce a change, and the code-word task has
+    none: no step trains. The lr schedule still counts the steps (what a resumed run rebuilds),
+    and torch's warning about a scheduler step before any optimizer step is not shown."""
+    over = {
+        "schedule.steps": 3,
+        "ppo.group_by": "branch",
+        "reward.aim_weight": 1.0,
+        "optim.warmup_ratio": 1.0,
+    }
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        records = _train(tiny_model, tiny_data, tmp_path / "run", **over)
+    train = [r for r in records if r["kind"] == "train"]
+    assert [r["samples_trained"] for r in train] == [0, 0, 0]
+    assert train[0]["lr"] < train[1]["lr"] < train[2]["lr"]  # warming up, step by step
+    assert not [w for w in caught if "lr_scheduler" in str(w.message)]
 
 
 def test_kill_and_resume_repeats_the_uninterrupted_run(tiny_model, tiny_data, tmp_path):

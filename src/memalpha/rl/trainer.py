@@ -13,6 +13,7 @@ from __future__ import annotations
 import json
 import random
 import time
+import warnings
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -280,7 +281,7 @@ class Trainer:
             for step in range(run.start + 1, cfg.schedule.steps + 1):
                 began = time.monotonic()
                 self._train_step(run, step)
-                run.scheduler.step()
+                _advance_schedule(run.scheduler)
                 validated = step % cfg.schedule.val_every == 0 or step == cfg.schedule.steps
                 if validated and run.val:
                     self._validate(run, step)
@@ -445,3 +446,16 @@ class Trainer:
             run.state["best_score"], run.state["best_step"] = record["r1_qa"], step
         run.log.write(record)
         self.on_event(record)
+
+
+def _advance_schedule(scheduler: torch.optim.lr_scheduler.LRScheduler) -> None:
+    """One step of the lr schedule, whether or not this step updated the policy (a step whose
+    groups all tie trains nothing): lr follows the step count, which is what a resumed run
+    rebuilds. torch warns when that happens before the first optimizer step; here it is meant."""
+    with warnings.catch_warnings():
+        warnings.filterwarnings(
+            "ignore",
+            message=r"Detected call of `lr_scheduler\.step\(\)` before",
+            category=UserWarning,
+        )
+        scheduler.step()
