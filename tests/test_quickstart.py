@@ -250,3 +250,26 @@ def test_evaluation_workers_share_this_processs_threads():
     assert _threads_per_worker(2) == max(1, found // 2)
     assert _threads_per_worker(found + 1) == 1  # never zero
     assert torch.get_num_threads() == found
+
+
+def test_the_longer_run_config_is_the_quickstarts_grpo_run_longer(repo_root):
+    """configs/train/quickstart-longer.yaml restates the shipped recipe's train keys (a config
+    can extend a file, not a file's sub-tree): they must stay what the quickstart trains with,
+    on the paths it writes, but for the schedule and the thread count."""
+    from pathlib import Path
+
+    from memalpha.config import load_config
+    from memalpha.rl.config import TrainConfig
+
+    shipped = load_quickstart_config(None, [])
+    longer = load_config(TrainConfig, repo_root / "configs" / "train" / "quickstart-longer.yaml")
+    apart = {"out_dir", "threads", "schedule", "policy", "data"}
+    assert longer.model_dump(exclude=apart) == shipped.train.model_dump(exclude=apart)
+    assert longer.policy.model_dump(exclude={"model"}) == shipped.train.policy.model_dump(
+        exclude={"model"}
+    )
+    out = Path(shipped.out_dir)
+    assert Path(longer.policy.model) == out / "sft" / "policy"
+    assert [Path(p) for p in longer.data.train_files] == [out / "data" / "train.jsonl"]
+    epoch = sum(spec.instances for spec in shipped.train_data)  # one pass, not the budget's
+    assert longer.schedule.steps * longer.rollout.instances_per_step == epoch
