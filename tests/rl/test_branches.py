@@ -396,7 +396,7 @@ class RuleOnAllRows(TeacherOnGreedyRows):
         return self.rule.generate(prompts, sampling)
 
 
-def test_a_guide_brings_the_teachers_hit_into_each_change_group(counter, conflict):
+def test_a_guide_brings_the_teachers_hit_into_each_change_group(counter, conflict, smol_folder):
     """`ppo.branch_guide: teacher`: at every chunk that wants a change the group's last member
     is the selective teacher's answer, in SmolLM2's ids with its end token, and it is the only
     member that hits, so it alone gets a positive advantage; groups at chunks that want nothing
@@ -404,7 +404,7 @@ def test_a_guide_brings_the_teachers_hit_into_each_change_group(counter, conflic
     agent = build_agent(WriterConfig(prompt="compact", max_new_tokens=640, memory=VIEW), counter)
     reward = RewardConfig(gamma=0.0, call_weight=0.0, aim_weight=1.0, keep_weight=1.0)
     scoring = Scoring(ExtractiveReader(), None, reward, counter)
-    policy = Policy(ModelConfig())  # the packaged SmolLM2: its tokenizer encodes the guide
+    policy = Policy(ModelConfig(model=str(smol_folder)))  # SmolLM2: its tokenizer encodes the guide
     guide = Guide(RuleWriterLLM(FORMATS["hermes"], selective=True), policy.response_ids)
     llm = RuleOnAllRows()
     done = branch_rollout(agent, llm, SAMPLED, conflict, G, VIEW, scoring, True, guide)
