@@ -449,9 +449,10 @@ class Trainer:
 
 
 def _advance_schedule(scheduler: torch.optim.lr_scheduler.LRScheduler) -> None:
-    """One step of the lr schedule, whether or not this step updated the policy (a step whose
-    groups all tie trains nothing): lr follows the step count, which is what a resumed run
-    rebuilds. torch warns when that happens before the first optimizer step; here it is meant."""
+    """One step of the lr schedule, whether or not this step updated the policy (a step where
+    no branch group formed has no sample to train): lr follows the step count, which is what a
+    resumed run rebuilds. torch warns when that happens before the first optimizer step; here
+    it is meant."""
     with warnings.catch_warnings():
         warnings.filterwarnings(
             "ignore",
