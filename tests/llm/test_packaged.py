@@ -157,3 +157,32 @@ def test_a_folder_that_cannot_land_over_an_unfinished_one_is_an_error(tmp_path):
         land_folder(tmp, folder)
     assert not tmp.exists()
     assert [p.name for p in folder.iterdir()] == ["stray.txt"]
+
+
+def test_a_conversion_parses_each_gguf_file_once_and_restores_gguf(tmp_path):
+    """transformers parses a GGUF file three times per conversion (tokenizer, config, weights)
+    and rebuilds the tensor-name map per module; `gguf_parsed_once` memoises both for the block
+    only. A real (tiny) GGUF file written with gguf's own writer."""
+    import gguf
+    import numpy as np
+
+    from memalpha.llm.local import gguf_parsed_once
+
+    path = tmp_path / "tiny.gguf"
+    writer = gguf.GGUFWriter(str(path), "llama")
+    writer.add_block_count(2)
+    writer.add_tensor("token_embd.weight", np.arange(12, dtype=np.float32).reshape(3, 4))
+    writer.write_header_to_file()
+    writer.write_kv_data_to_file()
+    writer.write_tensors_to_file()
+    writer.close()
+    original_reader, original_map = gguf.GGUFReader, gguf.get_tensor_name_map
+
+    with gguf_parsed_once():
+        first, again = gguf.GGUFReader(path), gguf.GGUFReader(str(path))
+        llama = gguf.MODEL_ARCH.LLAMA
+        assert gguf.get_tensor_name_map(llama, 2) is gguf.get_tensor_name_map(llama, 2)
+    assert first is again
+    assert first.fields["llama.block_count"].contents() == 2
+    assert gguf.GGUFReader is original_reader and gguf.get_tensor_name_map is original_map
+    assert gguf.GGUFReader(path) is not first

@@ -9,10 +9,12 @@ well under a second.
 from __future__ import annotations
 
 import contextlib
+import functools
 import hashlib
 import logging
 import shutil
 import tempfile
+import threading
 from pathlib import Path
 from typing import Any
 
@@ -50,8 +52,9 @@ def cached_hf_folder(path: Path, gguf_file: str, cache_dir: Path) -> Path:
     if (folder / "config.json").is_file():
         return folder
     log.info("converting %s to an HF folder in %s (once)", source, folder)
-    tokenizer = AutoTokenizer.from_pretrained(path, gguf_file=gguf_file)
-    model = AutoModelForCausalLM.from_pretrained(path, gguf_file=gguf_file)
+    with gguf_parsed_once():
+        tokenizer = AutoTokenizer.from_pretrained(path, gguf_file=gguf_file)
+        model = AutoModelForCausalLM.from_pretrained(path, gguf_file=gguf_file)
     plain_weights(model)
     folder.parent.mkdir(parents=True, exist_ok=True)
     # A temporary folder of this process's own, as two runs started side by side each convert.
@@ -64,6 +67,39 @@ def cached_hf_folder(path: Path, gguf_file: str, cache_dir: Path) -> Path:
         raise
     land_folder(tmp, folder)
     return folder
+
+
+_GGUF_PATCH = threading.Lock()
+
+
+@contextlib.contextmanager
+def gguf_parsed_once():
+    """Within the block, one parse of each GGUF file and one tensor-name map per architecture.
+
+    Why: transformers (5.x) parses the whole file once for the tokenizer, once for the config
+    and once for the weights (a 49K-token vocabulary is ~6 s a parse on 2 cores), and rebuilds
+    gguf's tensor-name map for every module it maps (~400 builds, ~8 s); together most of a
+    SmolLM2 conversion. Both are pure functions of their arguments, so the block memoises
+    them on the `gguf` module that transformers imports them from at call time, and restores
+    the originals on the way out (one block at a time across threads)."""
+    import gguf
+
+    with _GGUF_PATCH:
+        reader, name_map = gguf.GGUFReader, gguf.get_tensor_name_map
+        readers: dict[str, Any] = {}
+
+        def read_once(path, mode="r"):
+            key = f"{Path(path).resolve()}:{mode}"
+            if key not in readers:
+                readers[key] = reader(path, mode)
+            return readers[key]
+
+        gguf.GGUFReader = read_once
+        gguf.get_tensor_name_map = functools.lru_cache(maxsize=None)(name_map)
+        try:
+            yield
+        finally:
+            gguf.GGUFReader, gguf.get_tensor_name_map = reader, name_map
 
 
 def land_folder(tmp: Path, folder: Path) -> None:
