@@ -1,9 +1,9 @@
 """Local transformers backend (CPU or GPU): an HF model folder or a GGUF file, batched
 generation with left padding, exact sampled ids and their log-probabilities.
 
-A GGUF file is de-quantised by transformers on every load (~20 s for SmolLM2 on 2 cores), so
-the first load saves it as an ordinary HF folder in the cache directory; later loads take
-well under a second.
+A GGUF file is de-quantised by transformers on every load (~10 s for SmolLM2 on 2 cores, with
+the file parsed once: `gguf_parsed_once`), so the first load saves it as an ordinary HF folder
+in the cache directory; later loads take well under a second.
 """
 
 from __future__ import annotations
