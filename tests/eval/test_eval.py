@@ -298,6 +298,10 @@ def test_cli_eval_and_report(tmp_path, shared_data, tiny_model):
     for spec in ("both", "both=run/rule", "=run/rule,kept/rule", "run/rule=run/rule,kept/rule"):
         bad = runner.invoke(app, [*pooled[:3], "--pool", spec])
         assert bad.exit_code in (1, 2) and "pool" in " ".join(bad.output.split()), spec
+    # a scale the runs were not answered at names the run and the scales it has
+    longer = runner.invoke(app, [*pooled, "--scale", "16"])
+    assert longer.exit_code == 1
+    assert "was not answered at scale 16; its scales: 1" in " ".join(longer.output.split())
 
 
 @pytest.mark.parametrize("name", ["cpu-smollm2", "length"])

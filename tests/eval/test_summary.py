@@ -252,3 +252,26 @@ def test_report_warns_when_the_runs_compared_wrote_under_other_thread_counts(tmp
     assert "| one/grpo - two/warm | AR | +0.500" in warned  # still paired, with the warning
     same = compare_runs([tmp_path / "one.json", tmp_path / "also.json", tmp_path / "unknown.json"])
     assert "thread counts" not in same
+
+
+def test_report_compares_runs_at_a_longer_scale_and_names_a_run_without_it(tmp_path):
+    """Seeds evaluated at 1x and 16x in separate runs pool at 16x as at 1x (the length study:
+    a recipe's 16x score is its seeds pooled)."""
+    runs, scores = {}, {"a": ((1.0, 1.0), (0.5, 1.0)), "b": ((1.0, 0.0), (0.0, 0.5))}
+    for name, (short, long) in scores.items():
+        rows = [row("grpo", f"i{i}", "q", s, 1) for i, s in enumerate(short)]
+        rows += [row("grpo", f"i{i}", "q", s, 16) for i, s in enumerate(long)]
+        runs[name] = tmp_path / f"{name}.json"
+        runs[name].write_text(json.dumps(summarize(rows)))
+    pool = {"seeds": ["a/grpo", "b/grpo"]}
+    at_16 = compare_runs([runs["a"], runs["b"]], pool, scale=16)
+    assert at_16.startswith("At input length ×16.")
+    assert "| seeds | 0.500 | 0.500 | 0.500 | 10 |" in at_16  # instances 0.25 and 0.75
+    assert "| a/grpo - b/grpo | AR | +0.500 [+0.500, +0.500] * |" in at_16
+    at_1 = compare_runs([runs["a"], runs["b"]], pool)
+    assert "| seeds | 0.750 | 0.750 | 0.750 | 10 |" in at_1 and "×16" not in at_1
+    assert "| a/grpo - b/grpo | AR | +0.500 [+0.000, +1.000] |" in at_1
+    only_1 = tmp_path / "c.json"
+    only_1.write_text(json.dumps(summarize([row("rule", "i0", "q", 1.0)])))
+    with pytest.raises(DataError, match=r"c/rule was not answered at scale 16; its scales: 1"):
+        compare_runs([runs["a"], only_1], scale=16)

@@ -50,15 +50,21 @@ def report(
             "each evaluated in its own run) as one, averaged instance by instance.",
         ),
     ] = None,
+    scale: Annotated[
+        int | None,
+        typer.Option(
+            help="Compare at this input-length scale (e.g. 16); default: each method's first."
+        ),
+    ] = None,
 ) -> None:
     """Compare evaluation runs side by side (markdown), paired on the instances they share.
 
     Example: memalpha report runs/eval-a benchmarks/results/eval_b_summary.json
-    --pool seeds=eval-a/grpo,eval_b_summary/grpo
+    --pool seeds=eval-a/grpo,eval_b_summary/grpo --scale 16
     """
     from memalpha.eval import compare_runs
 
-    _print_markdown(compare_runs(sources, _pools(pool or [])))
+    _print_markdown(compare_runs(sources, _pools(pool or []), scale))
 
 
 def _print_markdown(text: str) -> None:

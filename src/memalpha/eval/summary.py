@@ -327,16 +327,20 @@ def _save(fig, ax, title: str, path: Path) -> None:
     plt.close(fig)
 
 
-def compare_runs(sources: list[Path], pools: dict[str, list[str]] | None = None) -> str:
-    """Markdown: every method of every run at its first scale, side by side, named
-    "RUN/METHOD", with paired differences on the instances two methods share and `pools`
+def compare_runs(
+    sources: list[Path], pools: dict[str, list[str]] | None = None, scale: int | None = None
+) -> str:
+    """Markdown: every method of every run at `scale` (default: each method's first), side by
+    side, named "RUN/METHOD", with paired differences on the instances two methods share and
+    `pools`
     (name → such names: e.g. one recipe's seeds, each trained and evaluated in its own run)
     averaged instance by instance as `pooled_rows` does. A source is a run directory or a
     summary file (`benchmarks/results/eval_*_summary.json`), so runs whose directories are
     gone still pair. Summaries written before they kept instance scores are shown, unpaired.
 
     Raises:
-        DataError: a source holds no summary, or a pool names a method with no instance scores.
+        DataError: a source holds no summary, a method was not answered at `scale`, or a
+            pool names a method with no instance scores.
     """
     from memalpha.errors import DataError
 
@@ -345,8 +349,14 @@ def compare_runs(sources: list[Path], pools: dict[str, list[str]] | None = None)
     for source in sources:
         name, summary = _read_summary(Path(source))
         for method, by_scale in summary["methods"].items():
-            cell = by_scale[min(by_scale, key=int)]
             label = f"{name}/{method}"
+            key = min(by_scale, key=int) if scale is None else str(scale)
+            if key not in by_scale:
+                raise DataError(
+                    f"{label} was not answered at scale {scale}; its scales: "
+                    f"{', '.join(sorted(by_scale, key=int))}"
+                )
+            cell = by_scale[key]
             if "by_instance" in cell:
                 rows += _instance_rows(label, cell)
             else:
@@ -362,7 +372,8 @@ def compare_runs(sources: list[Path], pools: dict[str, list[str]] | None = None)
             )
     merged = summarize(rows + pooled_rows(rows, pools or {}))
     merged["methods"] |= unpaired
-    return _thread_warning(merged) + markdown(merged)
+    at = "" if scale is None else f"At input length ×{scale}.\n\n"
+    return _thread_warning(merged) + at + markdown(merged)
 
 
 def _thread_warning(summary: dict[str, Any]) -> str:
