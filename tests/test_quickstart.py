@@ -91,19 +91,6 @@ def test_rerun_resumes_without_redoing_work(first_run, tiny_model):
     assert json.loads((out / "result.json").read_text())["grpo_steps"] == 3
 
 
-def test_a_budget_spent_before_grpo_is_said_and_grpo_runs_its_first_step_only(tmp_path, tiny_model):
-    """Stages 1-3 outlast a 3-second budget: the run warns before GRPO, trains one step (the
-    trainer's minimum), finishes the last evaluation, and reports how far over it went."""
-    done = _quickstart(tmp_path / "qs", tiny_model, minutes=0.05)
-    assert done.returncode == 0, done.stderr[-3000:]
-    result = json.loads((tmp_path / "qs" / "result.json").read_text())
-    assert result["budget"]["grpo_window_s"] < 0
-    assert "GRPO runs its first step only" in " ".join(done.stderr.split())
-    assert result["grpo_steps"] == 1
-    assert result["over_budget_s"] >= result["budget"]["grpo_s"] > 0
-    assert "over the time budget by" in done.stdout
-
-
 def test_another_config_in_the_same_folder_is_refused(first_run, tiny_model):
     out, _ = first_run
     other = _quickstart(out, tiny_model, "train.rollout.temperature=0.5")
@@ -111,21 +98,28 @@ def test_another_config_in_the_same_folder_is_refused(first_run, tiny_model):
     assert "different config" in other.stderr and "--fresh" in other.stderr
 
 
-def test_the_selective_recipe_evaluates_its_teacher_and_says_where_the_longer_run_is(
+def test_the_selective_recipe_on_a_spent_budget_evaluates_its_teacher_and_its_one_grpo_step(
     tmp_path, tiny_model
 ):
     """The default recipe end to end with the tiny model: 512-token inputs, the selective
     teacher's warm start, GRPO branch groups at change chunks, and the selective teacher as a
-    reference writer (no untrained writer) in the table and the comparisons. One evaluation
+    reference writer (no untrained writer) in the table and the comparisons. Stages 1-3
+    outlast its 3-second budget: the run warns before GRPO, trains one step (the trainer's
+    minimum), finishes the last evaluation, and reports how far over it went. One evaluation
     worker: two processes' starts were half this test's time."""
     out = tmp_path / "qs"
     one_each = [f"{split}_data.{i}.instances=1" for split in ("train", "test") for i in range(3)]
     done = _quickstart(
-        out, tiny_model, *one_each, "train.schedule.steps=1", "eval_workers=1", recipe="selective"
+        out, tiny_model, *one_each, "eval_workers=1", minutes=0.05, recipe="selective"
     )
     assert done.returncode == 0, done.stderr[-3000:]
     assert "[2/5] evaluate the reference writers (rule-writer, selective-teacher)" in done.stderr
     result = json.loads((out / "result.json").read_text())
+    assert result["budget"]["grpo_window_s"] < 0
+    assert "GRPO runs its first step only" in " ".join(done.stderr.split())
+    assert result["grpo_steps"] == 1
+    assert result["over_budget_s"] >= result["budget"]["grpo_s"] > 0
+    assert "over the time budget by" in done.stdout
     assert list(result["writers"]) == ["rule-writer", "selective-teacher", "sft", "sft+grpo"]
     assert list(result["comparisons"]) == [
         "sft - selective-teacher",
