@@ -332,9 +332,8 @@ def compare_runs(
 ) -> str:
     """Markdown: every method of every run at `scale` (default: each method's first), side by
     side, named "RUN/METHOD", with paired differences on the instances two methods share and
-    `pools`
-    (name → such names: e.g. one recipe's seeds, each trained and evaluated in its own run)
-    averaged instance by instance as `pooled_rows` does. A source is a run directory or a
+    `pools` (name → such names: e.g. one recipe's seeds, each trained and evaluated in its own
+    run) averaged instance by instance as `pooled_rows` does. A source is a run directory or a
     summary file (`benchmarks/results/eval_*_summary.json`), so runs whose directories are
     gone still pair. Summaries written before they kept instance scores are shown, unpaired.
 
