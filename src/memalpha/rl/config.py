@@ -67,6 +67,15 @@ class PPOConfig(_Strict):
         "group nothing teaches updating. Measured: the writer kept updating but aimed worse "
         "than its warm start and lost QA (benchmarks/RESULTS.md, 'Guided branch groups').",
     )
+    branch_trunks: Literal["whole", "to_last_change"] = Field(
+        "whole",
+        description="How much of each instance the greedy trunks write under branch_chunks: "
+        "changes. whole: every chunk (the trunk's finished episode is scored for the logs). "
+        "to_last_change: only up to the instance's last chunk that announces a change, and "
+        "instances that announce none are not drawn: no group can form after that chunk or in "
+        "such an instance, so the same groups cost fewer generated tokens and every step draws "
+        "instances that can branch (the trunk metrics logged then describe the chunks written).",
+    )
     clip_low: float = Field(0.2, ge=0)
     clip_high: float = Field(0.2, ge=0)
     dual_clip: float | None = Field(3.0, gt=1, description="None disables the dual clip.")
@@ -209,8 +218,16 @@ class TrainConfig(_WriterRun):
                     "ppo.branch_guide replaces one sampled branch: it needs "
                     "rollout.group_size >= 3, so that a group still holds a sampled one"
                 )
+            if self.ppo.branch_trunks != "whole" and self.ppo.branch_chunks != "changes":
+                raise ValueError(
+                    "ppo.branch_trunks: to_last_change cuts trunks after the last chunk that "
+                    "can branch; with branch_chunks: all every chunk branches: set "
+                    "branch_chunks: changes, or branch_trunks: whole"
+                )
         elif self.ppo.branch_guide != "none":
             raise ValueError("ppo.branch_guide guides branch groups: set ppo.group_by=branch")
+        elif self.ppo.branch_trunks != "whole":
+            raise ValueError("ppo.branch_trunks shapes branch groups: set ppo.group_by=branch")
         elif self.reward.keep_weight > 0:
             raise ValueError(
                 "reward.keep_weight scores branch groups only: set ppo.group_by=branch, or "
