@@ -198,6 +198,27 @@ class TrainConfig(_WriterRun):
         rollout's)."""
         return self.writer_with_budget(self.val_max_new_tokens or self.rollout.max_new_tokens)
 
+    def _check_branch_groups(self) -> None:
+        """What `ppo.group_by: branch` needs of the other keys."""
+        if self.reward.aim_weight <= 0:
+            raise ValueError(
+                "ppo.group_by=branch scores each branch by its chunk's aim (r5): set "
+                "reward.aim_weight > 0"
+            )
+        if self.rollout.group_size < 2:
+            raise ValueError("ppo.group_by=branch needs rollout.group_size >= 2")
+        if self.ppo.branch_guide != "none" and self.rollout.group_size < 3:
+            raise ValueError(
+                "ppo.branch_guide replaces one sampled branch: it needs "
+                "rollout.group_size >= 3, so that a group still holds a sampled one"
+            )
+        if self.ppo.branch_trunks != "whole" and self.ppo.branch_chunks != "changes":
+            raise ValueError(
+                "ppo.branch_trunks: to_last_change cuts trunks after the last chunk that "
+                "can branch; with branch_chunks: all every chunk branches: set "
+                "branch_chunks: changes, or branch_trunks: whole"
+            )
+
     @model_validator(mode="after")
     def _check(self) -> TrainConfig:
         if self.policy.backend != "transformers":
@@ -206,24 +227,7 @@ class TrainConfig(_WriterRun):
                 "'transformers' (served rollouts train through the verl integration)"
             )
         if self.ppo.group_by is GroupBy.BRANCH:
-            if self.reward.aim_weight <= 0:
-                raise ValueError(
-                    "ppo.group_by=branch scores each branch by its chunk's aim (r5): set "
-                    "reward.aim_weight > 0"
-                )
-            if self.rollout.group_size < 2:
-                raise ValueError("ppo.group_by=branch needs rollout.group_size >= 2")
-            if self.ppo.branch_guide != "none" and self.rollout.group_size < 3:
-                raise ValueError(
-                    "ppo.branch_guide replaces one sampled branch: it needs "
-                    "rollout.group_size >= 3, so that a group still holds a sampled one"
-                )
-            if self.ppo.branch_trunks != "whole" and self.ppo.branch_chunks != "changes":
-                raise ValueError(
-                    "ppo.branch_trunks: to_last_change cuts trunks after the last chunk that "
-                    "can branch; with branch_chunks: all every chunk branches: set "
-                    "branch_chunks: changes, or branch_trunks: whole"
-                )
+            self._check_branch_groups()
         elif self.ppo.branch_guide != "none":
             raise ValueError("ppo.branch_guide guides branch groups: set ppo.group_by=branch")
         elif self.ppo.branch_trunks != "whole":
