@@ -12,9 +12,8 @@ import pytest
 import torch
 
 from memalpha.agent import RuleWriterLLM, WriterConfig, build_agent
-from memalpha.aim import announcing_chunks, episode_aim
-from memalpha.data import QA, Competency, Instance, Superseded, read_instances, write_instances
-from memalpha.errors import ConfigError
+from memalpha.aim import episode_aim
+from memalpha.data import QA, Competency, Instance, Superseded, write_instances
 from memalpha.llm import FORMATS, Generation, ModelConfig, SamplingParams
 from memalpha.llm.formats.base import FunctionCall
 from memalpha.llm.local import TransformersLLM
@@ -26,7 +25,7 @@ from memalpha.rl.branches import Guide, branch_rollout, branch_stats
 from memalpha.rl.config import SFTConfig, TrainConfig
 from memalpha.rl.policy import Policy, pad_batch, response_logprobs
 from memalpha.rl.sft import run_sft, write_transcripts
-from memalpha.rl.trainer import Trainer, branchable, read_metrics
+from memalpha.rl.trainer import Trainer, read_metrics
 from memalpha.rollout import Scoring, id_offsets, rollout
 from tiny import build_tiny_model, call_token, tiny_config, update_token
 
@@ -167,31 +166,6 @@ def test_groups_form_where_a_change_is_wanted_with_one_shared_prompt(branched, c
         assert len({s.prompt_ids for s in group}) == 1
         trunk = done.trunks.trajectories[k[0]]
         assert group[0].trajectory == k[0] and trunk.episode.steps[k[1]].index == k[1]
-
-
-def test_trunks_cut_after_the_last_announcing_chunk_form_the_same_groups(counter, real_instances):
-    """`ppo.branch_trunks: to_last_change`: trunks that stop after each instance's last chunk
-    announcing a change form exactly the groups of whole trunks (same prompts, responses and
-    scores) and write the same chunks up to there, and no more. Three changed facts an
-    instance, as the quickstart trains on: some are announced before the last chunk."""
-    instances = real_instances(
-        ["synth_cr", "conflict"], instances=2, max_tokens=512, chunk_tokens=128, facts=3
-    )
-    last = [max(announcing_chunks(inst)) for inst in instances]
-    assert any(end + 1 < len(inst.chunks) for end, inst in zip(last, instances, strict=True))
-    agent = build_agent(WriterConfig(prompt="compact", max_new_tokens=640, memory=VIEW), counter)
-    scoring = Scoring(ExtractiveReader(), None, RewardConfig(gamma=0.0, aim_weight=1.0), counter)
-    args = (agent, TeacherOnGreedyRows(), SAMPLED, instances, G, VIEW, scoring)
-    whole = branch_rollout(*args)
-    cut = branch_rollout(*args, last_chunks=last)
-    assert cut.samples and cut.samples == whole.samples and cut.aims == whole.aims
-    pairs = zip(cut.trunks.trajectories, whole.trunks.trajectories, last, strict=True)
-    for trunk, full, end in pairs:
-        assert [s.generation.text for s in trunk.episode.steps] == [
-            s.generation.text for s in full.episode.steps[: end + 1]
-        ]
-    written = branch_stats(cut)["trunk_chunks"]
-    assert written == sum(end + 1 for end in last) < branch_stats(whole)["trunk_chunks"]
 
 
 def _numbered(memory: Memory) -> list[tuple[int, str]]:
@@ -527,23 +501,6 @@ def test_branch_groups_need_an_aim_reward_and_two_responses(tiny_model, tiny_dat
         TrainConfig.model_validate(
             tiny_config(tiny_model, tiny_data, tmp_path / "r", **{"ppo.branch_guide": "teacher"})
         )
-    with pytest.raises(ValueError, match="branch_trunks shapes branch groups"):
-        TrainConfig.model_validate(
-            tiny_config(
-                tiny_model, tiny_data, tmp_path / "r", **{"ppo.branch_trunks": "to_last_change"}
-            )
-        )
-    every = {"ppo.group_by": "branch", "reward.aim_weight": 1.0, "ppo.branch_chunks": "all"}
-    with pytest.raises(ValueError, match="set branch_chunks: changes"):
-        TrainConfig.model_validate(
-            tiny_config(
-                tiny_model,
-                tiny_data,
-                tmp_path / "r",
-                **every,
-                **{"ppo.branch_trunks": "to_last_change"},
-            )
-        )
     guided = {"ppo.group_by": "branch", "reward.aim_weight": 1.0, "ppo.branch_guide": "teacher"}
     with pytest.raises(ValueError, match="group_size >= 3"):
         TrainConfig.model_validate(
@@ -696,58 +653,3 @@ def test_truncation_penalty_teaches_a_branch_to_end_its_response(tmp_path, count
     assert -1.2 < before < -0.4  # it babbles after the update about half the time
     assert babble_after_update(trained(0.0)) > before - 0.3
     assert babble_after_update(trained(1.0)) < before - 1.0
-
-
-def _quiet_instance() -> Instance:
-    """Two chunks that change nothing: no branch group can form in them."""
-    return Instance(
-        id="tiny-quiet",
-        data_source="tiny",
-        competency=Competency.ACCURATE_RETRIEVAL,
-        metric="containment",
-        chunks=["The sky is blue.", "The grass is green."],
-        questions=[QA(id="q1", question="What colour is the sky?", answers=["blue"])],
-    )
-
-
-@pytest.mark.parametrize("branch_trunks", ["whole", "to_last_change"])
-def test_the_trainer_draws_and_writes_only_what_can_branch(tmp_path, counter, branch_trunks):
-    """One step over two instances: the code word changed at chunk 2 of 3, and one that
-    changes nothing. Whole trunks write both instances to the end (3 + 2 chunks); cut ones
-    draw the changing instance alone (twice, as the step draws two) and stop after its
-    change: 2 + 2 chunks. The run says which instances it does not draw."""
-    model, data, _, _ = _overwrite_task(tmp_path, counter)
-    changing = read_instances(data)[0]
-    changing = changing.model_copy(update={"chunks": [*changing.chunks, "Nothing else."]})
-    write_instances([changing, _quiet_instance()], data)
-    cfg = TrainConfig.model_validate(
-        tiny_config(
-            model,
-            data,
-            tmp_path / "run",
-            **{
-                "ppo.group_by": "branch",
-                "ppo.branch_trunks": branch_trunks,
-                "reward.aim_weight": 1.0,
-                "rollout.instances_per_step": 2,
-                "rollout.group_size": 2,
-                "schedule.steps": 1,
-                "schedule.val_before_train": False,
-            },
-        )
-    )
-    events: list[dict] = []
-    Trainer(cfg, events.append).run()
-    start = next(e for e in events if e["kind"] == "start")
-    step = next(e for e in events if e["kind"] == "train")
-    if branch_trunks == "whole":
-        assert (start["drawn"], start["undrawn"], step["trunk_chunks"]) == (2, 0, 5)
-    else:
-        assert (start["drawn"], start["undrawn"], step["trunk_chunks"]) == (1, 1, 4)
-
-
-def test_cut_trunks_need_an_instance_that_announces_a_change(counter, real_instances):
-    quiet = real_instances(["synth_ar"], instances=2, max_tokens=512, chunk_tokens=128)
-    with pytest.raises(ConfigError, match="none of the 2 training instances announces a change"):
-        branchable(quiet, "to_last_change")
-    assert branchable(quiet, "whole") == quiet

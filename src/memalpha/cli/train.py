@@ -45,11 +45,6 @@ def show_training(bar: Progress, task: TaskID) -> Callable[[dict[str, Any]], Non
             bar.update(task, completed=e["step"], total=e["steps"])
             if e["step"]:
                 err.print(f"resuming after step {e['step']}")
-            if e.get("undrawn"):
-                err.print(
-                    f"drawing {e['drawn']} training instances: {e['undrawn']} announce no "
-                    "change, where no branch group can form (ppo.branch_trunks: to_last_change)"
-                )
         elif e["kind"] == "train":
             bar.update(
                 task,

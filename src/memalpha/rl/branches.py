@@ -14,8 +14,6 @@ run on its own copy of the trunk's memory. The G responses (the greedy one first
 scored by the chunk's own terms: aim_weight·r5 plus keep_weight·r6 (keep, `memalpha.aim`)
 plus call_weight·r2; r1, r3 and r4 need a finished episode and are 0 here. The trunk goes on
 with its greedy response, so every group starts from a state the policy reaches on its own.
-Under `ppo.branch_trunks: to_last_change` a trunk stops after the last chunk that announces a
-change (no group can form later), and the trainer draws only instances that announce one.
 Chunks that want nothing give no sample, unless `every_chunk` (`ppo.branch_chunks: all`):
 then every chunk forms a group, and at one that wants nothing a response scores r5 = 1 if it
 updates and deletes nothing, 0 if it does; with `reward.aim_quiet: free` it scores r5 = 1
@@ -136,20 +134,15 @@ def branch_rollout(
     every_chunk: bool = False,
     guide: Guide | None = None,
     id_offsets: Sequence[int] | None = None,
-    last_chunks: Sequence[int] | None = None,
 ) -> BranchRollout:
     """Write every instance once greedily, branching `group_size` − 1 sampled responses at
     each chunk that wants a change (at every chunk with `every_chunk`); all of a chunk index's
     responses go in one generate call. With a `guide`, the last branch at a chunk that wants a
     change is the guide's response instead of a sample. With `id_offsets` (one per instance)
-    each trunk's memory numbers its entries from its offset + 1. With `last_chunks` (one per
-    instance) a trunk stops after that chunk index (`ppo.branch_trunks: to_last_change`).
+    each trunk's memory numbers its entries from its offset + 1.
     """
     started = time.perf_counter()
     offsets = id_offsets or [0] * len(instances)
-    ends = [len(inst.chunks) for inst in instances]
-    if last_chunks is not None:
-        ends = [min(end, last + 1) for end, last in zip(ends, last_chunks, strict=True)]
     memories = [fresh_memory(memory_config, scoring.counter, o) for o in offsets]
     steps: list[list[ChunkStep]] = [[] for _ in instances]
     replay = ToolExecutor(ToolRegistry(memory_config.disabled))
@@ -157,8 +150,8 @@ def branch_rollout(
     aims: list[ChunkAim] = []
     by_guide: list[bool] = []
     facts = [facts_of(inst) for inst in instances]
-    for t in range(max(ends, default=0)):
-        live = [i for i, end in enumerate(ends) if t < end]
+    for t in range(max((len(i.chunks) for i in instances), default=0)):
+        live = [i for i, inst in enumerate(instances) if t < len(inst.chunks)]
         wanted = {i: wanted_changes(instances[i], t, memories[i]) for i in live}
         branched = {i for i in live if wanted[i] or every_chunk}
         due = {i: [f for f in facts[i] if f.due_at(t)] for i in branched}
@@ -183,19 +176,11 @@ def branch_rollout(
                 by_guide.append(row.guided)
     timings = Timings(generation=time.perf_counter() - started)
     trunks = [
-        Trajectory(i, _written(inst, end), m, Episode(s), greedy=True)
-        for i, (inst, end, m, s) in enumerate(zip(instances, ends, memories, steps, strict=True))
+        Trajectory(i, inst, m, Episode(s), greedy=True)
+        for i, (inst, m, s) in enumerate(zip(instances, memories, steps, strict=True))
     ]
     scores = score_episodes(trunks, scoring, timings)
     return BranchRollout(Rollout(trunks, scores, timings), samples, aims, by_guide)
-
-
-def _written(instance: Instance, end: int) -> Instance:
-    """The instance as far as its trunk wrote it (its first `end` chunks), which is what the
-    trunk's episode is scored on."""
-    if end == len(instance.chunks):
-        return instance
-    return instance.model_copy(update={"chunks": instance.chunks[:end]})
 
 
 def _generate(
@@ -240,9 +225,7 @@ def branch_stats(done: BranchRollout) -> dict[str, float]:
     responses, the share of sampled responses whose score (`branch_terms`) beats / falls below
     their group's greedy one (only those that beat it show a better writer), and the share of
     all branch responses cut short (`reward.truncation_penalty` charges them). A guide's
-    responses are counted apart: how many, their mean r5, and the share above their greedy.
-    `trunk_chunks`: the chunks the trunks wrote (fewer under `ppo.branch_trunks:
-    to_last_change`)."""
+    responses are counted apart: how many, their mean r5, and the share above their greedy."""
     greedy: dict[tuple[int, int], tuple[float, ChunkAim]] = {}  # its score, its aim
     sampled: list[tuple[float, ChunkAim, float]] = []  # its score, its aim, its greedy's score
     guides: list[tuple[float, ChunkAim, float]] = []
@@ -257,7 +240,6 @@ def branch_stats(done: BranchRollout) -> dict[str, float]:
     n, n_groups = max(1, len(sampled)), max(1, len(greedy))
     return {
         "branch_groups": len(greedy),
-        "trunk_chunks": sum(len(t.episode.steps) for t in done.trunks.trajectories),
         "branch_greedy_r5": sum(a.r5 for a in firsts) / n_groups,
         "branch_sampled_r5": sum(a.r5 for a in others) / n,
         "branch_greedy_r6": sum(a.r6 for a in firsts) / n_groups,

@@ -67,15 +67,6 @@ class PPOConfig(_Strict):
         "group nothing teaches updating. Measured: the writer kept updating but aimed worse "
         "than its warm start and lost QA (benchmarks/RESULTS.md, 'Guided branch groups').",
     )
-    branch_trunks: Literal["whole", "to_last_change"] = Field(
-        "whole",
-        description="How much of each instance the greedy trunks write under branch_chunks: "
-        "changes. whole: every chunk (the trunk's finished episode is scored for the logs). "
-        "to_last_change: only up to the instance's last chunk that announces a change, and "
-        "instances that announce none are not drawn: no group can form after that chunk or in "
-        "such an instance, so the same groups cost fewer generated tokens and every step draws "
-        "instances that can branch (the trunk metrics logged then describe the chunks written).",
-    )
     clip_low: float = Field(0.2, ge=0)
     clip_high: float = Field(0.2, ge=0)
     dual_clip: float | None = Field(3.0, gt=1, description="None disables the dual clip.")
@@ -198,27 +189,6 @@ class TrainConfig(_WriterRun):
         rollout's)."""
         return self.writer_with_budget(self.val_max_new_tokens or self.rollout.max_new_tokens)
 
-    def _check_branch_groups(self) -> None:
-        """What `ppo.group_by: branch` needs of the other keys."""
-        if self.reward.aim_weight <= 0:
-            raise ValueError(
-                "ppo.group_by=branch scores each branch by its chunk's aim (r5): set "
-                "reward.aim_weight > 0"
-            )
-        if self.rollout.group_size < 2:
-            raise ValueError("ppo.group_by=branch needs rollout.group_size >= 2")
-        if self.ppo.branch_guide != "none" and self.rollout.group_size < 3:
-            raise ValueError(
-                "ppo.branch_guide replaces one sampled branch: it needs "
-                "rollout.group_size >= 3, so that a group still holds a sampled one"
-            )
-        if self.ppo.branch_trunks != "whole" and self.ppo.branch_chunks != "changes":
-            raise ValueError(
-                "ppo.branch_trunks: to_last_change cuts trunks after the last chunk that "
-                "can branch; with branch_chunks: all every chunk branches: set "
-                "branch_chunks: changes, or branch_trunks: whole"
-            )
-
     @model_validator(mode="after")
     def _check(self) -> TrainConfig:
         if self.policy.backend != "transformers":
@@ -227,11 +197,20 @@ class TrainConfig(_WriterRun):
                 "'transformers' (served rollouts train through the verl integration)"
             )
         if self.ppo.group_by is GroupBy.BRANCH:
-            self._check_branch_groups()
+            if self.reward.aim_weight <= 0:
+                raise ValueError(
+                    "ppo.group_by=branch scores each branch by its chunk's aim (r5): set "
+                    "reward.aim_weight > 0"
+                )
+            if self.rollout.group_size < 2:
+                raise ValueError("ppo.group_by=branch needs rollout.group_size >= 2")
+            if self.ppo.branch_guide != "none" and self.rollout.group_size < 3:
+                raise ValueError(
+                    "ppo.branch_guide replaces one sampled branch: it needs "
+                    "rollout.group_size >= 3, so that a group still holds a sampled one"
+                )
         elif self.ppo.branch_guide != "none":
             raise ValueError("ppo.branch_guide guides branch groups: set ppo.group_by=branch")
-        elif self.ppo.branch_trunks != "whole":
-            raise ValueError("ppo.branch_trunks shapes branch groups: set ppo.group_by=branch")
         elif self.reward.keep_weight > 0:
             raise ValueError(
                 "reward.keep_weight scores branch groups only: set ppo.group_by=branch, or "

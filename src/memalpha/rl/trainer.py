@@ -120,26 +120,6 @@ def trained_chunks(
     return [s for s, _ in kept], [a for _, a in kept]
 
 
-def branchable(train: list[Instance], branch_trunks: str) -> list[Instance]:
-    """The instances a step draws from: all of them, or under `ppo.branch_trunks:
-    to_last_change` those that announce a change (`aim.announcing_chunks`), since no branch
-    group can form in the others.
-
-    Raises:
-        ConfigError: none of them announces a change.
-    """
-    if branch_trunks == "whole":
-        return train
-    kept = [inst for inst in train if announcing_chunks(inst)]
-    if not kept:
-        raise ConfigError(
-            f"none of the {len(train)} training instances announces a change, so no branch "
-            "group can form: train on data with changes (synth_cr, conflict), or set "
-            "ppo.branch_trunks: whole"
-        )
-    return kept
-
-
 @dataclass(slots=True)
 class _Run:
     """What one training run holds while it runs (built by `Trainer._start`)."""
@@ -157,7 +137,6 @@ class _Run:
     start: int
     to_close: list[Any]
     engine: Any = None  # rollout.engine vllm: the VllmEngine that generates; else the policy
-    undrawn: int = 0  # training instances no step draws (`branchable`)
 
     @property
     def generator(self) -> Any:
@@ -257,7 +236,6 @@ class Trainer:
         val = load_instances(cfg.data.val, cfg.data.val_files, self.counter)
         if not train:
             raise ConfigError("data.train and data.train_files give no training instances")
-        drawn = branchable(train, cfg.ppo.branch_trunks)
         policy = self._policy(resume)
         ref = policy.reference() if cfg.ppo.kl_coef > 0 else None
         optimizer, scheduler = make_optimizer(policy.model, cfg.optim, cfg.schedule.steps)
@@ -280,7 +258,7 @@ class Trainer:
             ref,
             optimizer,
             scheduler,
-            drawn,
+            train,
             val,
             scoring,
             agent,
@@ -289,22 +267,13 @@ class Trainer:
             start,
             to_close,
             engine,
-            len(train) - len(drawn),
         )
 
     def run(self) -> Path:
         """Train to `schedule.steps`; returns the run directory."""
         cfg = self.cfg
         run = self._start()
-        self.on_event(
-            {
-                "kind": "start",
-                "step": run.start,
-                "steps": cfg.schedule.steps,
-                "drawn": len(run.train),
-                "undrawn": run.undrawn,
-            }
-        )
+        self.on_event({"kind": "start", "step": run.start, "steps": cfg.schedule.steps})
         try:
             if run.start == 0 and cfg.schedule.val_before_train and run.val:
                 self._validate(run, 0)
@@ -367,10 +336,7 @@ class Trainer:
         write = (run.agent, run.generator, sampling, batch, r.group_size, cfg.memory, run.scoring)
         if cfg.ppo.group_by is GroupBy.BRANCH:
             every_chunk = cfg.ppo.branch_chunks == "all"
-            last = None
-            if cfg.ppo.branch_trunks == "to_last_change":
-                last = [max(announcing_chunks(inst)) for inst in batch]
-            branched = branch_rollout(*write, every_chunk, self._guide(run), offsets, last)
+            branched = branch_rollout(*write, every_chunk, self._guide(run), offsets)
             return branched.trunks, branched.samples, branch_stats(branched)
         done = rollout(*write, greedy_anchor=r.greedy_anchor, id_offsets=offsets)
         groups: Event = {
