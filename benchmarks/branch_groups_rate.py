@@ -6,9 +6,10 @@ one epoch each, in one run.
         [--out benchmarks/results/branch_groups_rate.json]
 
 Why: a branch group's responses are generated with every other row of its chunk index in one
-call, which runs until its longest row ends, and on a CPU a decode step of 8 rows costs about
-twice one of 2. More instances a step put more groups behind each update (the noise the
-recipe ledger points to) for less than their share of time. Each setting is `memalpha train`
+call, which runs until its longest row ends, and on a CPU a decode step of more rows costs
+little more. More instances a step should put more groups behind each update (the noise the
+recipe ledger points to) for less than their share of time. Measured (RESULTS.md, "More
+instances a step"): 8 a step form 1.94x the groups per minute of 2. Each setting is `memalpha train`
 (`memalpha.rl.trainer.Trainer`) on the config from the same warm start and seed, one after the
 other in this process, to `<out_dir>-ips<N>`. The default config is the quickstart's GRPO on its
 own run's data and warm start: run `memalpha quickstart` first.
