@@ -43,21 +43,22 @@ COLUMNS = [
 ]
 
 
-def run_setting(base: TrainConfig, per_step: int, epochs: int, threads: int) -> dict:
-    """Train `epochs` passes over the training instances at `per_step` instances a step; the
-    totals of its step records."""
+def run_setting(path: Path, per_step: int, epochs: int, threads: int) -> dict:
+    """Train `epochs` passes over the training instances at `per_step` instances a step (the
+    config at `path` with `--set` overrides, as `memalpha train` takes them); the totals of
+    its step records."""
+    base = load_config(TrainConfig, path)
     counter = make_token_counter(base.memory.tokenizer)
     instances = len(load_instances(base.data.train, base.data.train_files, counter))
     steps = math.ceil(epochs * instances / per_step)
-    cfg = TrainConfig.model_validate(
-        {
-            **base.model_dump(),
-            "out_dir": Path(f"{base.out_dir}-ips{per_step}"),
-            "threads": threads,
-            "rollout": {**base.rollout.model_dump(), "instances_per_step": per_step},
-            "schedule": {**base.schedule.model_dump(), "steps": steps, "save_every": steps},
-        }
-    )
+    overrides = [
+        f"out_dir={base.out_dir}-ips{per_step}",
+        f"threads={threads}",
+        f"rollout.instances_per_step={per_step}",
+        f"schedule.steps={steps}",
+        f"schedule.save_every={steps}",
+    ]
+    cfg = load_config(TrainConfig, path, overrides)
     Trainer(cfg, fresh=True).run()
     records = [r for r in read_metrics(cfg.out_dir) if r["kind"] == "train"]
     generation = sum(r["time_generation"] for r in records)
@@ -84,8 +85,7 @@ def main() -> None:
     ap.add_argument("--threads", type=int, default=2)
     ap.add_argument("--out", type=Path, default=Path("benchmarks/results/branch_groups_rate.json"))
     args = ap.parse_args()
-    base = load_config(TrainConfig, args.config)
-    rows = [run_setting(base, n, args.epochs, args.threads) for n in args.per_step]
+    rows = [run_setting(args.config, n, args.epochs, args.threads) for n in args.per_step]
     for row in rows:
         row["ratio"] = row["groups_per_minute"] / rows[0]["groups_per_minute"]
     table = Table(title=f"branch groups per minute of GRPO, {args.epochs} epoch(s) each")
