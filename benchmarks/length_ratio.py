@@ -52,15 +52,17 @@ def score(by_source: dict[str, list[float]]) -> float:
 
 def ratio_interval(
     short: dict[str, list[float]], long: dict[str, list[float]], n: int = 2000, seed: int = 0
-) -> tuple[float, float]:
+) -> tuple[float, float] | None:
     """95% percentile interval of score(long) / score(short), each scale resampled within
-    its sources; a resample whose short score is 0 is dropped."""
+    its sources; a resample whose short score is 0 is dropped (None: every one was)."""
     rng = random.Random(seed)
 
     def draw(by_source):
         return score({s: rng.choices(v, k=len(v)) for s, v in by_source.items()})
 
     ratios = sorted(r for _ in range(n) if (a := draw(short)) > 0 for r in [draw(long) / a])
+    if not ratios:
+        return None
     return ratios[int(0.025 * len(ratios))], ratios[int(0.975 * len(ratios)) - 1]
 
 
@@ -75,26 +77,27 @@ def main() -> None:
         ("seeds pooled", args.method)
     ]:
         short, long = pooled(specs, 1), pooled(specs, args.scale)
-        low, high = ratio_interval(short, long)
+        interval = ratio_interval(short, long)  # None where the 1x score is 0: no ratio
         rows.append(
             {
                 "method": label,
                 "score_1x": score(short),
                 f"score_{args.scale}x": score(long),
-                "ratio": score(long) / score(short),
-                "ratio_interval": [low, high],
+                "ratio": score(long) / score(short) if interval else None,
+                "ratio_interval": list(interval) if interval else None,
             }
         )
     table = Table(title=f"score at {args.scale}x as a share of 1x")
     for column in ("method", "1x", f"{args.scale}x", "ratio [95% interval]"):
         table.add_column(column, justify="left" if column == "method" else "right")
     for r in rows:
-        low, high = r["ratio_interval"]
+        if r["ratio_interval"] is None:
+            shown = "none: scores 0 at 1x"
+        else:
+            low, high = r["ratio_interval"]
+            shown = f"{r['ratio']:.0%} [{low:.0%}, {high:.0%}]"
         table.add_row(
-            r["method"],
-            f"{r['score_1x']:.3f}",
-            f"{r[f'score_{args.scale}x']:.3f}",
-            f"{r['ratio']:.0%} [{low:.0%}, {high:.0%}]",
+            r["method"], f"{r['score_1x']:.3f}", f"{r[f'score_{args.scale}x']:.3f}", shown
         )
     Console(width=160).print(table)
     save(args.out, {"rows": rows}, args)
