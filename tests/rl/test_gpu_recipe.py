@@ -7,6 +7,8 @@ from __future__ import annotations
 import json
 import os
 import subprocess
+import sys
+from pathlib import Path
 
 import pytest
 
@@ -87,6 +89,7 @@ def test_learning_gpu_script_runs_end_to_end_on_cpu(repo_root, tiny_model, tmp_p
     """SMOKE=1 DEVICE=cpu: warm start, three GRPO seeds, the length study (the real reader) and
     the reports, with the tiny random model as the writer (~4 min on 2 cores)."""
     env = {**os.environ, "SMOKE": "1", "DEVICE": "cpu", "MODEL": str(tiny_model)}
+    env["PATH"] = f"{Path(sys.executable).parent}{os.pathsep}{env['PATH']}"  # this memalpha
     env |= {"ROOT": str(tmp_path / "gpu-select"), "COLUMNS": "200"}
     done = subprocess.run(
         ["bash", str(repo_root / "scripts/learning_gpu.sh")],
