@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -82,6 +83,10 @@ def test_gpu_configs_name_each_others_outputs(repo_root):
     assert {d.split for d in (*sft.data.train, *train.data.train)} == {"train"}
     assert all(m.policy.device == "cuda" for m in ev.methods if m.policy is not None)
     assert ev.reader.model is not None and ev.reader.model.device == "cuda"
+    # scripts/learning_gpu.sh sets these paths by list index and checkpoint step
+    assert [m.name for m in ev.methods][2:6] == ["warm-start", "grpo-s0", "grpo-s1", "grpo-s2"]
+    script = (repo_root / "scripts/learning_gpu.sh").read_text("utf-8")
+    assert re.search(r"^STEP=(\d+)", script, re.M).group(1) == str(train.schedule.steps)
 
 
 @pytest.mark.slow
@@ -101,5 +106,5 @@ def test_learning_gpu_script_runs_end_to_end_on_cpu(repo_root, tiny_model, tmp_p
     assert {"warm-start", "grpo-s0", "grpo-s1", "grpo-s2", "grpo-seeds"} <= set(summary["methods"])
     assert set(summary["methods"]["grpo-seeds"]) == {"1", "2"}  # both scales answered
     assert "eval-length/grpo-seeds" in (run / "report-1x.md").read_text()
-    ratio = json.loads((run / "length_ratio.json").read_text())
-    assert ratio  # the 2x / 1x ratio of each seed and of the seeds pooled
+    ratio = json.loads((run / "length_ratio.json").read_text())["rows"]
+    assert [r["method"] for r in ratio] == ["grpo-s0", "grpo-s1", "grpo-s2", "seeds pooled"]
