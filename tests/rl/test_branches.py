@@ -243,6 +243,10 @@ def test_advantages_rank_the_response_that_overwrites_above_those_that_keep_old_
     assert stats["branch_greedy_r5"] == 1.0 and stats["branch_sampled_r5"] == 0.0
     assert stats["branches_below_greedy"] == 1.0 and stats["branches_above_greedy"] == 0.0
     assert stats["branches_cut"] == 0.0  # the rule writers end every response
+    # the sampled rule writer only inserts: no update aimed, so none missed, keep as it was
+    sampled = [a for k, a in enumerate(done.aims) if k % G]
+    assert stats["branches_missed"] == 0.0 and "branch_missed_r6" not in stats
+    assert stats["branch_unaimed_r6"] == pytest.approx(sum(a.r6 for a in sampled) / len(sampled))
 
 
 @pytest.mark.parametrize("aim_delete", ["named", "replaced"])
@@ -257,10 +261,15 @@ def test_a_delete_that_leaves_no_new_value_hits_only_under_named(counter, confli
     sampled = [a for k, a in enumerate(done.aims) if k % G]
     assert greedy and all(a.hits == a.wanted > 0 for a in greedy)
     assert all(a.aimed > 0 for a in sampled)
+    stats = branch_stats(done)
     if aim_delete == "named":
         assert all(a.hits == a.wanted for a in sampled)
+        assert stats["branches_missed"] == 0.0 and "branch_missed_r6" not in stats
     else:
         assert all(a.hits == 0 for a in sampled)
+        # every sampled delete aimed and missed: their keep is what trying cost
+        assert stats["branches_missed"] == 1.0 and "branch_unaimed_r6" not in stats
+        assert stats["branch_missed_r6"] == pytest.approx(sum(a.r6 for a in sampled) / len(sampled))
 
 
 @pytest.mark.parametrize("every_chunk", [False, True])

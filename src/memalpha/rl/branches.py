@@ -224,8 +224,9 @@ def branch_stats(done: BranchRollout) -> dict[str, float]:
     """For the logs: branch groups made, the mean r5 and r6 of the greedy and of the sampled
     responses, the share of sampled responses whose score (`branch_terms`) beats / falls below
     their group's greedy one (only those that beat it show a better writer), and the share of
-    all branch responses cut short (`reward.truncation_penalty` charges them). A guide's
-    responses are counted apart: how many, their mean r5, and the share above their greedy."""
+    all branch responses cut short (`reward.truncation_penalty` charges them), and what a
+    missed update costs in keep (`_miss_stats`). A guide's responses are counted apart: how
+    many, their mean r5, and the share above their greedy."""
     greedy: dict[tuple[int, int], tuple[float, ChunkAim]] = {}  # its score, its aim
     sampled: list[tuple[float, ChunkAim, float]] = []  # its score, its aim, its greedy's score
     guides: list[tuple[float, ChunkAim, float]] = []
@@ -248,8 +249,30 @@ def branch_stats(done: BranchRollout) -> dict[str, float]:
         "branches_below_greedy": sum(score < g - 1e-9 for score, _, g in sampled) / n,
         "branches_cut": sum(s.finish_reason in CUT_SHORT for s in done.samples)
         / max(1, len(done.samples)),
+        **_miss_stats(others),
         **_guide_stats(guides),
     }
+
+
+def _miss_stats(sampled: list[ChunkAim]) -> dict[str, float]:
+    """What trying an update costs in keep: of the sampled responses at chunks that want a
+    change, the share that aimed calls and hit none, their mean r6, and the mean r6 of those
+    that aimed nothing. Why: with keep weighted as aim, a writer whose updates mostly miss
+    scores higher by not updating where a miss costs keep (`branch_missed_r6` below
+    `branch_unaimed_r6`), which is where two seeds of the sparse recipe went
+    (benchmarks/RESULTS.md, "The sparse recipe at 8 instances a step"). None where no
+    sampled response met a change; a mean with no response under it is not logged."""
+    at_changes = [a for a in sampled if a.wanted]
+    if not at_changes:
+        return {}
+    missed = [a.r6 for a in at_changes if a.aimed and not a.hits]
+    unaimed = [a.r6 for a in at_changes if not a.aimed]
+    out = {"branches_missed": len(missed) / len(at_changes)}
+    if missed:
+        out["branch_missed_r6"] = sum(missed) / len(missed)
+    if unaimed:
+        out["branch_unaimed_r6"] = sum(unaimed) / len(unaimed)
+    return out
 
 
 def _guide_stats(guides: list[tuple[float, ChunkAim, float]]) -> dict[str, float]:
