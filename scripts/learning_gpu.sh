@@ -23,15 +23,16 @@ MODEL="${MODEL:-smollm2-135m-instruct}"
 SEEDS=(0 1 2)   # configs/eval/gpu-select-length.yaml names these three
 ROOT="${ROOT:-runs/gpu-select}"
 STEP=16         # schedule.steps of the train config
+LONG=16         # the longest scale of the eval config
 SFT=() TRAIN=() EVAL=()
 if [[ "${SMOKE:-0}" == 1 ]]; then
-  ROOT="${ROOT/%gpu-select/gpu-select-smoke}" STEP=1
+  ROOT="${ROOT/%gpu-select/gpu-select-smoke}" STEP=1 LONG=2
   SFT=(--set epochs=1 --set examples=12)
   for i in 0 1 2; do SFT+=(--set "data.train.$i.instances=1"); done
   TRAIN=(--set schedule.steps=1 --set schedule.save_every=1 --set rollout.instances_per_step=2
          --set rollout.group_size=2 --set policy.batch_size=8 --set ppo.micro_batch_size=2)
   for i in 0 1 2 3; do TRAIN+=(--set "data.train.$i.instances=1"); done
-  EVAL=(--set "scales=[2, 1]")
+  EVAL=(--set "scales=[$LONG, 1]")
   for i in 0 1 2; do EVAL+=(--set "datasets.$i.instances=1"); done
 fi
 CKPT="checkpoints/step_$(printf %06d "$STEP")/policy"
@@ -55,7 +56,6 @@ done
 memalpha eval --config configs/eval/gpu-select-length.yaml "${EVAL[@]}"
 
 RUN="$ROOT/eval-length"
-LONG=16; [[ "${SMOKE:-0}" == 1 ]] && LONG=2
 memalpha report "$RUN" --scale 1 | tee "$RUN/report-1x.md"   # grpo-seeds: the config's pool of the seeds
 memalpha report "$RUN" --scale "$LONG" | tee "$RUN/report-${LONG}x.md"
 python benchmarks/length_ratio.py --scale "$LONG" --out "$RUN/length_ratio.json" \

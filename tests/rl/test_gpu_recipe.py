@@ -87,6 +87,7 @@ def test_gpu_configs_name_each_others_outputs(repo_root):
     assert [m.name for m in ev.methods][2:6] == ["warm-start", "grpo-s0", "grpo-s1", "grpo-s2"]
     script = (repo_root / "scripts/learning_gpu.sh").read_text("utf-8")
     assert re.search(r"^STEP=(\d+)", script, re.M).group(1) == str(train.schedule.steps)
+    assert re.search(r"^LONG=(\d+)", script, re.M).group(1) == str(max(ev.scales))
 
 
 @pytest.mark.slow

@@ -258,10 +258,11 @@ def _miss_stats(sampled: list[ChunkAim]) -> dict[str, float]:
     """What trying an update costs in keep: of the sampled responses at chunks that want a
     change, the share that aimed calls and hit none, their mean r6, and the mean r6 of those
     that aimed nothing. Why: with keep weighted as aim, a writer whose updates mostly miss
-    scores higher by not updating where a miss costs keep (`branch_missed_r6` below
-    `branch_unaimed_r6`), which is where two seeds of the sparse recipe went
-    (benchmarks/RESULTS.md, "The sparse recipe at 8 instances a step"). None where no
-    sampled response met a change; a mean with no response under it is not logged."""
+    would score higher by not updating if a miss costs keep (`branch_missed_r6` below
+    `branch_unaimed_r6`): the reading, unmeasured until these, of where two seeds of the
+    sparse recipe went (benchmarks/RESULTS.md, "The sparse recipe at 8 instances a step").
+    None where no sampled response met a change; a mean with no response under it is not
+    logged."""
     at_changes = [a for a in sampled if a.wanted]
     if not at_changes:
         return {}
