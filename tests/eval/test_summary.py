@@ -142,6 +142,42 @@ def test_conflict_questions_count_by_the_fate_of_their_changed_facts():
     assert "| seed0 | 0.50 (2) | 1.00 (1) | – | – | 0.00 (1) |" in shown
 
 
+def test_the_share_of_changed_facts_overwritten_pairs_like_a_competency(tmp_path):
+    """The writer's part of conflict resolution, per instance, paired: a seed that overwrites
+    every changed fact where the warm start overwrote half of them is +0.5 on each instance;
+    a pool carries its members' mean; a method without fates (rag) is not paired on it; and a
+    report from the stored summaries pairs it the same way."""
+
+    def fated(method, instance, kinds):
+        return [
+            row(method, instance, f"q{n}", 1.0) | {"fates": [kind]} for n, kind in enumerate(kinds)
+        ]
+
+    rows = []
+    for i in ("i0", "i1", "i2"):
+        rows += fated("warm", i, ["overwritten", "both"])
+        rows += fated("seed0", i, ["overwritten", "overwritten"])
+        rows += fated("seed1", i, ["lost", "both"])
+        rows += [row("rag", i, f"q{n}", 1.0) for n in range(2)]
+    summary = summarize(rows + pooled_rows(rows, {"seeds": ["seed0", "seed1"]}))
+    paired = summary["paired"]["1"]
+    assert paired["seed0 - warm"]["overwritten"] | {"interval": None} == {
+        "diff": 0.5,
+        "interval": None,
+        "instances": 3,
+    }
+    assert paired["seed0 - warm"]["overwritten"]["interval"] == (0.5, 0.5)
+    assert paired["seed1 - warm"]["overwritten"]["diff"] == -0.5
+    assert paired["seeds - warm"]["overwritten"]["diff"] == 0.0  # (1 + 0) / 2 against 0.5
+    assert "overwritten" not in paired["rag - warm"] and "AR" in paired["rag - warm"]
+    assert "| seed0 - warm | overwritten | +0.500 [+0.500, +0.500] * |" in markdown(summary)
+    stored = tmp_path / "run.json"
+    stored.write_text(json.dumps(summary), "utf-8")
+    report = compare_runs([stored], pools={"s": ["run/seed0", "run/seed1"]})
+    assert "| run/seed0 - run/warm | overwritten | +0.500 [+0.500, +0.500] * |" in report
+    assert "| run/warm - s | overwritten | +0.000" in report  # the pool: seeds pooled again
+
+
 @pytest.mark.parametrize(
     "pools",
     [{"a": ["a", "b"]}, {"ab": ["a"]}, {"ab": ["a", "a"]}, {"ab": ["a", "missing"]}],

@@ -9,7 +9,10 @@ method kept (the memory, the kept context window, or the indexed chunks for RAG)
 
 Conflict questions answered from a writer's memory also count by that memory's fate of the
 changed facts they ask about (`fates`): the share overwritten is the writer's part of the
-score, the score within each fate the reader's.
+score, the score within each fate the reader's. That part is also paired like a competency
+(`OVERWRITTEN`: per instance, the share of its conflict questions whose changed facts the memory
+holds overwritten), so "does this writer overwrite more than its warm start" has an interval,
+not only two counts.
 """
 
 from __future__ import annotations
@@ -30,6 +33,7 @@ AGGREGATION = (
 )
 SUMMARY = "summary.json"
 FATES = (*get_args(Fate), "mixed")  # "mixed": a question whose changed facts fared apart
+OVERWRITTEN = "overwritten"  # paired beside the competencies: the writer's part of CR
 
 
 def _latest(rows: list[dict[str, Any]]) -> dict[tuple, dict[str, Any]]:
@@ -50,6 +54,17 @@ def by_instance(rows: list[dict[str, Any]]) -> dict[tuple, list[dict[str, Any]]]
 def question_fate(fates: list[str]) -> str:
     """One fate for a question: its changed facts' common fate, else "mixed"."""
     return fates[0] if len(set(fates)) == 1 else "mixed"
+
+
+def overwritten(row: dict[str, Any]) -> float | None:
+    """1 if the question's changed facts are all overwritten in the memory, else 0; a pool's
+    row carries its members' mean; None for a question without fates (another competency, or
+    a method that keeps no memory)."""
+    if (shared := row.get(OVERWRITTEN)) is not None:
+        return shared
+    if fates := row.get("fates"):
+        return float(question_fate(fates) == "overwritten")
+    return None
 
 
 def fate_cells(rows: list[dict[str, Any]]) -> dict[str, dict[str, float]]:
@@ -79,6 +94,7 @@ def pooled_rows(rows: list[dict[str, Any]], pools: dict[str, list[str]]) -> list
         keys = {k[1:] for k in latest if k[0] == members[0]}
         for key in sorted(k for k in keys if all((m, *k) in latest for m in members)):
             answered = [latest[(m, *key)] for m in members]
+            shares = [overwritten(r) for r in answered]
             out.append(
                 {k: v for k, v in answered[0].items() if k != "fates"}  # one member's memory's
                 | {
@@ -87,6 +103,7 @@ def pooled_rows(rows: list[dict[str, Any]], pools: dict[str, list[str]]) -> list
                     "score": mean(r["score"] for r in answered),
                     "memory_tokens": mean(r["memory_tokens"] for r in answered),
                     "prediction": None,
+                    OVERWRITTEN: None if None in shares else mean(shares),
                 }
             )
     return out
@@ -110,6 +127,8 @@ def summarize(rows: list[dict[str, Any]]) -> dict[str, Any]:
             "input_tokens": qs[0]["input_tokens"],
             "threads": qs[0].get("threads"),  # None: written before rows recorded it
         }
+        if shares := [v for q in qs if (v := overwritten(q)) is not None]:
+            instances[instance_id][OVERWRITTEN] = mean(shares)
     out: dict[str, Any] = {"aggregation": AGGREGATION, "methods": {}}
     for method, by_scale in sorted(cells.items()):
         out["methods"][method] = {}
@@ -150,7 +169,9 @@ def _paired(
 ) -> dict[str, dict[str, dict[str, Any]]]:
     """scale → "A - B" → competency → the mean per-instance difference of A and B on the
     instances both answered, with its 95% interval (differences resampled within each
-    source, ≥ 2 instances each): paired, so much tighter than two methods' own intervals."""
+    source, ≥ 2 instances each): paired, so much tighter than two methods' own intervals.
+    Beside the competencies, `OVERWRITTEN` pairs the share of changed facts overwritten on the
+    instances where both memories have fates."""
     out: dict[str, dict[str, dict[str, Any]]] = {}
     for a, b in combinations(sorted(cells), 2):
         for scale in sorted(set(cells[a]) & set(cells[b]), key=int):
@@ -161,6 +182,14 @@ def _paired(
                 if len(ids) >= 2:
                     diffs = [ca[source][i]["score"] - cb[source][i]["score"] for i in ids]
                     comps[competency[source]].append(diffs)
+                fated = [
+                    i for i in ids if OVERWRITTEN in ca[source][i] and OVERWRITTEN in cb[source][i]
+                ]
+                if len(fated) >= 2:
+                    shares = [
+                        ca[source][i][OVERWRITTEN] - cb[source][i][OVERWRITTEN] for i in fated
+                    ]
+                    comps[OVERWRITTEN].append(shares)
             pair = {
                 comp: {
                     "diff": mean(mean(g) for g in groups),
@@ -223,7 +252,13 @@ def _paired_lines(pairs: dict[str, dict[str, Any]]) -> list[str]:
             low, high = d["interval"]
             mark = " *" if low > 0 or high < 0 else ""
             lines.append(f"| {name} | {comp} | {d['diff']:+.3f} [{low:+.3f}, {high:+.3f}]{mark} |")
-    return [*lines, "", "`*`: the interval excludes 0 (beyond noise)."]
+    note = "`*`: the interval excludes 0 (beyond noise)."
+    if any(OVERWRITTEN in comps for comps in pairs.values()):
+        note += (
+            f" `{OVERWRITTEN}`: the share of conflict questions whose changed facts the memory "
+            "holds overwritten (the writer's part of conflict resolution)."
+        )
+    return [*lines, "", note]
 
 
 def _separations(methods: dict[str, dict[str, Any]], comps: list[str]) -> list[str]:
