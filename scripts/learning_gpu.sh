@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Issue 25's experiment on one CUDA GPU, at the scale the 2-core CPU runs could not afford:
 #   1. the ids-after warm start on the selective teacher   configs/sft/gpu-select-idafter.yaml
-#   2. GRPO, branch groups of 16 at change chunks, 32 instances a step, 16 steps, seeds 0 1 2
+#   2. GRPO, branch groups of 16 at change chunks, keep at 0.25, 32 a step, 16 steps, seeds 0 1 2
 #                                                          configs/train/gpu-select-sparse-wide.yaml
 #   3. the length study at 1x, 4x, 16x (the seeds, their warm start, the selective teacher, the
 #      rule writer), answered by Qwen2.5-Coder-0.5B         configs/eval/gpu-select-length.yaml

@@ -40,7 +40,7 @@ def test_gpu_grpo_is_the_sparse_wide_recipe_scaled(repo_root):
     changed = _changed(
         TrainConfig,
         "configs/train/gpu-select-sparse-wide.yaml",
-        "configs/train/cpu-smollm2-select-branch-idafter-fate-sparse-wide.yaml",
+        "configs/train/cpu-smollm2-select-branch-idafter-fate-sparse-wide-keep025.yaml",
         repo_root,
     )
     scale = {
