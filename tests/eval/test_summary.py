@@ -161,12 +161,11 @@ def test_the_share_of_changed_facts_overwritten_pairs_like_a_competency(tmp_path
         rows += [row("rag", i, f"q{n}", 1.0) for n in range(2)]
     summary = summarize(rows + pooled_rows(rows, {"seeds": ["seed0", "seed1"]}))
     paired = summary["paired"]["1"]
-    assert paired["seed0 - warm"]["overwritten"] | {"interval": None} == {
+    assert paired["seed0 - warm"]["overwritten"] == {
         "diff": 0.5,
-        "interval": None,
+        "interval": (0.5, 0.5),
         "instances": 3,
     }
-    assert paired["seed0 - warm"]["overwritten"]["interval"] == (0.5, 0.5)
     assert paired["seed1 - warm"]["overwritten"]["diff"] == -0.5
     assert paired["seeds - warm"]["overwritten"]["diff"] == 0.0  # (1 + 0) / 2 against 0.5
     assert "overwritten" not in paired["rag - warm"] and "AR" in paired["rag - warm"]
