@@ -8,6 +8,7 @@ from __future__ import annotations
 import json
 import os
 import re
+import shutil
 import signal
 import subprocess
 import sys
@@ -240,9 +241,14 @@ def test_changed_config_refuses_to_resume(tmp_path, shared_data, tiny_model):
 
 def test_added_methods_resume_without_redoing_the_others(tmp_path, shared_data, tiny_model):
     """A method added to a finished evaluation runs alone; the others' rows are kept; a pool
-    added with it is reported, not run."""
+    added with it is reported, not run. Here the finished run is first copied to another
+    directory, as RESULTS.md's runs do to keep it as it was, and resumed from the copy."""
     cfg = config(tmp_path, shared_data, tiny_model, pools={"writers": ["memalpha-tiny", "rule"]})
-    run_eval(cfg.model_copy(update={"methods": cfg.methods[1:4], "pools": {}}))
+    first = cfg.model_copy(update={"methods": cfg.methods[1:4], "pools": {}})
+    run_eval(first)
+    kept = (first.out_dir / "predictions.jsonl").read_bytes()
+    cfg = cfg.model_copy(update={"out_dir": tmp_path / "with-more-methods"})
+    shutil.copytree(first.out_dir, cfg.out_dir)
     before = (cfg.out_dir / "predictions.jsonl").read_bytes()
     progress = []
     run_eval(cfg, on_progress=lambda done, total: progress.append((done, total)))
@@ -253,6 +259,7 @@ def test_added_methods_resume_without_redoing_the_others(tmp_path, shared_data, 
     assert set(summary["methods"]) == {m.name for m in cfg.methods} | {"writers"}
     overall = {m: s["1"]["overall"] for m, s in summary["methods"].items()}
     assert overall["writers"] == pytest.approx((overall["memalpha-tiny"] + overall["rule"]) / 2)
+    assert (first.out_dir / "predictions.jsonl").read_bytes() == kept  # the original untouched
 
 
 def test_long_context_keeps_the_end_and_rag_finds_the_chunk(counter, real_instances):
@@ -409,8 +416,6 @@ def test_a_writer_method_counts_tokens_with_its_own_tokenizer(tmp_path, shared_d
 
 def test_a_trained_policy_is_evaluated_as_it_was_trained(tmp_path, tiny_model):
     """A policy folder's writer.json is the method's default; set fields replace it."""
-    import shutil
-
     from memalpha.agent import WriterConfig, save_writer_config
 
     folder = tmp_path / "policy"
@@ -504,8 +509,6 @@ def test_worker_processes_write_as_the_policy_folder_recorded(tmp_path, shared_d
     sets itself. Worker processes once rebuilt the config from a full dump, where every key
     reads as set: the defaults replaced the recorded writer, and a policy trained with ids
     after their text was refused (found starting configs/eval/length-idafter.yaml)."""
-    import shutil
-
     from memalpha.agent import WriterConfig, save_writer_config
 
     policy = tmp_path / "policy"

@@ -277,8 +277,9 @@ def _prepare(cfg: EvalConfig, fresh: bool) -> tuple[EvalConfig, Path]:
     elif (out / PREDICTIONS).is_file():
         kept = [m for m in cfg.methods if m.name in _saved_method_names(out)]
         # fan-out and pools may change on resume, and methods may be added: rows are keyed
-        # by method, and pools change the summary only
-        volatile = ("workers", "ray_address", "pools")
+        # by method, and pools change the summary only; a run directory copied elsewhere (to
+        # add methods beside a finished run and keep it as it was) resumes from the copy
+        volatile = ("workers", "ray_address", "pools", "out_dir")
         check_resumable(out, cfg.model_copy(update={"methods": kept}), volatile)
     save_run_config(out, cfg, only_set=True)  # rerunnable: policies' writers as recorded
     return cfg, out / PREDICTIONS
