@@ -5,6 +5,7 @@ rank the response that overwrites the changed facts above those that do not."""
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 from types import SimpleNamespace
 
@@ -21,7 +22,7 @@ from memalpha.memory import Component, Memory, MemoryConfig
 from memalpha.reader import ExtractiveReader
 from memalpha.reward import RewardConfig
 from memalpha.rl import GroupBy, group_advantages, group_keys
-from memalpha.rl.branches import Guide, branch_rollout, branch_stats
+from memalpha.rl.branches import Guide, branch_records, branch_rollout, branch_stats
 from memalpha.rl.config import SFTConfig, TrainConfig
 from memalpha.rl.policy import Policy, pad_batch, response_logprobs
 from memalpha.rl.sft import run_sft, write_transcripts
@@ -166,6 +167,26 @@ def test_groups_form_where_a_change_is_wanted_with_one_shared_prompt(branched, c
         assert len({s.prompt_ids for s in group}) == 1
         trunk = done.trunks.trajectories[k[0]]
         assert group[0].trajectory == k[0] and trunk.episode.steps[k[1]].index == k[1]
+
+
+def test_branch_records_name_each_response_in_its_group(branched):
+    """branches.jsonl's rows: one per sample in order, numbered within its group from the
+    greedy response (0), naming its trunk's instance, with the aim counts and terms it was
+    scored on."""
+    done, _ = branched
+    records = branch_records(done)
+    assert len(records) == len(done.samples)
+    for rec, s, aim in zip(records, done.samples, done.aims, strict=True):
+        assert rec["instance"] == done.trunks.trajectories[s.group].instance.id
+        assert rec["chunk"] == s.chunk_index and rec["guided"] is False
+        assert (rec["wanted"], rec["aimed"], rec["hits"]) == (aim.wanted, aim.aimed, aim.hits)
+        assert (rec["r5"], rec["r6"]) == (s.terms.r5, s.terms.r6)
+        assert rec["finish_reason"] == s.finish_reason
+    groups: dict[tuple, list[int]] = {}
+    for rec in records:
+        groups.setdefault((rec["instance"], rec["chunk"]), []).append(rec["branch"])
+    assert all(branches == list(range(G)) for branches in groups.values())
+    assert json.loads(json.dumps(records)) == records  # plain JSON, as the trainer writes it
 
 
 def _numbered(memory: Memory) -> list[tuple[int, str]]:
@@ -624,6 +645,13 @@ def test_branch_groups_teach_the_update_over_a_second_insert(tmp_path, counter):
     gain = _logprob(trained, second, update) - _logprob(warm, second, update)
     loss = _logprob(trained, second, insert_beta) - _logprob(warm, second, insert_beta)
     assert gain > 0.3 and loss < 0  # measured: +0.88 and -1.03 nats (float32)
+    # each response of each step's group, with the score and advantage it was trained on
+    rows = [json.loads(line) for line in (tmp_path / "run" / "branches.jsonl").open()]
+    assert [r["step"] for r in rows] == [1] * cfg.rollout.group_size + [2] * cfg.rollout.group_size
+    step1 = rows[: cfg.rollout.group_size]
+    assert step1[0]["branch"] == 0 and step1[0]["r5"] == 0.0  # the greedy trunk inserted
+    assert all(r["advantage"] > 0 for r in step1 if r["r5"] == 1.0)
+    assert all(r["advantage"] < 0 for r in step1 if r["r5"] == 0.0)
 
 
 def test_truncation_penalty_teaches_a_branch_to_end_its_response(tmp_path, counter):

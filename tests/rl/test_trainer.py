@@ -102,6 +102,7 @@ def test_a_step_that_trains_nothing_still_advances_the_schedule_quietly(
         records = _train(tiny_model, tiny_data, tmp_path / "run", **over)
     train = [r for r in records if r["kind"] == "train"]
     assert [r["samples_trained"] for r in train] == [0, 0, 0]
+    assert (tmp_path / "run" / "branches.jsonl").read_text() == ""  # no group, no response
     assert train[0]["lr"] < train[1]["lr"] < train[2]["lr"]  # warming up, step by step
     assert not [w for w in caught if "lr_scheduler" in str(w.message)]
 

@@ -254,6 +254,39 @@ def branch_stats(done: BranchRollout) -> dict[str, float]:
     }
 
 
+def branch_records(done: BranchRollout) -> list[dict[str, object]]:
+    """One record per branch response, in the samples' order, for `branches.jsonl`: its
+    instance, chunk and place in the group (0: the greedy one), whether a guide wrote it,
+    its aim and keep counts and terms, and how it ended. Why: the step means of
+    `branch_stats` cannot say what moved a seed, e.g. which instances' groups rewarded
+    inserting beside an old value over updating it (benchmarks/RESULTS.md, "Keep weighted
+    0.25": one seed in four left updating at either keep weight); these rows, with the
+    trainer's score and advantage beside each, can."""
+    records: list[dict[str, object]] = []
+    seen: dict[tuple[int, int], int] = {}  # (group, chunk) → responses met so far
+    for s, aim, by_guide in zip(done.samples, done.aims, done.guided, strict=True):
+        key = (s.group, s.chunk_index)
+        seen[key] = seen.get(key, 0) + 1
+        records.append(
+            {
+                "instance": done.trunks.trajectories[s.group].instance.id,
+                "chunk": s.chunk_index,
+                "branch": seen[key] - 1,
+                "guided": by_guide,
+                "wanted": aim.wanted,
+                "aimed": aim.aimed,
+                "hits": aim.hits,
+                "resolved": aim.resolved,
+                "due": aim.due,
+                "kept": aim.kept,
+                "r5": s.terms.r5,
+                "r6": s.terms.r6,
+                "finish_reason": s.finish_reason,
+            }
+        )
+    return records
+
+
 def _miss_stats(sampled: list[ChunkAim]) -> dict[str, float]:
     """What trying an update costs in keep: of the sampled responses at chunks that want a
     change, the share that aimed calls and hit none, their mean r6, and the mean r6 of those

@@ -30,7 +30,7 @@ from memalpha.llm import SamplingParams, pin_threads
 from memalpha.reader import build_judge, build_reader
 from memalpha.reward import sample_reward
 from memalpha.rl.advantages import GroupBy, group_advantages, group_keys, share_with_spread
-from memalpha.rl.branches import Guide, branch_rollout, branch_stats
+from memalpha.rl.branches import Guide, branch_records, branch_rollout, branch_stats
 from memalpha.rl.checkpoint import (
     list_checkpoints,
     load_optimizer,
@@ -64,16 +64,36 @@ from memalpha.tokens import make_token_counter
 
 Event = dict[str, Any]
 METRICS = "metrics.jsonl"
+BRANCHES = "branches.jsonl"  # branch groups: one record per response (`branch_records`)
 RESUMABLE_CHANGES = ("schedule.steps", "out_dir")  # may change between a run and its resumption
+
+
+class StepLog:
+    """A JSONL file of records that each name their `step`. Opening it for a run resumed
+    after step `keep_until` drops the records of later steps, which the run will redo (-1: a
+    fresh start keeps none)."""
+
+    def __init__(self, path: Path, keep_until: int) -> None:
+        self.path = path
+        kept = [r for r in read_step_log(path) if r["step"] <= keep_until]
+        path.write_text("".join(json.dumps(r) + "\n" for r in kept), "utf-8")
+
+    def write(self, records: list[Event]) -> None:
+        with self.path.open("a", encoding="utf-8") as f:
+            f.writelines(json.dumps(r) + "\n" for r in records)
+
+
+def read_step_log(path: Path) -> list[Event]:
+    if not path.is_file():
+        return []
+    return [json.loads(line) for line in path.read_text("utf-8").splitlines() if line.strip()]
 
 
 class MetricsLog:
     """metrics.jsonl (one record per train or val step) and TensorBoard scalars if available."""
 
     def __init__(self, run_dir: Path, keep_until: int) -> None:
-        self.path = run_dir / METRICS
-        kept = [r for r in read_metrics(run_dir) if r["step"] <= keep_until]
-        self.path.write_text("".join(json.dumps(r) + "\n" for r in kept), "utf-8")
+        self.file = StepLog(run_dir / METRICS, keep_until)
         try:
             from torch.utils.tensorboard import SummaryWriter
 
@@ -82,8 +102,7 @@ class MetricsLog:
             self.tb = None
 
     def write(self, record: Event) -> None:
-        with self.path.open("a", encoding="utf-8") as f:
-            f.write(json.dumps(record) + "\n")
+        self.file.write([record])
         if self.tb is not None:
             for key, value in record.items():
                 if isinstance(value, int | float) and key != "step":
@@ -95,10 +114,7 @@ class MetricsLog:
 
 
 def read_metrics(run_dir: Path) -> list[Event]:
-    path = Path(run_dir) / METRICS
-    if not path.is_file():
-        return []
-    return [json.loads(line) for line in path.read_text("utf-8").splitlines() if line.strip()]
+    return read_step_log(Path(run_dir) / METRICS)
 
 
 def trained_chunks(
@@ -133,6 +149,7 @@ class _Run:
     scoring: Scoring
     agent: MemoryAgent
     log: MetricsLog
+    branch_log: StepLog  # branches.jsonl: empty unless ppo.group_by is branch
     state: dict[str, Any]
     start: int
     to_close: list[Any]
@@ -249,7 +266,9 @@ class Trainer:
         judge, judge_llm = build_judge(cfg.judge)
         scoring = Scoring(reader, judge, cfg.reward, self.counter)
         # a fresh start keeps nothing, not even an earlier run's step-0 validation
-        log = MetricsLog(self.run_dir, keep_until=start if resume is not None else -1)
+        kept = start if resume is not None else -1
+        log = MetricsLog(self.run_dir, keep_until=kept)
+        branch_log = StepLog(self.run_dir / BRANCHES, keep_until=kept)
         agent = build_agent(cfg.writer, self.counter, policy.prompt_tokens)
         engine = rollout_engine(cfg, policy)
         to_close = [x for x in (reader_llm, judge_llm, policy, engine) if x is not None]
@@ -263,6 +282,7 @@ class Trainer:
             scoring,
             agent,
             log,
+            branch_log,
             state,
             start,
             to_close,
@@ -328,16 +348,18 @@ class Trainer:
         sampling = cfg.writer.sampling(r.temperature, top_p=r.top_p, seed=seed, logprobs=True)
         return batch, sampling, id_offsets(len(batch), r.max_id_offset, seed)
 
-    def _rollout(self, run: _Run, step: int) -> tuple[Rollout, list[Sample], Event]:
-        """The step's rollouts, their training samples and what to log about their groups:
-        G trajectories per instance, or branch groups (`ppo.group_by: branch`)."""
+    def _rollout(self, run: _Run, step: int) -> tuple[Rollout, list[Sample], Event, list[Event]]:
+        """The step's rollouts, their training samples, what to log about their groups, and
+        one record per sample of branch groups (`branch_records`; none for trajectory
+        groups): G trajectories per instance, or branch groups (`ppo.group_by: branch`)."""
         cfg, r = self.cfg, self.cfg.rollout
         batch, sampling, offsets = self._step_batch(run, step)
         write = (run.agent, run.generator, sampling, batch, r.group_size, cfg.memory, run.scoring)
         if cfg.ppo.group_by is GroupBy.BRANCH:
             every_chunk = cfg.ppo.branch_chunks == "all"
             branched = branch_rollout(*write, every_chunk, self._guide(run), offsets)
-            return branched.trunks, branched.samples, branch_stats(branched)
+            records = branch_records(branched)
+            return branched.trunks, branched.samples, branch_stats(branched), records
         done = rollout(*write, greedy_anchor=r.greedy_anchor, id_offsets=offsets)
         groups: Event = {
             # the QA signal GRPO can learn from: instances whose G rollouts got different r1
@@ -346,7 +368,7 @@ class Trainer:
             ),
             **anchor_stats(done.trajectories, done.scores),
         }
-        return done, to_samples(done.trajectories, done.scores), groups
+        return done, to_samples(done.trajectories, done.scores), groups, []
 
     def _guide(self, run: _Run) -> Guide | None:
         """`ppo.branch_guide`: the selective rule writer of the policy's writer config
@@ -377,12 +399,19 @@ class Trainer:
 
     def _train_step(self, run: _Run, step: int) -> None:
         cfg = self.cfg
-        done, samples, groups = self._rollout(run, step)
+        done, samples, groups, branches = self._rollout(run, step)
         keys = group_keys(
             [s.group for s in samples], [s.chunk_index for s in samples], cfg.ppo.group_by
         )
         scores = [sample_reward(s.terms.total, s.finish_reason, cfg.reward) for s in samples]
         advantages = group_advantages(scores, keys)
+        if branches:  # one per sample, in the samples' order
+            run.branch_log.write(
+                [
+                    {"step": step, **b, "score": x, "advantage": a}
+                    for b, x, a in zip(branches, scores, advantages, strict=True)
+                ]
+            )
         rolled = len(samples)
         samples, advantages = trained_chunks(
             samples, advantages, done.trajectories, cfg.ppo.train_chunks
