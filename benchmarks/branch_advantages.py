@@ -1,0 +1,128 @@
+"""Where a step's branch groups push the writer: the responses a branch run logged
+(`branches.jsonl`, one record per response) sorted into those that hit a wanted change, those
+that aimed an update or delete and hit nothing, and those that aimed nothing, with each kind's
+summed advantage: the direction and weight GRPO moves the policy by. Scored as the run scored
+them, and as each `--keep` weight would have (a response's score with keep weight k is its
+logged score plus (k − the run's) × its r6; advantages recomputed within its group by
+`memalpha.rl.group_advantages`). Nothing is run: the records are read back.
+
+Why: a seed of the keep-0.25 recipe left updating as the keep-1 seed of the same number did,
+though at keep 0.25 a miss costs an aiming response little (benchmarks/RESULTS.md, "Keep
+weighted 0.25"); step means cannot say which responses the update favoured.
+
+    python benchmarks/branch_advantages.py --run runs/branch-probe-keep025-s1 \
+        [--run ...] [--keep 1 --keep 0.25] [--step 1] \
+        [--out benchmarks/results/branch_advantages.json]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+from collections import defaultdict
+from pathlib import Path
+from typing import Any
+
+import yaml
+from rich.console import Console
+from rich.table import Table
+
+from memalpha.rl import group_advantages
+from report import save
+
+KINDS = ("hit", "missed", "unaimed")
+
+
+def kind(record: dict[str, Any]) -> str:
+    """hit: hit a wanted change; missed: aimed, hit none; unaimed: no update or delete."""
+    if record["hits"]:
+        return "hit"
+    return "missed" if record["aimed"] else "unaimed"
+
+
+def run_keep(run: Path) -> float:
+    """The keep weight the run scored with, from its saved config."""
+    saved = yaml.safe_load((run / "config.yaml").read_text("utf-8"))
+    return float(saved.get("reward", {}).get("keep_weight", 0.0))
+
+
+def advantages_at(records: list[dict[str, Any]], shift: float) -> list[float]:
+    """Each record's advantage had its score been `shift` × r6 higher, within its group (one
+    chunk of one instance at one step)."""
+    scores = [r["score"] + shift * r["r6"] for r in records]
+    groups = [(r["step"], r["instance"], r["chunk"]) for r in records]
+    return group_advantages(scores, groups)
+
+
+def by_kind(records: list[dict[str, Any]], advantages: list[float]) -> dict[str, dict[str, float]]:
+    """Per kind: responses, their mean r5 and r6, and their summed and mean advantage."""
+    rows: dict[str, list[tuple[dict[str, Any], float]]] = defaultdict(list)
+    for r, a in zip(records, advantages, strict=True):
+        rows[kind(r)].append((r, a))
+    out = {}
+    for k in KINDS:
+        got = rows.get(k, [])
+        n = len(got)
+        out[k] = {
+            "responses": n,
+            "r5": sum(r["r5"] for r, _ in got) / n if n else None,
+            "r6": sum(r["r6"] for r, _ in got) / n if n else None,
+            "advantage_sum": sum(a for _, a in got),
+            "advantage_mean": sum(a for _, a in got) / n if n else None,
+        }
+    return out
+
+
+def measure(run: Path, keeps: list[float], step: int | None) -> dict[str, Any]:
+    """The run's records (of `step`, or all) by kind, at its own keep weight and at `keeps`."""
+    path = run / "branches.jsonl"
+    if not path.is_file():
+        raise SystemExit(f"{run} has no branches.jsonl: only branch runs since e31c92c write it")
+    records = [json.loads(line) for line in path.read_text("utf-8").splitlines() if line.strip()]
+    records = [r for r in records if step is None or r["step"] == step]
+    if not records:
+        raise SystemExit(f"{path} holds no record of step {step}")
+    own = run_keep(run)
+    weights = [own, *(k for k in keeps if k != own)]
+    return {
+        "run": str(run),
+        "keep_weight": own,
+        "step": step,
+        "responses": len(records),
+        "groups": len({(r["step"], r["instance"], r["chunk"]) for r in records}),
+        "by_keep": {str(k): by_kind(records, advantages_at(records, k - own)) for k in weights},
+    }
+
+
+def table(results: list[dict[str, Any]]) -> Table:
+    t = Table(title="branch responses by kind: summed advantage (mean) — where GRPO pushes")
+    for col in ("run", "keep", *KINDS):
+        t.add_column(col, justify="left" if col == "run" else "right")
+    for res in results:
+        for keep, kinds in res["by_keep"].items():
+            mark = " (run)" if float(keep) == res["keep_weight"] else ""
+            cells = [
+                f"{c['advantage_sum']:+.2f} ({c['advantage_mean']:+.2f}) n={c['responses']}"
+                if c["responses"]
+                else "–"
+                for c in kinds.values()
+            ]
+            t.add_row(Path(res["run"]).name, f"{keep}{mark}", *cells)
+    return t
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--run", type=Path, action="append", required=True)
+    parser.add_argument("--keep", type=float, action="append", default=[])
+    parser.add_argument("--step", type=int, default=None, help="one step only (default: all)")
+    default_out = Path("benchmarks/results/branch_advantages.json")
+    parser.add_argument("--out", type=Path, default=default_out)
+    args = parser.parse_args()
+    results = [measure(run, args.keep, args.step) for run in args.run]
+    Console().print(table(results))
+    save(args.out, {"runs": results}, args)
+
+
+if __name__ == "__main__":
+    main()
