@@ -18,7 +18,6 @@ weighted 0.25"); step means cannot say which responses the update favoured.
 from __future__ import annotations
 
 import argparse
-import json
 from collections import defaultdict
 from pathlib import Path
 from typing import Any
@@ -28,6 +27,7 @@ from rich.console import Console
 from rich.table import Table
 
 from memalpha.rl import group_advantages
+from memalpha.rl.trainer import BRANCHES, read_step_log
 from report import save
 
 KINDS = ("hit", "missed", "unaimed")
@@ -75,11 +75,10 @@ def by_kind(records: list[dict[str, Any]], advantages: list[float]) -> dict[str,
 
 def measure(run: Path, keeps: list[float], step: int | None) -> dict[str, Any]:
     """The run's records (of `step`, or all) by kind, at its own keep weight and at `keeps`."""
-    path = run / "branches.jsonl"
+    path = run / BRANCHES
     if not path.is_file():
-        raise SystemExit(f"{run} has no branches.jsonl: only branch runs since e31c92c write it")
-    records = [json.loads(line) for line in path.read_text("utf-8").splitlines() if line.strip()]
-    records = [r for r in records if step is None or r["step"] == step]
+        raise SystemExit(f"{run} has no {BRANCHES}: only branch runs since e31c92c write it")
+    records = [r for r in read_step_log(path) if step is None or r["step"] == step]
     if not records:
         raise SystemExit(f"{path} holds no record of step {step}")
     own = run_keep(run)

@@ -53,6 +53,7 @@ def test_reward_rises_on_the_tiny_task(tiny_model, tiny_data, tmp_path):
     # r1 rose, so some instance's rollouts disagreed on QA on the way: the logged signal
     assert all(0 <= r["instances_with_qa_variance"] <= 1 for r in train)
     assert max(r["instances_with_qa_variance"] for r in train) > 0
+    assert not (tmp_path / "run" / "branches.jsonl").exists()  # trajectory groups: no branches
     val = [r for r in records if r["kind"] == "val"]
     # the greedy validation of a tiny policy at lr 0.02 flips between steps, and where it flips
     # depends on the CPU's arithmetic (bf16 autocast where native, float32 elsewhere: on an AVX2

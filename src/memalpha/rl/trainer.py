@@ -149,7 +149,7 @@ class _Run:
     scoring: Scoring
     agent: MemoryAgent
     log: MetricsLog
-    branch_log: StepLog  # branches.jsonl: empty unless ppo.group_by is branch
+    branch_log: StepLog | None  # branches.jsonl, for branch groups (ppo.group_by: branch)
     state: dict[str, Any]
     start: int
     to_close: list[Any]
@@ -268,7 +268,8 @@ class Trainer:
         # a fresh start keeps nothing, not even an earlier run's step-0 validation
         kept = start if resume is not None else -1
         log = MetricsLog(self.run_dir, keep_until=kept)
-        branch_log = StepLog(self.run_dir / BRANCHES, keep_until=kept)
+        branched = cfg.ppo.group_by is GroupBy.BRANCH
+        branch_log = StepLog(self.run_dir / BRANCHES, keep_until=kept) if branched else None
         agent = build_agent(cfg.writer, self.counter, policy.prompt_tokens)
         engine = rollout_engine(cfg, policy)
         to_close = [x for x in (reader_llm, judge_llm, policy, engine) if x is not None]
@@ -405,7 +406,7 @@ class Trainer:
         )
         scores = [sample_reward(s.terms.total, s.finish_reason, cfg.reward) for s in samples]
         advantages = group_advantages(scores, keys)
-        if branches:  # one per sample, in the samples' order
+        if run.branch_log is not None:  # one record per sample, in the samples' order
             run.branch_log.write(
                 [
                     {"step": step, **b, "score": x, "advantage": a}
