@@ -11,8 +11,12 @@ though at keep 0.25 a miss costs an aiming response little (benchmarks/RESULTS.m
 weighted 0.25"); step means cannot say which responses the update favoured.
 
     python benchmarks/branch_advantages.py --run runs/branch-probe-keep025-s1 \
-        [--run ...] [--keep 1 --keep 0.25] [--step 1] \
+        [--run ...] [--keep 1 --keep 0.25] [--step 1 | --by-step] \
         [--out benchmarks/results/branch_advantages.json]
+
+A group's advantages sum to zero, so the unaimed responses' sum is minus the push towards aiming
+an update at all (hits and misses together), which a draw with as many misses as hits leaves near
+zero. `--by-step` gives a row per step, to follow a seed's push through its run.
 """
 
 from __future__ import annotations
@@ -73,14 +77,24 @@ def by_kind(records: list[dict[str, Any]], advantages: list[float]) -> dict[str,
     return out
 
 
-def measure(run: Path, keeps: list[float], step: int | None) -> dict[str, Any]:
-    """The run's records (of `step`, or all) by kind, at its own keep weight and at `keeps`."""
+def run_records(run: Path) -> list[dict[str, Any]]:
+    """Every response record the run logged, its redone steps dropped."""
     path = run / BRANCHES
     if not path.is_file():
         raise SystemExit(f"{run} has no {BRANCHES}: only branch runs since e31c92c write it")
-    records = [r for r in read_step_log(path) if step is None or r["step"] == step]
+    return read_step_log(path)
+
+
+def run_steps(run: Path) -> list[int]:
+    """The steps a run's log holds records of, in order."""
+    return sorted({r["step"] for r in run_records(run)})
+
+
+def measure(run: Path, keeps: list[float], step: int | None) -> dict[str, Any]:
+    """The run's records (of `step`, or all) by kind, at its own keep weight and at `keeps`."""
+    records = [r for r in run_records(run) if step is None or r["step"] == step]
     if not records:
-        raise SystemExit(f"{path} holds no record of step {step}")
+        raise SystemExit(f"{run / BRANCHES} holds no record of step {step}")
     own = run_keep(run)
     weights = [own, *(k for k in keeps if k != own)]
     return {
@@ -95,7 +109,7 @@ def measure(run: Path, keeps: list[float], step: int | None) -> dict[str, Any]:
 
 def table(results: list[dict[str, Any]]) -> Table:
     t = Table(title="branch responses by kind: summed advantage (mean) — where GRPO pushes")
-    for col in ("run", "keep", *KINDS):
+    for col in ("run", "step", "keep", *KINDS):
         t.add_column(col, justify="left" if col == "run" else "right")
     for res in results:
         for keep, kinds in res["by_keep"].items():
@@ -106,7 +120,8 @@ def table(results: list[dict[str, Any]]) -> Table:
                 else "–"
                 for c in kinds.values()
             ]
-            t.add_row(Path(res["run"]).name, f"{keep}{mark}", *cells)
+            step = "all" if res["step"] is None else str(res["step"])
+            t.add_row(Path(res["run"]).name, step, f"{keep}{mark}", *cells)
     return t
 
 
@@ -114,12 +129,18 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--run", type=Path, action="append", required=True)
     parser.add_argument("--keep", type=float, action="append", default=[])
-    parser.add_argument("--step", type=int, default=None, help="one step only (default: all)")
+    steps = parser.add_mutually_exclusive_group()
+    steps.add_argument("--step", type=int, default=None, help="one step only (default: all)")
+    steps.add_argument("--by-step", action="store_true", help="a row per step of each run")
     default_out = Path("benchmarks/results/branch_advantages.json")
     parser.add_argument("--out", type=Path, default=default_out)
     args = parser.parse_args()
-    results = [measure(run, args.keep, args.step) for run in args.run]
-    Console().print(table(results))
+    results = [
+        measure(run, args.keep, step)
+        for run in args.run
+        for step in (run_steps(run) if args.by_step else [args.step])
+    ]
+    Console(width=160).print(table(results))
     save(args.out, {"runs": results}, args)
 
 
