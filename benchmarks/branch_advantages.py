@@ -85,14 +85,11 @@ def run_records(run: Path) -> list[dict[str, Any]]:
     return read_step_log(path)
 
 
-def run_steps(run: Path) -> list[int]:
-    """The steps a run's log holds records of, in order."""
-    return sorted({r["step"] for r in run_records(run)})
-
-
-def measure(run: Path, keeps: list[float], step: int | None) -> dict[str, Any]:
+def measure(
+    run: Path, logged: list[dict[str, Any]], keeps: list[float], step: int | None
+) -> dict[str, Any]:
     """The run's records (of `step`, or all) by kind, at its own keep weight and at `keeps`."""
-    records = [r for r in run_records(run) if step is None or r["step"] == step]
+    records = [r for r in logged if step is None or r["step"] == step]
     if not records:
         raise SystemExit(f"{run / BRANCHES} holds no record of step {step}")
     own = run_keep(run)
@@ -135,11 +132,11 @@ def main() -> None:
     default_out = Path("benchmarks/results/branch_advantages.json")
     parser.add_argument("--out", type=Path, default=default_out)
     args = parser.parse_args()
-    results = [
-        measure(run, args.keep, step)
-        for run in args.run
-        for step in (run_steps(run) if args.by_step else [args.step])
-    ]
+    results = []
+    for run in args.run:
+        logged = run_records(run)
+        steps = sorted({r["step"] for r in logged}) if args.by_step else [args.step]
+        results += [measure(run, logged, args.keep, step) for step in steps]
     Console(width=160).print(table(results))
     save(args.out, {"runs": results}, args)
 
