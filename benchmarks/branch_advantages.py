@@ -50,12 +50,15 @@ def run_keep(run: Path) -> float:
     return float(saved.get("reward", {}).get("keep_weight", 0.0))
 
 
+def group_of(record: dict[str, Any]) -> tuple[int, int, int]:
+    """A branch group: one chunk of one instance at one step."""
+    return record["step"], record["instance"], record["chunk"]
+
+
 def advantages_at(records: list[dict[str, Any]], shift: float) -> list[float]:
-    """Each record's advantage had its score been `shift` × r6 higher, within its group (one
-    chunk of one instance at one step)."""
+    """Each record's advantage had its score been `shift` × r6 higher, within its group."""
     scores = [r["score"] + shift * r["r6"] for r in records]
-    groups = [(r["step"], r["instance"], r["chunk"]) for r in records]
-    return group_advantages(scores, groups)
+    return group_advantages(scores, [group_of(r) for r in records])
 
 
 def by_kind(records: list[dict[str, Any]], advantages: list[float]) -> dict[str, dict[str, float]]:
@@ -99,7 +102,7 @@ def measure(
         "keep_weight": own,
         "step": step,
         "responses": len(records),
-        "groups": len({(r["step"], r["instance"], r["chunk"]) for r in records}),
+        "groups": len({group_of(r) for r in records}),
         "by_keep": {str(k): by_kind(records, advantages_at(records, k - own)) for k in weights},
     }
 
