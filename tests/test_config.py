@@ -118,6 +118,59 @@ def test_extends_lays_a_file_over_its_base(tmp_path) -> None:
     assert cfg.disabled == {Component.CORE}
 
 
+def test_a_plus_key_appends_to_the_extended_list(tmp_path) -> None:
+    """`methods+:` adds to the base's methods, in order, down a chain of two; the pools a leaf
+    adds merge as mappings do, and the datasets it does not name stay the base's."""
+    from memalpha.eval import EvalConfig
+
+    (tmp_path / "root.yaml").write_text(
+        "datasets: [{source: synth_cr, split: test, instances: 2}]\n"
+        "methods: [{name: rule, kind: rule-writer}, {name: s0, kind: rule-writer}]\n"
+    )
+    (tmp_path / "mid.yaml").write_text(
+        "extends: root.yaml\nmethods+: [{name: s1, kind: rule-writer}]\npools: {seeds: [s0, s1]}\n"
+    )
+    (tmp_path / "leaf.yaml").write_text(
+        "extends: mid.yaml\nmethods+: [{name: s2, kind: rule-writer}]\n"
+        "pools: {seeds3: [s0, s1, s2]}\n"
+    )
+    cfg = load_config(EvalConfig, tmp_path / "leaf.yaml")
+    assert [m.name for m in cfg.methods] == ["rule", "s0", "s1", "s2"]
+    assert cfg.pools == {"seeds": ["s0", "s1"], "seeds3": ["s0", "s1", "s2"]}
+    assert [d.source for d in cfg.datasets] == ["synth_cr"]
+    nested = tmp_path / "nested.yaml"
+    (tmp_path / "mem.yaml").write_text("view: {k: 4}\ndisabled: [episodic]\n")
+    nested.write_text("extends: mem.yaml\ndisabled+: [core]\n")
+    assert load_config(MemoryConfig, nested).disabled == {Component.EPISODIC, Component.CORE}
+
+
+@pytest.mark.parametrize(
+    ("files", "fragment"),
+    [
+        ({"a.yaml": "disabled+: [core]\n"}, "a.yaml.*'disabled\\+' appends to the list"),
+        (
+            {"a.yaml": "extends: b.yaml\ndisabled+: core\n", "b.yaml": "disabled: []\n"},
+            "a.yaml.*appends a list, got str",
+        ),
+        (
+            {"a.yaml": "extends: b.yaml\ndisabled+: [core]\ndisabled: []\n", "b.yaml": ""},
+            "both given",
+        ),
+        (
+            {"a.yaml": "extends: b.yaml\nview: {k+: [1]}\n", "b.yaml": "view: {k: 4}\n"},
+            "'k\\+' appends to the list 'k'.*holds none",
+        ),
+    ],
+)
+def test_a_bad_plus_key_names_the_file(tmp_path, files, fragment) -> None:
+    """An append with nothing to append to, or that is not a list, or beside a replacement of
+    the same list, is refused by name instead of reaching the model as an unknown key."""
+    for name, text in files.items():
+        (tmp_path / name).write_text(text)
+    with pytest.raises(ConfigError, match=fragment):
+        load_config(MemoryConfig, tmp_path / "a.yaml")
+
+
 @pytest.mark.parametrize(
     ("files", "fragment"),
     [

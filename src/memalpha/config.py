@@ -4,7 +4,9 @@ Every component owns its config model (`MemoryConfig`, ...); this module only re
 applies overrides and turns validation failures into one `ConfigError` that names the key.
 
 A file may start from another: `extends: base.yaml` (a path relative to the file) reads the base
-first and lays the file's own keys over it, so a recipe variant states only what it changes.
+first and lays the file's own keys over it, so a recipe variant states only what it changes. A list
+is replaced whole, unless the file names it with a trailing `+` (`methods+: [...]`): then its items
+are appended to the base's list, so an evaluation that adds two methods states those two only.
 """
 
 from __future__ import annotations
@@ -97,24 +99,56 @@ def read_config_file(path: Path, extended_by: tuple[Path, ...] = ()) -> dict:
         raise ConfigError("the top level must be a mapping of keys", path=where)
     data = loaded or {}
     base = data.pop(EXTENDS, None)
-    if base is None:
-        return data
-    if not isinstance(base, str) or not base.strip():
+    if base is not None and (not isinstance(base, str) or not base.strip()):
         raise ConfigError(
             f"'{EXTENDS}' must be one config file's path, relative to this file", path=where
         )
-    return merge_over(read_config_file(path.parent / base, (*extended_by, path.resolve())), data)
+    below = (
+        {} if base is None else read_config_file(path.parent / base, (*extended_by, path.resolve()))
+    )
+    try:
+        return merge_over(below, data)
+    except ConfigError as exc:
+        raise ConfigError(str(exc), path=where) from None
+
+
+APPEND = "+"  # `methods+: [...]`: append to the extended config's list instead of replacing it
 
 
 def merge_over(base: dict, own: dict) -> dict:
     """`own` laid over `base`: a mapping in both merges key by key; anything else, a list
-    included, is replaced whole (a list of datasets is restated, not patched)."""
+    included, is replaced whole (a list of datasets is restated, not patched), except under a
+    key ending in `APPEND`, whose list extends the base's list of that name.
+
+    Raises:
+        ConfigError: an appending key whose value is not a list, whose base holds no list of
+            that name, or that stands beside the same key without `APPEND`.
+    """
     merged = dict(base)
     for key, value in own.items():
+        if key.endswith(APPEND):
+            merged[key[: -len(APPEND)]] = _appended(key, merged, own, value)
+            continue
         below = merged.get(key)
-        both_maps = isinstance(value, dict) and isinstance(below, dict)
-        merged[key] = merge_over(below, value) if both_maps else value
+        if isinstance(value, dict):  # merged even over no mapping, so a nested `APPEND` is checked
+            merged[key] = merge_over(below if isinstance(below, dict) else {}, value)
+        else:
+            merged[key] = value
     return merged
+
+
+def _appended(key: str, base: dict, own: dict, items: Any) -> list:
+    """The base's list under `key` less its `APPEND`, with `items` after it."""
+    name = key[: -len(APPEND)]
+    if name in own:
+        raise ConfigError(f"'{key}' and '{name}' both given: append to the list or replace it")
+    if not isinstance(items, list):
+        raise ConfigError(f"'{key}' appends a list, got {type(items).__name__}")
+    if not isinstance(base.get(name), list):
+        raise ConfigError(
+            f"'{key}' appends to the list '{name}' of the extended config, which holds none"
+        )
+    return [*base[name], *items]
 
 
 RUN_CONFIG = "config.yaml"
