@@ -8,7 +8,10 @@ plot instead of twenty sections of RESULTS.md.
 
 The recipes, their test sets and the method names they were evaluated under are listed in
 `benchmarks/recipe_ledger.yaml` (a pooled method = the recipe's training seeds averaged
-question by question). A name missing from its summary is an error, not a blank row.
+question by question). A name missing from its summary is an error, not a blank row. A set
+may be a summary that `memalpha report --out` merged from several runs (seeds evaluated in
+different sessions); its methods are then named RUN/METHOD, and the set names its rule writer
+(`rule_writer:`) as well as its warm start.
 
     python benchmarks/recipe_ledger.py [--ledger benchmarks/recipe_ledger.yaml] \
         [--results benchmarks/results] [--out benchmarks/results/recipe_ledger.json] \
@@ -67,14 +70,14 @@ def ledger_rows(ledger: dict[str, Any], results: Path) -> list[dict[str, Any]]:
                     raise SystemExit(f"{set_name}: no summary {path}")
                 summaries[set_name] = json.loads(path.read_text("utf-8"))
             summary = summaries[set_name]
-            warm = test_set["warm_start"]
-            for name in (method, warm, RULE):
+            warm, rule = test_set["warm_start"], test_set.get("rule_writer", RULE)
+            for name in (method, warm, rule):
                 if name not in summary["methods"]:
                     raise SystemExit(
                         f"{recipe['label']}: {set_name} ({test_set['summary']}) has no method "
                         f"{name}; it has {', '.join(sorted(summary['methods']))}"
                     )
-            cells = {m: summary["methods"][m]["1"] for m in (method, warm, RULE)}
+            cells = {m: summary["methods"][m]["1"] for m in (method, warm, rule)}
             rows.append(
                 {
                     "recipe": recipe["label"],
@@ -87,12 +90,12 @@ def ledger_rows(ledger: dict[str, Any], results: Path) -> list[dict[str, Any]]:
                     "cr": cells[method]["competencies"].get(CR),
                     "cr_vs_warm_start": paired(summary, method, warm, CR),
                     "ar_vs_warm_start": paired(summary, method, warm, AR),
-                    "cr_vs_rule_writer": paired(summary, method, RULE, CR),
+                    "cr_vs_rule_writer": paired(summary, method, rule, CR),
                     "memory_tokens": cells[method]["memory_tokens"],
                     "memory_of_warm_start": cells[method]["memory_tokens"]
                     / cells[warm]["memory_tokens"],
                     "memory_of_rule_writer": cells[method]["memory_tokens"]
-                    / cells[RULE]["memory_tokens"],
+                    / cells[rule]["memory_tokens"],
                 }
             )
     return rows

@@ -305,6 +305,18 @@ def test_cli_eval_and_report(tmp_path, shared_data, tiny_model):
     for spec in ("both", "both=run/rule", "=run/rule,kept/rule", "run/rule=run/rule,kept/rule"):
         bad = runner.invoke(app, [*pooled[:3], "--pool", spec])
         assert bad.exit_code in (1, 2) and "pool" in " ".join(bad.output.split()), spec
+    # --out keeps what was compared as a summary of its own, which a later report reads back
+    merged_path = tmp_path / "merged.json"
+    result = runner.invoke(app, [*pooled, "--out", str(merged_path)])
+    assert result.exit_code == 0, result.output
+    merged = json.loads(merged_path.read_text("utf-8"))
+    own = json.loads((cfg.out_dir / "summary.json").read_text("utf-8"))["methods"]
+    assert set(merged["methods"]) == {"both"} | {f"{r}/{m}" for r in ("run", "kept") for m in own}
+    for name in ("run/rule", "kept/rule", "both"):
+        assert merged["methods"][name]["1"]["overall"] == own["rule"]["1"]["overall"]
+    assert merged["merged_from"]["pools"] == {"both": ["run/rule", "kept/rule"]}
+    again = runner.invoke(app, ["report", str(merged_path)])
+    assert again.exit_code == 0 and "| merged/both |" in again.stdout
     # a scale the runs were not answered at names the run and the scales it has
     longer = runner.invoke(app, [*pooled, "--scale", "16"])
     assert longer.exit_code == 1

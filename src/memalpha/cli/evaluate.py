@@ -56,15 +56,35 @@ def report(
             help="Compare at this input-length scale (e.g. 16); default: each method's first."
         ),
     ] = None,
+    out_path: Annotated[
+        Path | None,
+        typer.Option(
+            "--out",
+            help="Also write the merged summary there (summary.json's shape, methods named "
+            "RUN/METHOD), for benchmarks/recipe_ledger.py or a later report.",
+        ),
+    ] = None,
 ) -> None:
     """Compare evaluation runs side by side (markdown), paired on the instances they share.
 
     Example: memalpha report runs/eval-a benchmarks/results/eval_b_summary.json
     --pool seeds=eval-a/grpo,eval_b_summary/grpo --scale 16
     """
-    from memalpha.eval import compare_runs
+    import json
 
-    _print_markdown(compare_runs(sources, _pools(pool or []), scale))
+    from memalpha.eval import comparison_markdown, merge_runs
+
+    pools = _pools(pool or [])
+    merged = merge_runs(sources, pools, scale)
+    _print_markdown(comparison_markdown(merged, scale))
+    if out_path is not None:
+        merged["merged_from"] = {
+            "sources": [str(s) for s in sources],
+            "pools": pools,
+            "scale": scale,
+        }
+        out_path.write_text(json.dumps(merged, indent=1, sort_keys=True) + "\n", "utf-8")
+        err.print(f"merged summary in {out_path}")
 
 
 def _print_markdown(text: str) -> None:

@@ -3,7 +3,14 @@
 from memalpha.eval.config import EvalConfig, MethodConfig
 from memalpha.eval.runner import read_memories, read_rows, run_eval
 from memalpha.eval.stats import bootstrap_interval, paired_difference
-from memalpha.eval.summary import by_instance, compare_runs, summarize, write_summary
+from memalpha.eval.summary import (
+    by_instance,
+    compare_runs,
+    comparison_markdown,
+    merge_runs,
+    summarize,
+    write_summary,
+)
 
 __all__ = [
     "EvalConfig",
@@ -11,6 +18,8 @@ __all__ = [
     "bootstrap_interval",
     "by_instance",
     "compare_runs",
+    "comparison_markdown",
+    "merge_runs",
     "paired_difference",
     "read_memories",
     "read_rows",

@@ -1,5 +1,5 @@
 """Aggregation and reports of an evaluation run: summary.json, summary.md, scores.png and,
-with several length scales, length.png; `compare_runs` puts runs side by side.
+with several length scales, length.png; `merge_runs` and `compare_runs` put runs side by side.
 
 How the overall mean is computed (stated in every report): a question scores by its source's
 metric; an instance's score is the mean over its questions; a source's score is the mean over
@@ -111,7 +111,7 @@ def pooled_rows(rows: list[dict[str, Any]], pools: dict[str, list[str]]) -> list
 
 def summarize(rows: list[dict[str, Any]]) -> dict[str, Any]:
     """Scores per (method, scale): by source, by competency, overall; memory and input tokens;
-    and every instance's score and memory (`by_instance`), which `compare_runs` pairs and pools
+    and every instance's score and memory (`by_instance`), which `merge_runs` pairs and pools
     on across runs."""
     cells: dict[str, dict[str, dict[str, dict[str, Any]]]] = {}  # method → scale → source → ids
     competency: dict[str, str] = {}  # source → its competency
@@ -365,12 +365,31 @@ def _save(fig, ax, title: str, path: Path) -> None:
 def compare_runs(
     sources: list[Path], pools: dict[str, list[str]] | None = None, scale: int | None = None
 ) -> str:
-    """Markdown: every method of every run at `scale` (default: each method's first), side by
-    side, named "RUN/METHOD", with paired differences on the instances two methods share and
-    `pools` (name → such names: e.g. one recipe's seeds, each trained and evaluated in its own
-    run) averaged instance by instance as `pooled_rows` does. A source is a run directory or a
-    summary file (`benchmarks/results/eval_*_summary.json`), so runs whose directories are
-    gone still pair. Summaries written before they kept instance scores are shown, unpaired.
+    """Markdown of `merge_runs`: every method of every run side by side, with their paired
+    differences and pools.
+
+    Raises:
+        DataError: as `merge_runs`.
+    """
+    return comparison_markdown(merge_runs(sources, pools, scale), scale)
+
+
+def comparison_markdown(merged: dict[str, Any], scale: int | None = None) -> str:
+    """A `merge_runs` summary as markdown, warned when its rows' thread counts differ."""
+    at = "" if scale is None else f"At input length ×{scale}.\n\n"
+    return _thread_warning(merged) + at + markdown(merged)
+
+
+def merge_runs(
+    sources: list[Path], pools: dict[str, list[str]] | None = None, scale: int | None = None
+) -> dict[str, Any]:
+    """One summary (summary.json's shape, under scale "1") of every method of every run at
+    `scale` (default: each method's first), named "RUN/METHOD", with paired differences on the
+    instances two methods share and `pools` (name → such names: e.g. one recipe's seeds, each
+    trained and evaluated in its own run) averaged instance by instance as `pooled_rows` does.
+    A source is a run directory or a summary file (`benchmarks/results/eval_*_summary.json`), so
+    runs whose directories are gone still pair. Summaries written before they kept instance
+    scores are shown, unpaired.
 
     Raises:
         DataError: a source holds no summary, a method was not answered at `scale`, or a
@@ -406,8 +425,7 @@ def compare_runs(
             )
     merged = summarize(rows + pooled_rows(rows, pools or {}))
     merged["methods"] |= unpaired
-    at = "" if scale is None else f"At input length ×{scale}.\n\n"
-    return _thread_warning(merged) + at + markdown(merged)
+    return merged
 
 
 def _thread_warning(summary: dict[str, Any]) -> str:
