@@ -196,10 +196,13 @@ def main() -> None:
     print_table(rows)
     for name, test_set in ledger["sets"].items():
         print(f"  {name}: {test_set['summary']}, {test_set['about']}")
-    wins = [f"{r['recipe']} on {r['set']}" for r in rows if beyond_noise(r["cr_vs_warm_start"])]
+    apart = [r for r in rows if beyond_noise(r["cr_vs_warm_start"])]
+    above = [f"{r['recipe']} on {r['set']}" for r in apart if r["cr_vs_warm_start"]["diff"] > 0]
+    below = [f"{r['recipe']} on {r['set']}" for r in apart if r["cr_vs_warm_start"]["diff"] < 0]
     print(
-        f"{len(rows)} rows, {len(ledger['recipes'])} recipes: CR beyond noise against the warm "
-        f"start in {len(wins)} ({', '.join(wins) or 'none'})"
+        f"{len(rows)} rows, {len(ledger['recipes'])} recipes: CR beyond noise above the warm "
+        f"start in {len(above)} ({'; '.join(above) or 'none'}), below it in {len(below)} "
+        f"({'; '.join(below) or 'none'})"
     )
     plot(rows, args.plot)
     save(args.out, {"sets": ledger["sets"], "rows": rows}, args)
