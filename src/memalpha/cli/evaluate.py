@@ -70,9 +70,7 @@ def report(
     Example: memalpha report runs/eval-a benchmarks/results/eval_b_summary.json
     --pool seeds=eval-a/grpo,eval_b_summary/grpo --scale 16
     """
-    import json
-
-    from memalpha.eval import comparison_markdown, merge_runs
+    from memalpha.eval import comparison_markdown, merge_runs, save_summary
 
     pools = _pools(pool or [])
     merged = merge_runs(sources, pools, scale)
@@ -83,7 +81,7 @@ def report(
             "pools": pools,
             "scale": scale,
         }
-        out_path.write_text(json.dumps(merged, indent=1, sort_keys=True) + "\n", "utf-8")
+        save_summary(merged, out_path)
         err.print(f"merged summary in {out_path}")
 
 

@@ -8,6 +8,7 @@ from memalpha.eval.summary import (
     compare_runs,
     comparison_markdown,
     merge_runs,
+    save_summary,
     summarize,
     write_summary,
 )
@@ -24,6 +25,7 @@ __all__ = [
     "read_memories",
     "read_rows",
     "run_eval",
+    "save_summary",
     "summarize",
     "write_summary",
 ]

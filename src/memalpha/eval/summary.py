@@ -278,12 +278,18 @@ def _separations(methods: dict[str, dict[str, Any]], comps: list[str]) -> list[s
     return lines
 
 
+def save_summary(summary: dict[str, Any], path: Path) -> None:
+    """A summary as JSON, in the one layout every summary file has (keys sorted, so the files
+    committed under benchmarks/results diff by value)."""
+    path.write_text(json.dumps(summary, indent=1, sort_keys=True) + "\n", "utf-8")
+
+
 def write_summary(
     run_dir: Path, rows: list[dict[str, Any]], pools: dict[str, list[str]] | None = None
 ) -> dict[str, Any]:
     """summary.json, summary.md and the plots of `rows`, with each pool's rows added."""
     summary = summarize(rows + pooled_rows(rows, pools or {}))
-    (run_dir / SUMMARY).write_text(json.dumps(summary, indent=1, sort_keys=True) + "\n", "utf-8")
+    save_summary(summary, run_dir / SUMMARY)
     scales = sorted({int(k) for s in summary["methods"].values() for k in s})
     md = [f"# Evaluation: {run_dir.name}\n"]
     for scale in scales:
