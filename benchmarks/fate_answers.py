@@ -23,6 +23,15 @@ answered it, fates or none):
 
 `--plot`: one bar a table row, split by the share of its questions in each fate (the writer's
 part), each part labelled with the reader's score there.
+
+`--from BASE` (no `--tool-use`): also where each method's questions moved from BASE's, e.g. a
+GRPO writer from its warm start: (fate in BASE's memory → fate in the method's), with the summed
+score change, which adds up to the CR difference on those questions (RESULTS.md, "32 instances
+a step"):
+
+    python benchmarks/fate_answers.py \
+        --eval runs/eval-select-c128-idafter-sparse-wide32-keep025-s0 --from warm-start-idafter \
+        --out benchmarks/results/fate_moves_wide32_s0.json
 """
 
 from __future__ import annotations
@@ -36,7 +45,7 @@ from rich.console import Console
 from rich.table import Table
 
 from memalpha.eval.runner import read_rows
-from memalpha.eval.summary import FATES, by_instance, fate_cell_text, fate_cells
+from memalpha.eval.summary import FATES, by_instance, fate_cell_text, fate_cells, fate_moves
 from report import save
 
 
@@ -68,7 +77,12 @@ def main() -> None:
         "--out", type=Path, default=Path(__file__).with_name("results") / "fate_answers.json"
     )
     parser.add_argument("--plot", type=Path, help="PNG: each row's questions by fate")
+    parser.add_argument(
+        "--from", dest="base", help="eval method: where the others' questions moved from its fates"
+    )
     args = parser.parse_args()
+    if args.base and args.tool_use:
+        raise SystemExit("--from compares the eval's own fates: drop --tool-use")
     answered = by_instance([r for run in args.eval for r in read_rows(run / "predictions.jsonl")])
     if args.tool_use:
         heads, rows = ("writer", "method"), tool_use_rows(args, answered)
@@ -87,7 +101,8 @@ def main() -> None:
     for r in rows:
         table.add_row(str(r[heads[0]]), str(r[heads[1]]), *(fate_cell_text(r[f]) for f in FATES))
     Console(width=160).print(table)
-    save(args.out, {"rows": rows}, args)
+    moves = move_rows(args.base, rows[:-1], answered) if args.base else []
+    save(args.out, {"rows": rows, **({"moves": moves} if args.base else {})}, args)
     if args.plot:
         plot(rows[:-1], heads, args.plot)
 
@@ -187,6 +202,35 @@ def eval_rows(args: argparse.Namespace, answered) -> list[dict]:
     if not rows:
         raise SystemExit(f"{args.eval} recorded no fates: run before memalpha eval kept them?")
     return rows
+
+
+def move_rows(base: str, rows: list[dict], answered) -> list[dict]:
+    """One row per (method, scale, fate in `base`'s memory → fate in the method's), printed.
+
+    Raises:
+        SystemExit: `base` recorded no fates in the runs.
+    """
+    if not any(r["method"] == base for r in rows):
+        raise SystemExit(f"--from {base!r}: the runs recorded no fates for it")
+    out = []
+    table = Table(title=f"Conflict questions moved from {base}'s fates: questions (score change)")
+    for head in ("method", "scale", "from", "to", "questions", "score change"):
+        table.add_column(head, justify="right" if head in ("questions", "score change") else "left")
+    for r in rows:
+        method, scale = r["method"], r["scale"]
+        if method == base:
+            continue
+        mine, theirs = (
+            [q for (m, s, _), qs in answered.items() if (m, s) == (name, scale) for q in qs]
+            for name in (method, base)
+        )
+        moves = sorted(fate_moves(theirs, mine).items(), key=lambda kv: -kv[1]["questions"])
+        for (was, now), cell in moves:
+            out.append({"method": method, "scale": scale, "from": was, "to": now, **cell})
+            change = f"{cell['score_change']:+.1f}"
+            table.add_row(method, str(scale), was, now, str(cell["questions"]), change)
+    Console(width=160).print(table)
+    return out
 
 
 if __name__ == "__main__":

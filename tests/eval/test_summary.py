@@ -15,6 +15,7 @@ from memalpha.eval.summary import (
     _colors,
     by_instance,
     compare_runs,
+    fate_moves,
     markdown,
     pooled_rows,
     summarize,
@@ -140,6 +141,37 @@ def test_conflict_questions_count_by_the_fate_of_their_changed_facts():
     assert "fates" not in summary["rag"]["1"] and "fates" not in summary["seeds"]["1"]
     shown = markdown({"aggregation": "x", "methods": summary})
     assert "| seed0 | 0.50 (2) | 1.00 (1) | – | – | 0.00 (1) |" in shown
+
+
+def test_fate_moves_say_which_facts_a_writer_traded_for_which():
+    """Two writers level on CR can differ in what they kept: here one overwrite gained where
+    the base kept the old value, one lost what the base had overwritten, one "both" became an
+    overwrite at no change. The moves' score changes sum to the CR difference on the shared
+    questions; a question one writer did not answer, or answered without fates, is left out."""
+    base_fates = [["old"], ["overwritten"], ["both"], ["overwritten"], ["lost"]]
+    base_scores = [0.0, 1.0, 1.0, 1.0, 0.0]
+    fates = [["overwritten"], ["lost"], ["overwritten"], ["overwritten", "lost"]]
+    scores = [1.0, 0.0, 1.0, 1.0]
+    base = [
+        row("warm", "i", f"q{n}", s) | {"fates": f}
+        for n, (f, s) in enumerate(zip(base_fates, base_scores, strict=True))
+    ]
+    rows = [
+        row("grpo", "i", f"q{n}", s) | {"fates": f}
+        for n, (f, s) in enumerate(zip(fates, scores, strict=True))
+    ]
+    rows += [row("grpo", "i", "q9", 1.0) | {"fates": ["old"]}, row("grpo", "j", "q0", 0.0)]
+    moves = fate_moves(base, rows)
+    assert moves == {
+        ("old", "overwritten"): {"questions": 1, "score_change": 1.0},
+        ("overwritten", "lost"): {"questions": 1, "score_change": -1.0},
+        ("both", "overwritten"): {"questions": 1, "score_change": 0.0},
+        ("overwritten", "mixed"): {"questions": 1, "score_change": 0.0},
+    }
+    shared = len(fates)
+    cr_change = (sum(scores) - sum(base_scores[:shared])) / shared
+    assert sum(m["score_change"] for m in moves.values()) / shared == cr_change
+    assert fate_moves(base, [row("grpo", "i", "q0", 1.0) | {"scale": 16, "fates": ["old"]}]) == {}
 
 
 def test_the_share_of_changed_facts_overwritten_pairs_like_a_competency(tmp_path):

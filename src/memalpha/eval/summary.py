@@ -82,6 +82,33 @@ def fate_cells(rows: list[dict[str, Any]]) -> dict[str, dict[str, float]]:
     }
 
 
+def fate_moves(
+    base: list[dict[str, Any]], rows: list[dict[str, Any]]
+) -> dict[tuple[str, str], dict[str, float]]:
+    """(fate in `base`'s memory, fate in `rows`') → questions and their summed score change, over
+    the conflict questions both answered with fates (e.g. a GRPO writer's rows against its warm
+    start's). Why: a CR difference near zero can be gains (old → overwritten) and losses
+    (overwritten → lost) of equal size; the moves say which facts a writer gave up for which, and
+    their score changes sum to the CR difference over those questions."""
+    before = {_question(r): r for r in base if r.get("fates")}
+    moves: dict[tuple[str, str], dict[str, float]] = {}
+    for r in rows:
+        if not r.get("fates") or (b := before.get(_question(r))) is None:
+            continue
+        cell = moves.setdefault(
+            (question_fate(b["fates"]), question_fate(r["fates"])),
+            {"questions": 0, "score_change": 0.0},
+        )
+        cell["questions"] += 1
+        cell["score_change"] += float(r["score"]) - float(b["score"])
+    return moves
+
+
+def _question(row: dict[str, Any]) -> tuple:
+    """A question of one input, at one length, whichever method answered it."""
+    return row["scale"], row["instance_id"], row["question_id"]
+
+
 def pooled_rows(rows: list[dict[str, Any]], pools: dict[str, list[str]]) -> list[dict[str, Any]]:
     """Rows of each pool (name → member methods, e.g. the training seeds of one recipe): a
     question's score and memory are the mean of its members', on the questions every member
