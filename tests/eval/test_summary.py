@@ -147,7 +147,8 @@ def test_fate_moves_say_which_facts_a_writer_traded_for_which():
     """Two writers level on CR can differ in what they kept: here one overwrite gained where
     the base kept the old value, one lost what the base had overwritten, one "both" became an
     overwrite at no change. The moves' score changes sum to the CR difference on the shared
-    questions; a question one writer did not answer, or answered without fates, is left out."""
+    questions; a question one writer did not answer, or answered without fates, is left out,
+    and a question answered twice (a job redone after a kill) counts once, as it was last."""
     base_fates = [["old"], ["overwritten"], ["both"], ["overwritten"], ["lost"]]
     base_scores = [0.0, 1.0, 1.0, 1.0, 0.0]
     fates = [["overwritten"], ["lost"], ["overwritten"], ["overwritten", "lost"]]
@@ -161,7 +162,8 @@ def test_fate_moves_say_which_facts_a_writer_traded_for_which():
         for n, (f, s) in enumerate(zip(fates, scores, strict=True))
     ]
     rows += [row("grpo", "i", "q9", 1.0) | {"fates": ["old"]}, row("grpo", "j", "q0", 0.0)]
-    moves = fate_moves(base, rows)
+    redone = row("grpo", "i", "q1", 1.0) | {"fates": ["both"]}  # q1 again, before its last row
+    moves = fate_moves(base, [redone, *rows])
     assert moves == {
         ("old", "overwritten"): {"questions": 1, "score_change": 1.0},
         ("overwritten", "lost"): {"questions": 1, "score_change": -1.0},

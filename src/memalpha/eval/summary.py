@@ -91,8 +91,9 @@ def fate_moves(
     (overwritten → lost) of equal size; the moves say which facts a writer gave up for which, and
     their score changes sum to the CR difference over those questions."""
     before = {_question(r): r for r in base if r.get("fates")}
+    after = {_question(r): r for r in rows}  # of a question redone after a kill, its last row
     moves: dict[tuple[str, str], dict[str, float]] = {}
-    for r in rows:
+    for r in after.values():
         if not r.get("fates") or (b := before.get(_question(r))) is None:
             continue
         cell = moves.setdefault(
