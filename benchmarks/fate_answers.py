@@ -101,8 +101,10 @@ def main() -> None:
     for r in rows:
         table.add_row(str(r[heads[0]]), str(r[heads[1]]), *(fate_cell_text(r[f]) for f in FATES))
     Console(width=160).print(table)
-    moves = move_rows(args.base, rows[:-1], answered) if args.base else []
-    save(args.out, {"rows": rows, **({"moves": moves} if args.base else {})}, args)
+    result: dict = {"rows": rows}
+    if args.base:
+        result["moves"] = move_rows(args.base, rows[:-1], answered)
+    save(args.out, result, args)
     if args.plot:
         plot(rows[:-1], heads, args.plot)
 
