@@ -9,7 +9,15 @@ from dataclasses import replace
 import pytest
 
 from memalpha.agent import RuleWriterLLM, WriterConfig, build_agent
-from memalpha.aim import announces, changes_of, episode_aim, facts_of
+from memalpha.aim import (
+    announced_at,
+    announces,
+    changes_of,
+    episode_aim,
+    episode_fates,
+    facts_of,
+    path_class,
+)
 from memalpha.llm import FORMATS, SamplingParams
 from memalpha.memory import (
     CallStatus,
@@ -343,3 +351,58 @@ def test_fate_pays_for_a_change_that_stands_at_the_chunks_end_whatever_was_calle
     )
     assert stray.aimed == base.aimed + 1 and stray.resolved == base.resolved
     assert stray.aim_score(fate) == 1.0 > stray.aim_score(RewardConfig())
+
+
+def test_fates_by_chunk_follow_each_change_from_its_first_statement_to_the_end(counter, conflict):
+    """Both rule writers hold each change from the chunk that announces it (the teacher's core
+    may still state an old value, so its fate is "both" or "overwritten"; the store-everything
+    writer's is "both"); the last chunk's fates are the final memory's, and the chunks that
+    form groups are those where aim finds a wanted change."""
+    for selective, held in ((True, ("overwritten", "both")), (False, ("both",))):
+        for t in _written(counter, conflict, selective=selective).trajectories:
+            fates = episode_fates(t.instance, t.calls, VIEW, counter)
+            aims = episode_aim(t.instance, t.calls, VIEW, counter)
+            assert [f.grouped for f in fates] == [a.wanted > 0 for a in aims]
+            contents = t.memory.contents()
+            assert fates[-1].fates == tuple(c.fate(contents) for c in changes_of(t.instance))
+            for k, change in enumerate(changes_of(t.instance)):
+                path = [f.fates[k] for f in fates]
+                announced = announced_at(t.instance, change)
+                assert path[announced] in held and path[announced - 1] in ("old", "lost")
+                assert all(f in held for f in path[announced:])
+                assert path_class(path, announced) == ("held", None)
+    with pytest.raises(ValueError, match="chunks of calls"):
+        episode_fates(conflict[0], [[]], VIEW, counter)
+
+
+def test_a_delete_after_the_change_shows_as_a_drop_at_that_chunk(counter, conflict):
+    [t] = _written(counter, conflict[:1], selective=True).trajectories
+    change = changes_of(t.instance)[0]
+    announced = announced_at(t.instance, change)
+    last = len(t.calls) - 1
+    assert announced < last
+    memory = Memory(VIEW, counter)
+    executor = ToolExecutor(ToolRegistry())
+    for calls in t.calls[:last]:
+        executor.execute_all(memory, [r.call for r in calls])
+    holding = [  # every entry that states the new value (the selective teacher keeps one)
+        e.id for e in memory.entries(Component.SEMANTIC) if change.fate([e.content]) != "lost"
+    ]
+    calls = [list(c) for c in t.calls]
+    for entry_id in holding:
+        delete = ToolCall("memory_delete", {"memory_type": "semantic", "memory_id": entry_id})
+        calls[last].append(ToolResult(delete, CallStatus.OK))
+    path = [f.fates[0] for f in episode_fates(t.instance, calls, VIEW, counter)]
+    assert path[-1] == "lost" and path[-2] == "overwritten"
+    assert path_class(path, announced) == ("lost: dropped after its change", last)
+
+
+def test_path_classes_name_where_a_change_was_dropped():
+    assert path_class(["lost", "lost", "lost"], 1) == ("lost: never stored", None)
+    assert path_class(["old", "lost", "lost"], 1) == ("lost: dropped at its change", 1)
+    assert path_class(["old", "old", "lost"], 1) == ("lost: dropped after its change", 2)
+    assert path_class(["old", "lost", "old", "lost"], 3) == ("lost: dropped at its change", 3)
+    assert path_class(["old", "lost", "lost"], 2) == ("lost: dropped before its change", 1)
+    assert path_class(["old", "old", "old"], 1) == ("old: new never written", None)
+    assert path_class(["old", "both", "old"], 1) == ("old: new dropped", 2)
+    assert path_class(["lost", "overwritten", "both"], 1) == ("held", None)

@@ -39,7 +39,7 @@ import re
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from memalpha.data import Instance, Superseded
+from memalpha.data import Fate, Instance, Superseded
 from memalpha.errors import MemoryOperationError
 from memalpha.memory import (
     Component,
@@ -126,7 +126,13 @@ def _says(chunk: str, subject: str, value: str) -> bool:
 
 
 def _first_saying(instance: Instance, subject: str, value: str) -> int | None:
+    """The first chunk of `instance` with a sentence naming `subject` and `value`."""
     return next((i for i, c in enumerate(instance.chunks) if _says(c, subject, value)), None)
+
+
+def announced_at(instance: Instance, change: Superseded) -> int | None:
+    """The first chunk that announces `change` (None: none does)."""
+    return _first_saying(instance, change.subject, change.new)
 
 
 def facts_of(instance: Instance) -> list[Fact]:
@@ -259,10 +265,7 @@ def episode_aim(
     Raises:
         ValueError: `calls` does not have one list per chunk of `instance`.
     """
-    if len(calls) != len(instance.chunks):
-        raise ValueError(f"{len(calls)} chunks of calls for {len(instance.chunks)} chunks")
-    memory = Memory(config, counter)
-    executor = ToolExecutor(ToolRegistry(config.disabled))
+    memory, executor = _replayer(instance, calls, config, counter)
     facts = facts_of(instance)
     return [
         chunk_aim(
@@ -276,3 +279,81 @@ def episode_aim(
         )
         for i, results in enumerate(calls)
     ]
+
+
+def _replayer(
+    instance: Instance, calls: list[list[ToolResult]], config: MemoryConfig, counter: TokenCounter
+) -> tuple[Memory, ToolExecutor]:
+    """An empty memory configured as the episode's was, and the executor to replay its calls.
+
+    Raises:
+        ValueError: `calls` does not have one list per chunk of `instance`.
+    """
+    if len(calls) != len(instance.chunks):
+        raise ValueError(f"{len(calls)} chunks of calls for {len(instance.chunks)} chunks")
+    return Memory(config, counter), ToolExecutor(ToolRegistry(config.disabled))
+
+
+@dataclass(frozen=True, slots=True)
+class ChunkFates:
+    """What memory held of each change (`changes_of` order) as one chunk ended, judged on every
+    entry core included as the eval judges the final memory; and whether the chunk wanted a
+    change as it began, i.e. formed a branch group under `ppo.branch_chunks: changes`."""
+
+    fates: tuple[Fate, ...]
+    grouped: bool
+
+
+def episode_fates(
+    instance: Instance, calls: list[list[ToolResult]], config: MemoryConfig, counter: TokenCounter
+) -> list[ChunkFates]:
+    """Each chunk's `ChunkFates`, by replaying `calls` as `episode_aim` does. Why: the eval
+    keeps only the final memory, so a fact lost at the end cannot say whether the chunk that
+    dropped it formed a branch group, i.e. whether any per-chunk reward could have charged it.
+
+    Raises:
+        ValueError: `calls` does not have one list per chunk of `instance`.
+    """
+    memory, executor = _replayer(instance, calls, config, counter)
+    changes = changes_of(instance)
+    out = []
+    for index, results in enumerate(calls):
+        grouped = bool(wanted_changes(instance, index, memory))
+        for result in results:
+            executor.execute(memory, result.call)
+        contents = memory.contents()
+        out.append(ChunkFates(tuple(c.fate(contents) for c in changes), grouped))
+    return out
+
+
+HELD: tuple[Fate, ...] = ("overwritten", "both")
+PATH_CLASSES = (
+    "held",
+    "old: new never written",
+    "old: new dropped",
+    "lost: never stored",
+    "lost: dropped before its change",
+    "lost: dropped at its change",
+    "lost: dropped after its change",
+)
+
+
+def path_class(path: Sequence[Fate], announced: int) -> tuple[str, int | None]:
+    """Where a change's *path* (its fate after each chunk, `episode_fates`) ended, and the chunk
+    that dropped what memory had held of it (None: none did). Ending overwritten or both,
+    memory holds it. Ending old, the new value was never written, or written and dropped.
+    Ending lost, memory never stated either value, or the last chunk that turned it lost came
+    before, at or after `announced` (`announced_at`; len(path) when no chunk announces it)."""
+    final = path[-1]
+    if final in HELD:
+        return "held", None
+    had = HELD if final == "old" else (*HELD, "old")
+    dropped = next((t for t in range(len(path) - 1, 0, -1) if path[t - 1] in had), None)
+    if final == "old":
+        return (
+            ("old: new never written", None) if dropped is None else ("old: new dropped", dropped)
+        )
+    if dropped is None:  # no chunk ended with either value stated
+        return "lost: never stored", None
+    where = "before" if dropped < announced else "at" if dropped == announced else "after"
+    return f"lost: dropped {where} its change", dropped

@@ -15,7 +15,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from importlib.resources import files
 
-from memalpha.agent import RuleWriterLLM, build_agent
+from memalpha.agent import Episode, RuleWriterLLM, build_agent
 from memalpha.data import Instance, last_tokens
 from memalpha.errors import ConfigError
 from memalpha.eval.config import MethodConfig
@@ -41,6 +41,7 @@ class Recall:
 
     memory_tokens: int
     memory: Memory | None = None  # memory methods
+    episode: Episode | None = None  # a writer's calls, chunk by chunk (memalpha.aim.episode_fates)
     context: Callable[[str], str] | None = None  # text methods: question → context shown
 
 
@@ -86,10 +87,13 @@ class WriterMethod(Method):
     def recall_many(self, instances: list[Instance]) -> list[Recall]:
         """All instances in lock-step: one batched generation per chunk index."""
         memories = [Memory(self.writer.memory, self.counter) for _ in instances]
-        self.agent.memorize_many(
+        episodes = self.agent.memorize_many(
             self.author, self.writer.sampling(), memories, [i.chunks for i in instances]
         )
-        return [Recall(m.total_tokens, memory=m) for m in memories]
+        return [
+            Recall(m.total_tokens, memory=m, episode=e)
+            for m, e in zip(memories, episodes, strict=True)
+        ]
 
 
 class LongContext(Method):

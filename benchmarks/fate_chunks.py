@@ -1,0 +1,236 @@
+"""Where a writer's memory lost the changed facts it ends without: chunk by chunk, what memory
+held of each change (`memalpha.aim.episode_fates`), for the writers of an eval config, written
+again as that eval wrote them (same instances, batches and threads, greedy; no reader).
+
+Why: GRPO seeds at 16 instances a step ended level with their warm start, losing changed facts
+the warm start had overwritten, and a dearer keep (r6) did not keep them (benchmarks/RESULTS.md,
+"Keep 0.5 at 16 instances a step"). Branch groups, and so every per-chunk reward, form only at
+chunks that want a change (memory still states an old value the chunk overwrites). A fact
+dropped at any other chunk, or never stored, is charged by nothing but the episode's QA terms.
+This says which it is.
+
+A change's *path* is its fate after each chunk. Ending overwritten or both, memory *holds* it;
+ending old, the new value was never written, or written and then dropped; ending lost, memory
+never stated either value, or it *dropped* the last one at some chunk: before the chunk that
+first announces the change, at it, or after it, and that chunk formed a group or was quiet.
+
+    python benchmarks/fate_chunks.py \
+        --config configs/eval/select-c128-idafter-sparse-wide16-keep05-step4.yaml \
+        --eval runs/eval-select-c128-idafter-sparse-wide16-keep05-step4 \
+        --method warm-start-idafter --method wide16-keep05-s0-step4 --from warm-start-idafter \
+        --out benchmarks/results/fate_chunks.json [--plot benchmarks/fate_chunks.png]
+
+With `--eval`, each replayed final memory is checked against the one that run kept
+(`memories.jsonl`): the paths are of the memories the eval's answers were read from.
+`--from BASE`: a second table, of the changes BASE's memory held and the method's did not.
+"""
+
+from __future__ import annotations
+
+import argparse
+from collections import Counter
+from concurrent.futures import ProcessPoolExecutor
+from pathlib import Path
+
+from rich.console import Console
+from rich.table import Table
+
+from memalpha.aim import (
+    PATH_CLASSES,
+    ChunkFates,
+    announced_at,
+    changes_of,
+    episode_fates,
+    path_class,
+)
+from memalpha.config import load_config
+from memalpha.data import Instance
+from memalpha.eval import EvalConfig
+from memalpha.eval.methods import Method, make_method
+from memalpha.eval.runner import Job, batches, load_jobs, read_memories
+from memalpha.memory import snapshot_to_dict
+from memalpha.tokens import make_token_counter
+from report import save
+
+
+def instance_rows(method: str, instance: Instance, fates: list[ChunkFates]) -> list[dict]:
+    """One row per change of `instance`: its path, class, and where it was dropped."""
+    rows = []
+    for k, change in enumerate(changes_of(instance)):
+        path = [f.fates[k] for f in fates]
+        announced = announced_at(instance, change)
+        cls, dropped = path_class(path, len(path) if announced is None else announced)
+        rows.append(
+            {
+                "method": method,
+                "instance_id": instance.id,
+                "change": change.model_dump(),
+                "path": path,
+                "grouped": [f.grouped for f in fates],
+                "announced": announced,
+                "class": cls,
+                "dropped": dropped,
+                "dropped_in_group": None if dropped is None else fates[dropped].grouped,
+            }
+        )
+    return rows
+
+
+_METHODS: dict[str, Method] = {}
+
+
+def _write(cfg_json: str, jobs: list[Job]) -> tuple[list[dict], dict[str, dict]]:
+    """The change rows and final memories (exported) of one batch, written as the eval did."""
+    from memalpha.llm import pin_threads
+
+    cfg = EvalConfig.model_validate_json(cfg_json)
+    pin_threads(cfg.threads)
+    name = jobs[0].method
+    if name not in _METHODS:
+        mcfg = next(m for m in cfg.methods if m.name == name)
+        _METHODS[name] = make_method(mcfg, make_token_counter(), None)
+    method = _METHODS[name]
+    rows, memories = [], {}
+    for job, recall in zip(jobs, method.recall_many([j.instance for j in jobs]), strict=True):
+        assert recall.memory is not None and recall.episode is not None, f"{name} keeps no memory"
+        calls = [step.results for step in recall.episode.steps]
+        fates = episode_fates(job.instance, calls, recall.memory.config, method.counter)
+        rows += instance_rows(name, job.instance, fates)
+        memories[job.instance.id] = snapshot_to_dict(recall.memory.snapshot())
+    return rows, memories
+
+
+def tally(rows: list[dict]) -> dict:
+    """Changes by class, and of those dropped, how many at a chunk that formed a group."""
+    classes = Counter(r["class"] for r in rows)
+    dropped = [r for r in rows if r["dropped"] is not None]
+    return {
+        "changes": len(rows),
+        **{c: classes[c] for c in PATH_CLASSES},
+        "dropped": len(dropped),
+        "dropped_in_group": sum(bool(r["dropped_in_group"]) for r in dropped),
+    }
+
+
+def given_up(rows: list[dict], base: str) -> dict[str, list[dict]]:
+    """method → its rows of the changes `base`'s memory held and the method's did not."""
+    held = {
+        (r["instance_id"], str(r["change"]))
+        for r in rows
+        if r["method"] == base and r["class"] == "held"
+    }
+    out: dict[str, list[dict]] = {}
+    for r in rows:
+        if (
+            r["method"] != base
+            and r["class"] != "held"
+            and (r["instance_id"], str(r["change"])) in held
+        ):
+            out.setdefault(r["method"], []).append(r)
+    return out
+
+
+def print_table(title: str, tallies: dict[str, dict]) -> None:
+    table = Table(title=title)
+    heads = ("changes", *PATH_CLASSES, "dropped in a group")
+    table.add_column("method")
+    for h in heads:
+        table.add_column(h.replace(": ", ":\n"), justify="right")
+    for method, t in tallies.items():
+        cells = [
+            t["changes"],
+            *(t[c] for c in PATH_CLASSES),
+            f"{t['dropped_in_group']}/{t['dropped']}",
+        ]
+        table.add_row(method, *map(str, cells))
+    Console(width=200).print(table)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--config", type=Path, required=True, help="the eval config")
+    parser.add_argument("--method", action="append", default=[], help="writer (default: all)")
+    parser.add_argument("--eval", type=Path, help="that config's run: check the final memories")
+    parser.add_argument("--from", dest="base", help="method: the changes it held that others lost")
+    parser.add_argument("--workers", type=int, help="processes (default: the config's)")
+    parser.add_argument(
+        "--out", type=Path, default=Path(__file__).with_name("results") / "fate_chunks.json"
+    )
+    parser.add_argument("--plot", type=Path, help="PNG: each method's changes by class")
+    args = parser.parse_args()
+    cfg = load_config(EvalConfig, args.config)
+    writers = [m.name for m in cfg.methods if m.kind in ("memalpha", "rule-writer")]
+    methods = args.method or writers
+    if unknown := sorted(set(methods) - set(writers)):
+        raise SystemExit(f"not a writer of {args.config}: {', '.join(unknown)}")
+    if args.base and args.base not in methods:
+        methods.append(args.base)
+    jobs = [j for j in load_jobs(cfg, make_token_counter()) if j.method in methods and j.scale == 1]
+    todo = batches(jobs, cfg.batch_instances)
+    cfg_json = cfg.model_dump_json(exclude_unset=True)
+    rows: list[dict] = []
+    written: dict[tuple[str, str], dict] = {}
+    with ProcessPoolExecutor(args.workers or cfg.workers) as pool:
+        for batch, (batch_rows, memories) in zip(
+            todo, pool.map(_write, [cfg_json] * len(todo), todo), strict=True
+        ):
+            rows += batch_rows
+            written |= {(batch[0].method, i): m for i, m in memories.items()}
+            print(f"wrote {batch[0].method}: {len(batch)} instances", flush=True)
+    results: dict = {
+        "rows": rows,
+        "tallies": {m: tally([r for r in rows if r["method"] == m]) for m in methods},
+    }
+    if args.eval:
+        kept = read_memories(args.eval)
+        same = {
+            m: sum(kept.get((m, 1, i)) == mem for (mm, i), mem in written.items() if mm == m)
+            for m in methods
+        }
+        results["same_final_memory"] = {
+            m: f"{same[m]}/{sum(mm == m for mm, _ in written)}" for m in methods
+        }
+        print("final memory as the eval kept it:", results["same_final_memory"])
+    print_table("Each change's path through the chunks, by where it ended", results["tallies"])
+    if args.base:
+        lost = given_up(rows, args.base)
+        results["given_up"] = {m: tally(r) for m, r in lost.items()}
+        print_table(f"Changes {args.base} held and the method did not", results["given_up"])
+    save(args.out, results, args)
+    if args.plot:
+        plot(results["tallies"], args.plot)
+
+
+def plot(tallies: dict[str, dict], path: Path) -> None:
+    """Stacked horizontal bars: each method's changes by class, as counts."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    colors = ("tab:green", "tab:orange", "tab:red", "lightgray", "tab:gray", "tab:purple", "black")
+    fig, ax = plt.subplots(figsize=(10, 0.5 * len(tallies) + 1.6))
+    for y, t in enumerate(tallies.values()):
+        left = 0
+        for cls, color in zip(PATH_CLASSES, colors, strict=True):
+            if t[cls]:
+                ax.barh(
+                    y,
+                    t[cls],
+                    left=left,
+                    color=color,
+                    label=cls if cls not in ax.get_legend_handles_labels()[1] else None,
+                )
+                ax.text(left + t[cls] / 2, y, str(t[cls]), ha="center", va="center", fontsize=7)
+                left += t[cls]
+    ax.set_yticks(range(len(tallies)), list(tallies), fontsize=8)
+    ax.invert_yaxis()
+    ax.set_xlabel("changed facts (held-out instances)")
+    ax.legend(fontsize=7, loc="upper center", bbox_to_anchor=(0.5, -0.25), ncol=4)
+    fig.tight_layout()
+    fig.savefig(path, dpi=120)
+    print(f"wrote {path}")
+
+
+if __name__ == "__main__":
+    main()
