@@ -88,6 +88,11 @@ class ChunkAim:
         """The chunk's keep reward: kept / due, 1 for a chunk with no fact to account for."""
         return self.kept / self.due if self.due else 1.0
 
+    def keep_score(self, reward: RewardConfig) -> float:
+        """r6 as `reward.keep_charge` asks for it: the share kept, or 1 less one point for
+        each fact left unstated (negative when two or more are)."""
+        return self.r6 if reward.keep_charge == "share" else 1.0 - (self.due - self.kept)
+
 
 @dataclass(frozen=True, slots=True)
 class Fact:

@@ -35,6 +35,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 AimQuiet = Literal["restrain", "free"]  # RewardConfig.aim_quiet
 AimMisses = Literal["charged", "free", "fate"]  # RewardConfig.aim_misses
+KeepCharge = Literal["share", "fact"]  # RewardConfig.keep_charge
 
 
 class RewardConfig(BaseModel):
@@ -96,6 +97,17 @@ class RewardConfig(BaseModel):
         "groups only (ppo.group_by: branch). With groups at every chunk it stopped the memory "
         "shrinking and raised QA, but the writer stopped updating (benchmarks/RESULTS.md, "
         "'Keeping facts').",
+    )
+    keep_charge: KeepCharge = Field(
+        "share",
+        description="How r6 counts the facts a chunk leaves unstated: as a share of the facts "
+        "it must account for, kept / due (share), or one whole point a fact, 1 − (due − kept), "
+        "so that at keep_weight 1 a response that resolves a wanted change (worth up to 1 in "
+        "r5) and loses another fact does no better than one that leaves both alone (fact). "
+        "Why: held out, the GRPO writers dropped most of the changed facts they gave up at "
+        "branch-group chunks where another change was resolved; under share a lost fact cost "
+        "keep_weight / due, about a twelfth of what the resolution paid (benchmarks/RESULTS.md, "
+        "'Where the lost facts go').",
     )
     aim_quiet: AimQuiet = Field(
         "restrain",

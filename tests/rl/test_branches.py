@@ -384,15 +384,24 @@ def test_free_misses_charge_a_call_that_misses_at_a_change_chunk_nothing(
         assert all(adv == 0 for _, adv in sampled)
 
 
-@pytest.mark.parametrize("keep_weight", [0.0, 1.0])
+@pytest.mark.parametrize(
+    ("keep_weight", "keep_charge"), [(0.0, "share"), (1.0, "share"), (1.0, "fact")]
+)
 def test_keep_ranks_a_response_that_stores_nothing_below_the_teacher(
-    counter, conflict, keep_weight
+    counter, conflict, keep_weight, keep_charge
 ):
     """`reward.keep_weight` reaches the branch groups: a response without the teacher's
     inserts aims as the teacher does, and only the keep term (r6) ranks it below the teacher
-    at the chunks that bring facts; without it those groups tie."""
+    at the chunks that bring facts; without it those groups tie. Under `keep_charge: fact`
+    each fact left unstated costs a whole point, so a chunk bringing several scores below 0."""
     agent = build_agent(WriterConfig(prompt="compact", max_new_tokens=640, memory=VIEW), counter)
-    reward = RewardConfig(gamma=0.0, call_weight=0.0, aim_weight=1.0, keep_weight=keep_weight)
+    reward = RewardConfig(
+        gamma=0.0,
+        call_weight=0.0,
+        aim_weight=1.0,
+        keep_weight=keep_weight,
+        keep_charge=keep_charge,
+    )
     scoring = Scoring(ExtractiveReader(), None, reward, counter)
     llm = NoInsertsOnSampledRows()
     done = branch_rollout(agent, llm, SAMPLED, conflict, G, VIEW, scoring, every_chunk=True)
@@ -401,6 +410,11 @@ def test_keep_ranks_a_response_that_stores_nothing_below_the_teacher(
         [s.terms.total for s in done.samples],
         group_keys([g for g, _ in keys], [c for _, c in keys], GroupBy.BRANCH),
     )
+    for sample, aim in zip(done.samples, done.aims, strict=True):
+        lost = aim.due - aim.kept
+        assert sample.terms.r6 == (1.0 - lost if keep_charge == "fact" else aim.r6)
+    if keep_charge == "fact":
+        assert min(s.terms.r6 for s in done.samples) < 0.0
     losing = 0
     for k, (aim, adv) in enumerate(zip(done.aims, advantages, strict=True)):
         greedy = done.aims[k - k % G]

@@ -97,7 +97,7 @@ class Guide:
 
 def branch_terms(aim: ChunkAim, step: ChunkStep, reward: RewardConfig) -> RewardTerms:
     """A branch's score: aim_weight·r5 (under `reward.aim_quiet` and `reward.aim_misses`) +
-    keep_weight·r6 + call_weight·r2 of its chunk."""
+    keep_weight·r6 (under `reward.keep_charge`) + call_weight·r2 of its chunk."""
     return combine(
         0.0,
         call_success_reward(step.successes, no_calls=reward.no_call_r2),
@@ -108,7 +108,7 @@ def branch_terms(aim: ChunkAim, step: ChunkStep, reward: RewardConfig) -> Reward
         call_weight=reward.call_weight,
         r5=aim.aim_score(reward),
         aim_weight=reward.aim_weight,
-        r6=aim.r6,
+        r6=aim.keep_score(reward),
         keep_weight=reward.keep_weight,
     )
 
