@@ -202,7 +202,8 @@ def main() -> None:
 
 
 def plot(tallies: dict[str, dict], path: Path) -> None:
-    """Stacked horizontal bars: each method's changes by class, as counts."""
+    """Stacked horizontal bars: each method's changes by class, as counts, and beside each how
+    many of its drops came at chunks that formed no branch group."""
     import matplotlib
 
     matplotlib.use("Agg")
@@ -221,8 +222,14 @@ def plot(tallies: dict[str, dict], path: Path) -> None:
                     color=color,
                     label=cls if cls not in ax.get_legend_handles_labels()[1] else None,
                 )
-                ax.text(left + t[cls] / 2, y, str(t[cls]), ha="center", va="center", fontsize=7)
+                ink = "white" if color in ("black", "tab:purple", "tab:gray") else "black"
+                ax.text(
+                    left + t[cls] / 2, y, t[cls], ha="center", va="center", fontsize=7, color=ink
+                )
                 left += t[cls]
+        quiet = t["dropped"] - t["dropped_in_group"]
+        ax.text(left + 0.5, y, f"{quiet} dropped at quiet chunks", va="center", fontsize=7)
+    ax.set_xlim(0, max(t["changes"] for t in tallies.values()) * 1.3)
     ax.set_yticks(range(len(tallies)), list(tallies), fontsize=8)
     ax.invert_yaxis()
     ax.set_xlabel("changed facts (held-out instances)")
