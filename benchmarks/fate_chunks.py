@@ -1,6 +1,7 @@
 """Where a writer's memory lost the changed facts it ends without: chunk by chunk, what memory
-held of each change (`memalpha.aim.episode_fates`), for the writers of an eval config, written
-again as that eval wrote them (same instances, batches and threads, greedy; no reader).
+held of each change (`memalpha.aim.episode_fates`), for the writers of an eval config: replayed
+from the calls the eval kept, or written again as that eval wrote them (same instances, batches
+and threads, greedy; no reader).
 
 Why: GRPO seeds at 16 instances a step ended level with their warm start, losing changed facts
 the warm start had overwritten, and a dearer keep (r6) did not keep them (benchmarks/RESULTS.md,
@@ -20,8 +21,9 @@ first announces the change, at it, or after it, and that chunk formed a group or
         --method warm-start-idafter --method wide16-keep05-s0-step4 --from warm-start-idafter \
         --out benchmarks/results/fate_chunks.json [--plot benchmarks/fate_chunks.png]
 
-With `--eval`, each replayed final memory is checked against the one that run kept
-(`memories.jsonl`): the paths are of the memories the eval's answers were read from.
+With `--eval`, a job whose calls that run kept (`memories.jsonl`, since 2026-12-07) is replayed
+from them and not written again (seconds, not an hour), and each final memory is checked against
+the one that run kept: the paths are of the memories the eval's answers were read from.
 `--from BASE`: a second table, of the changes BASE's memory held and the method's did not.
 """
 
@@ -47,8 +49,8 @@ from memalpha.config import load_config
 from memalpha.data import Instance
 from memalpha.eval import EvalConfig
 from memalpha.eval.methods import Method, make_method
-from memalpha.eval.runner import Job, batches, load_jobs, read_memories
-from memalpha.memory import snapshot_to_dict
+from memalpha.eval.runner import Job, batches, load_jobs, read_calls, read_memories
+from memalpha.memory import Memory, ToolCall, ToolExecutor, ToolRegistry, snapshot_to_dict
 from memalpha.tokens import make_token_counter
 from report import save
 
@@ -93,11 +95,23 @@ def _write(cfg_json: str, jobs: list[Job]) -> tuple[list[dict], dict[str, dict]]
     rows, memories = [], {}
     for job, recall in zip(jobs, method.recall_many([j.instance for j in jobs]), strict=True):
         assert recall.memory is not None and recall.episode is not None, f"{name} keeps no memory"
-        calls = [step.results for step in recall.episode.steps]
+        calls = [[r.call for r in step.results] for step in recall.episode.steps]
         fates = episode_fates(job.instance, calls, recall.memory.config, method.counter)
         rows += instance_rows(name, job.instance, fates)
         memories[job.instance.id] = snapshot_to_dict(recall.memory.snapshot())
     return rows, memories
+
+
+def _replay(cfg: EvalConfig, job: Job, calls: list[list[ToolCall]]) -> tuple[list[dict], dict]:
+    """The change rows and final memory (exported) of one job, from the calls its eval kept."""
+    writer = next(m for m in cfg.methods if m.name == job.method).writer
+    counter = make_token_counter(writer.memory.tokenizer)
+    fates = episode_fates(job.instance, calls, writer.memory, counter)
+    memory = Memory(writer.memory, counter)
+    executor = ToolExecutor(ToolRegistry(writer.memory.disabled))
+    for chunk in calls:
+        executor.execute_all(memory, chunk)
+    return instance_rows(job.method, job.instance, fates), snapshot_to_dict(memory.snapshot())
 
 
 def tally(rows: list[dict]) -> dict:
@@ -150,7 +164,9 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--config", type=Path, required=True, help="the eval config")
     parser.add_argument("--method", action="append", default=[], help="writer (default: all)")
-    parser.add_argument("--eval", type=Path, help="that config's run: check the final memories")
+    parser.add_argument(
+        "--eval", type=Path, help="that config's run: its kept calls, and the final memories"
+    )
     parser.add_argument("--from", dest="base", help="method: the changes it held that others lost")
     parser.add_argument("--workers", type=int, help="processes (default: the config's)")
     parser.add_argument(
@@ -166,10 +182,16 @@ def main() -> None:
     if args.base and args.base not in methods:
         methods.append(args.base)
     jobs = [j for j in load_jobs(cfg, make_token_counter()) if j.method in methods and j.scale == 1]
-    todo = batches(jobs, cfg.batch_instances)
-    cfg_json = cfg.model_dump_json(exclude_unset=True)
+    made = read_calls(args.eval) if args.eval else {}
     rows: list[dict] = []
     written: dict[tuple[str, str], dict] = {}
+    for job in (j for j in jobs if j.key in made):
+        job_rows, written[(job.method, job.instance.id)] = _replay(cfg, job, made[job.key])
+        rows += job_rows
+    if written:
+        print(f"replayed {len(written)} jobs from the calls {args.eval} kept", flush=True)
+    todo = batches([j for j in jobs if j.key not in made], cfg.batch_instances)
+    cfg_json = cfg.model_dump_json(exclude_unset=True)
     with ProcessPoolExecutor(args.workers or cfg.workers) as pool:
         for batch, (batch_rows, memories) in zip(
             todo, pool.map(_write, [cfg_json] * len(todo), todo), strict=True

@@ -353,6 +353,11 @@ def test_fate_pays_for_a_change_that_stands_at_the_chunks_end_whatever_was_calle
     assert stray.aim_score(fate) == 1.0 > stray.aim_score(RewardConfig())
 
 
+def _made(results: list[list[ToolResult]]) -> list[list[ToolCall]]:
+    """Each chunk's calls as the writer made them (what an eval keeps)."""
+    return [[r.call for r in chunk] for chunk in results]
+
+
 def test_fates_by_chunk_follow_each_change_from_its_first_statement_to_the_end(counter, conflict):
     """Both rule writers hold each change from the chunk that announces it (the teacher's core
     may still state an old value, so its fate is "both" or "overwritten"; the store-everything
@@ -360,7 +365,7 @@ def test_fates_by_chunk_follow_each_change_from_its_first_statement_to_the_end(c
     form groups are those where aim finds a wanted change."""
     for selective, held in ((True, ("overwritten", "both")), (False, ("both",))):
         for t in _written(counter, conflict, selective=selective).trajectories:
-            fates = episode_fates(t.instance, t.calls, VIEW, counter)
+            fates = episode_fates(t.instance, _made(t.calls), VIEW, counter)
             aims = episode_aim(t.instance, t.calls, VIEW, counter)
             assert [f.grouped for f in fates] == [a.wanted > 0 for a in aims]
             contents = t.memory.contents()
@@ -372,7 +377,7 @@ def test_fates_by_chunk_follow_each_change_from_its_first_statement_to_the_end(c
                 assert all(f in held for f in path[announced:])
                 assert path_class(path, announced) == ("held", None)
     with pytest.raises(ValueError, match="chunks of calls"):
-        episode_fates(conflict[0], [[]], VIEW, counter)
+        episode_fates(conflict[0], [], VIEW, counter)
 
 
 def test_a_delete_after_the_change_shows_as_a_drop_at_that_chunk(counter, conflict):
@@ -392,7 +397,7 @@ def test_a_delete_after_the_change_shows_as_a_drop_at_that_chunk(counter, confli
     for entry_id in holding:
         delete = ToolCall("memory_delete", {"memory_type": "semantic", "memory_id": entry_id})
         calls[last].append(ToolResult(delete, CallStatus.OK))
-    path = [f.fates[0] for f in episode_fates(t.instance, calls, VIEW, counter)]
+    path = [f.fates[0] for f in episode_fates(t.instance, _made(calls), VIEW, counter)]
     assert path[-1] == "lost" and path[-2] == "overwritten"
     assert path_class(path, announced) == ("lost: dropped after its change", last)
 

@@ -45,6 +45,7 @@ from memalpha.memory import (
     Component,
     Memory,
     MemoryConfig,
+    ToolCall,
     ToolExecutor,
     ToolRegistry,
     ToolResult,
@@ -287,7 +288,7 @@ def episode_aim(
 
 
 def _replayer(
-    instance: Instance, calls: list[list[ToolResult]], config: MemoryConfig, counter: TokenCounter
+    instance: Instance, calls: list[list], config: MemoryConfig, counter: TokenCounter
 ) -> tuple[Memory, ToolExecutor]:
     """An empty memory configured as the episode's was, and the executor to replay its calls.
 
@@ -310,11 +311,12 @@ class ChunkFates:
 
 
 def episode_fates(
-    instance: Instance, calls: list[list[ToolResult]], config: MemoryConfig, counter: TokenCounter
+    instance: Instance, calls: list[list[ToolCall]], config: MemoryConfig, counter: TokenCounter
 ) -> list[ChunkFates]:
-    """Each chunk's `ChunkFates`, by replaying `calls` as `episode_aim` does. Why: the eval
-    keeps only the final memory, so a fact lost at the end cannot say whether the chunk that
-    dropped it formed a branch group, i.e. whether any per-chunk reward could have charged it.
+    """Each chunk's `ChunkFates`, by replaying `calls` (each chunk's, as made; an eval keeps
+    them, `memalpha.eval.read_calls`) as `episode_aim` does. Why: a final memory cannot say
+    whether the chunk that dropped a fact formed a branch group, i.e. whether any per-chunk
+    reward could have charged it.
 
     Raises:
         ValueError: `calls` does not have one list per chunk of `instance`.
@@ -324,8 +326,8 @@ def episode_fates(
     out = []
     for index, results in enumerate(calls):
         grouped = bool(wanted_changes(instance, index, memory))
-        for result in results:
-            executor.execute(memory, result.call)
+        for call in results:
+            executor.execute(memory, call)
         contents = memory.contents()
         out.append(ChunkFates(tuple(c.fate(contents) for c in changes), grouped))
     return out

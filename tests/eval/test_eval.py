@@ -106,10 +106,13 @@ def test_a_run_keeps_each_memory_and_the_fate_of_each_changed_fact(
 ):
     """memories.jsonl holds the final memory of every memory method's job, and a conflict
     question's row the fate of its changed facts in that memory; the rule writer stores every
-    chunk, so it never loses a change (each old value it kept stands beside the new one)."""
-    from memalpha.eval import read_memories
+    chunk, so it never loses a change (each old value it kept stands beside the new one). A
+    writer's line also holds each chunk's calls, and they replay to that final memory."""
+    from memalpha.eval import read_calls, read_memories
     from memalpha.eval.runner import load_jobs
+    from memalpha.memory import Memory, ToolExecutor, ToolRegistry, snapshot_to_dict
     from memalpha.memory.export import snapshot_from_dict
+    from memalpha.tokens import make_token_counter
 
     cfg = config(tmp_path, shared_data, tiny_model)
     cfg = cfg.model_copy(
@@ -137,6 +140,19 @@ def test_a_run_keeps_each_memory_and_the_fate_of_each_changed_fact(
         assert r["fates"] == [change.fate(contents) for change in asked.superseded]
     rule = [f for r in rows if r["method"] == "rule" for f in r.get("fates", [])]
     assert rule and set(rule) <= {"both", "overwritten"}
+    # a writer's line also holds each chunk's calls, which replay to its final memory
+    calls = read_calls(run_dir)
+    assert set(calls) == set(memories)
+    jobs = {(j.method, j.scale, j.instance.id): j for j in load_jobs(cfg, counter)}
+    for key, made in calls.items():
+        job, method = jobs[key], next(m for m in cfg.methods if m.name == key[0])
+        assert len(made) == len(job.instance.chunks)
+        replayed = Memory(method.writer.memory, make_token_counter(method.writer.memory.tokenizer))
+        executor = ToolExecutor(ToolRegistry(method.writer.memory.disabled))
+        for chunk in made:
+            executor.execute_all(replayed, chunk)
+        assert snapshot_to_dict(replayed.snapshot()) == memories[key]
+    assert all(any(made) for key, made in calls.items() if key[0] == "rule")  # it stores chunks
 
 
 def test_killed_run_resumes_without_redoing_finished_jobs(tmp_path, shared_data, tiny_model):

@@ -2,7 +2,8 @@
 instance), each job's per-question rows appended to `predictions.jsonl` as one fsynced block.
 Up to `batch_instances` consecutive jobs of one method run together, so an LLM writer generates
 their chunks in one batch and the reader answers all their questions in one call. A memory
-method's final memory goes to `memories.jsonl` (one line per job, written before its rows), and
+method's final memory goes to `memories.jsonl` (one line per job, written before its rows; a
+writer's line also holds each chunk's calls, `read_calls`), and
 a conflict question's row records what that memory held of each changed fact its answer depends
 on (`fates`: overwritten / both / old / lost, `Superseded.fate`), so a score can be traced to
 the writer or the reader without writing the input again. The reader
@@ -39,7 +40,7 @@ from memalpha.errors import ConfigError
 from memalpha.eval.config import EvalConfig
 from memalpha.eval.methods import Method, Recall, make_method
 from memalpha.eval.reader import EvalReader
-from memalpha.memory import snapshot_to_dict
+from memalpha.memory import ToolCall, snapshot_to_dict
 from memalpha.tokens import TokenCounter, make_token_counter
 
 PREDICTIONS = "predictions.jsonl"
@@ -154,12 +155,18 @@ def _memory_line(job: Job, recall: Recall) -> Row | None:
     """The line of `memories.jsonl` for a job (None: the method keeps no memory)."""
     if recall.memory is None:
         return None
-    return {
+    line = {
         "method": job.method,
         "scale": job.scale,
         "instance_id": job.instance.id,
         "memory": snapshot_to_dict(recall.memory.snapshot()),
     }
+    if recall.episode is not None:  # each chunk's calls, so a fact can be followed chunk by chunk
+        line["calls"] = [
+            [{"name": r.call.name, "arguments": r.call.arguments} for r in step.results]
+            for step in recall.episode.steps
+        ]
+    return line
 
 
 def batches(jobs: list[Job], size: int) -> list[list[Job]]:
@@ -225,6 +232,19 @@ def read_memories(run_dir: Path) -> dict[tuple[str, int, str], Row]:
     return {
         (m["method"], m["scale"], m["instance_id"]): m["memory"]
         for m in read_rows(run_dir / MEMORIES)
+    }
+
+
+def read_calls(run_dir: Path) -> dict[tuple[str, int, str], list[list[ToolCall]]]:
+    """(method, scale, instance id) → each chunk's calls as the writer made them, in order
+    (`memalpha.aim.episode_fates` replays them); a job redone after a kill keeps its last line.
+    Jobs of methods that write no calls, or written before calls were kept, have none."""
+    return {
+        (m["method"], m["scale"], m["instance_id"]): [
+            [ToolCall(c["name"], c["arguments"]) for c in chunk] for chunk in m["calls"]
+        ]
+        for m in read_rows(run_dir / MEMORIES)
+        if "calls" in m
     }
 
 
