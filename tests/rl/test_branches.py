@@ -13,7 +13,7 @@ import pytest
 import torch
 
 from memalpha.agent import RuleWriterLLM, WriterConfig, build_agent
-from memalpha.aim import episode_aim
+from memalpha.aim import episode_aim, facts_of
 from memalpha.data import QA, Competency, Instance, Superseded, write_instances
 from memalpha.llm import FORMATS, Generation, ModelConfig, SamplingParams
 from memalpha.llm.formats.base import FunctionCall
@@ -111,6 +111,24 @@ class NoInsertsOnSampledRows(EditedOnSampledRows):
 
     def edit(self, calls):
         return [c for c in calls if c.name != "new_memory_insert"]
+
+
+class NoInsertsOnGreedyRows(TeacherOnGreedyRows):
+    """The teacher's calls without its inserts on greedy rows, the teacher's whole response on
+    sampled ones: a trunk that stores nothing a chunk brings, and branches that would."""
+
+    name = "no-inserts-on-greedy-rows"
+
+    def generate(self, prompts, sampling):
+        fmt = FORMATS["hermes"]
+        out = []
+        for j, p in enumerate(prompts):
+            gen = self.teacher.generate([p], sampling)[0]
+            if j in sampling.greedy_rows:
+                calls = [c for c in fmt.parse(gen.text).calls if c.name != "new_memory_insert"]
+                gen = Generation(fmt.render(calls))
+            out.append(gen)
+        return out
 
 
 def _without_content(arguments: dict) -> dict:
@@ -293,10 +311,8 @@ def test_a_delete_that_leaves_no_new_value_hits_only_under_named(counter, confli
         assert stats["branch_missed_r6"] == pytest.approx(sum(a.r6 for a in sampled) / len(sampled))
 
 
-@pytest.mark.parametrize("every_chunk", [False, True])
-def test_branching_at_every_chunk_teaches_restraint_where_nothing_changes(
-    counter, conflict, every_chunk
-):
+@pytest.mark.parametrize("where", ["changes", "all"])
+def test_branching_at_every_chunk_teaches_restraint_where_nothing_changes(counter, conflict, where):
     """`ppo.branch_chunks: all`: a group at every chunk, and at one that wants nothing the
     response that deletes scores below the one that does not; with `changes` (the default)
     such chunks give no group, so nothing there teaches the writer to leave entries alone."""
@@ -304,7 +320,8 @@ def test_branching_at_every_chunk_teaches_restraint_where_nothing_changes(
     reward = RewardConfig(gamma=0.0, call_weight=0.0, aim_weight=1.0)
     scoring = Scoring(ExtractiveReader(), None, reward, counter)
     llm = StrayDeleteOnSampledRows()
-    done = branch_rollout(agent, llm, SAMPLED, conflict, G, VIEW, scoring, every_chunk)
+    done = branch_rollout(agent, llm, SAMPLED, conflict, G, VIEW, scoring, where)
+    every_chunk = where == "all"
     chunks = {(i, c) for i, inst in enumerate(conflict) for c in range(len(inst.chunks))}
     keys = [(s.group, s.chunk_index) for s in done.samples]
     wanting = {k for k, a in zip(keys, done.aims, strict=True) if a.wanted}
@@ -331,7 +348,7 @@ def test_free_quiet_chunks_charge_only_what_a_call_there_removes(counter, confli
     )
     scoring = Scoring(ExtractiveReader(), None, reward, counter)
     for llm, charged in ((StrayDeleteOnSampledRows(), "wanted"), (NoInsertsOnSampledRows(), "r6")):
-        done = branch_rollout(agent, llm, SAMPLED, conflict, G, VIEW, scoring, every_chunk=True)
+        done = branch_rollout(agent, llm, SAMPLED, conflict, G, VIEW, scoring, where="all")
         keys = [(s.group, s.chunk_index) for s in done.samples]
         advantages = group_advantages(
             [s.terms.total for s in done.samples],
@@ -404,7 +421,7 @@ def test_keep_ranks_a_response_that_stores_nothing_below_the_teacher(
     )
     scoring = Scoring(ExtractiveReader(), None, reward, counter)
     llm = NoInsertsOnSampledRows()
-    done = branch_rollout(agent, llm, SAMPLED, conflict, G, VIEW, scoring, every_chunk=True)
+    done = branch_rollout(agent, llm, SAMPLED, conflict, G, VIEW, scoring, where="all")
     keys = [(s.group, s.chunk_index) for s in done.samples]
     advantages = group_advantages(
         [s.terms.total for s in done.samples],
@@ -704,3 +721,38 @@ def test_truncation_penalty_teaches_a_branch_to_end_its_response(tmp_path, count
     assert -1.2 < before < -0.4  # it babbles after the update about half the time
     assert babble_after_update(trained(0.0)) > before - 0.3
     assert babble_after_update(trained(1.0)) < before - 1.0
+
+
+@pytest.mark.parametrize("where", ["changes", "drops"])
+def test_drop_groups_form_where_the_greedy_response_leaves_a_due_fact_unstated(
+    counter, conflict, where
+):
+    """`ppo.branch_chunks: drops`: a trunk that stores nothing never holds an old value, so no
+    chunk wants a change and `changes` forms no group; `drops` forms one at every chunk that
+    brings a fact the greedy response left unstated, the greedy response first, and keep ranks
+    the sampled responses that store it above it."""
+    agent = build_agent(WriterConfig(prompt="compact", max_new_tokens=640, memory=VIEW), counter)
+    reward = RewardConfig(gamma=0.0, call_weight=0.0, aim_weight=1.0, keep_weight=1.0)
+    scoring = Scoring(ExtractiveReader(), None, reward, counter)
+    done = branch_rollout(
+        agent, NoInsertsOnGreedyRows(), SAMPLED, conflict, G, VIEW, scoring, where
+    )
+    if where == "changes":
+        assert done.samples == []
+        return
+    bringing = {
+        (i, f.start) for i, inst in enumerate(conflict) for f in facts_of(inst)
+    }  # (instance, chunk) where a fact is first due: the trunk leaves it unstated
+    keys = [(s.group, s.chunk_index) for s in done.samples]
+    assert set(keys) == bringing and len(keys) == G * len(bringing)
+    advantages = group_advantages(
+        [s.terms.total for s in done.samples],
+        group_keys([g for g, _ in keys], [c for _, c in keys], GroupBy.BRANCH),
+    )
+    for k, (aim, adv) in enumerate(zip(done.aims, advantages, strict=True)):
+        assert aim.wanted == 0  # quiet chunks all
+        if k % G == 0:  # the greedy response, first in its group
+            assert aim.kept < aim.due and adv < 0
+        else:
+            assert aim.kept == aim.due and adv > 0
+    assert not any(done.guided)

@@ -32,7 +32,8 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from typing import Literal
 
 from memalpha.agent import ChunkStep, Episode, MemoryAgent
 from memalpha.aim import ChunkAim, Fact, chunk_aim, facts_of, wanted_changes
@@ -56,6 +57,8 @@ from memalpha.rollout import (
     score_episodes,
     step_sample,
 )
+
+BranchChunks = Literal["changes", "all", "drops"]  # ppo.branch_chunks: where groups form
 
 
 @dataclass(frozen=True, slots=True)
@@ -131,30 +134,28 @@ def branch_rollout(
     group_size: int,
     memory_config: MemoryConfig,
     scoring: Scoring,
-    every_chunk: bool = False,
+    where: BranchChunks = "changes",
     guide: Guide | None = None,
     id_offsets: Sequence[int] | None = None,
 ) -> BranchRollout:
     """Write every instance once greedily, branching `group_size` − 1 sampled responses at
-    each chunk that wants a change (at every chunk with `every_chunk`); all of a chunk index's
-    responses go in one generate call. With a `guide`, the last branch at a chunk that wants a
-    change is the guide's response instead of a sample. With `id_offsets` (one per instance)
-    each trunk's memory numbers its entries from its offset + 1.
-    """
+    each chunk that wants a change (`where`: at every chunk with "all"; with "drops" also at a
+    quiet chunk whose greedy response leaves a due fact unstated, `_Groups.add_drops`); all of
+    a chunk index's responses go in one generate call. With a `guide`, the last branch at a
+    chunk that wants a change is the guide's response instead of a sample. With `id_offsets`
+    (one per instance) each trunk's memory numbers its entries from its offset + 1."""
     started = time.perf_counter()
     offsets = id_offsets or [0] * len(instances)
     memories = [fresh_memory(memory_config, scoring.counter, o) for o in offsets]
     steps: list[list[ChunkStep]] = [[] for _ in instances]
     replay = ToolExecutor(ToolRegistry(memory_config.disabled))
-    samples: list[Sample] = []
-    aims: list[ChunkAim] = []
-    by_guide: list[bool] = []
+    groups = _Groups(replay, scoring.reward)
     facts = [facts_of(inst) for inst in instances]
     for t in range(max((len(i.chunks) for i in instances), default=0)):
         live = [i for i, inst in enumerate(instances) if t < len(inst.chunks)]
         wanted = {i: wanted_changes(instances[i], t, memories[i]) for i in live}
-        branched = {i for i in live if wanted[i] or every_chunk}
-        due = {i: [f for f in facts[i] if f.due_at(t)] for i in branched}
+        branched = {i for i in live if wanted[i] or where == "all"}
+        due = {i: [f for f in facts[i] if f.due_at(t)] for i in live}
         rows: list[_Row] = []
         for i in live:
             prompt = agent.messages(memories[i], instances[i].chunks[t])  # one per trunk
@@ -162,7 +163,8 @@ def branch_rollout(
             guided = guide is not None and bool(wanted[i])
             rows += [_Row(i, b, prompt, guided and b == n - 1 > 0) for b in range(n)]
         generations = _generate(llm, rows, sampling.for_chunk(t), guide)
-        before = {i: memories[i].copy() for i in branched}
+        before = {i: memories[i].copy() for i in (live if where == "drops" else branched)}
+        quiet: list[tuple[_Row, ChunkStep]] = []  # trunks that formed no group
         for row, gen in zip(rows, generations, strict=True):
             i = row.instance
             memory = memories[i] if row.branch == 0 else before[i].copy()
@@ -170,17 +172,79 @@ def branch_rollout(
             if row.branch == 0:
                 steps[i].append(step)
             if i in branched:
-                aim = _aim(before[i], wanted[i], due[i], step, replay, scoring.reward)
-                samples.append(step_sample(i, i, step, branch_terms(aim, step, scoring.reward)))
-                aims.append(aim)
-                by_guide.append(row.guided)
+                groups.add(i, before[i], wanted[i], due[i], step, row.guided)
+            elif where == "drops":
+                quiet.append((row, step))
+        groups.add_drops(agent, llm, sampling.for_chunk(t), quiet, before, due, group_size)
     timings = Timings(generation=time.perf_counter() - started)
     trunks = [
         Trajectory(i, inst, m, Episode(s), greedy=True)
         for i, (inst, m, s) in enumerate(zip(instances, memories, steps, strict=True))
     ]
     scores = score_episodes(trunks, scoring, timings)
-    return BranchRollout(Rollout(trunks, scores, timings), samples, aims, by_guide)
+    return BranchRollout(
+        Rollout(trunks, scores, timings), groups.samples, groups.aims, groups.guided
+    )
+
+
+@dataclass(slots=True)
+class _Groups:
+    """The samples of a step's branch groups as they are made, with their aims and guide flags
+    (same order; a group's greedy response first)."""
+
+    replay: ToolExecutor
+    reward: RewardConfig
+    samples: list[Sample] = field(default_factory=list)
+    aims: list[ChunkAim] = field(default_factory=list)
+    guided: list[bool] = field(default_factory=list)
+
+    def add(
+        self,
+        instance: int,
+        before: Memory,
+        wanted: list[Superseded],
+        due: list[Fact],
+        step: ChunkStep,
+        guided: bool = False,
+    ) -> ChunkAim:
+        """Score `step`, a response to the chunk from memory `before`, and keep it."""
+        aim = _aim(before, wanted, due, step, self.replay, self.reward)
+        self.samples.append(
+            step_sample(instance, instance, step, branch_terms(aim, step, self.reward))
+        )
+        self.aims.append(aim)
+        self.guided.append(guided)
+        return aim
+
+    def add_drops(
+        self,
+        agent: MemoryAgent,
+        llm: LLM,
+        sampling: SamplingParams,
+        quiet: list[tuple[_Row, ChunkStep]],
+        before: dict[int, Memory],
+        due: dict[int, list[Fact]],
+        group_size: int,
+    ) -> None:
+        """A group for each greedy response at a quiet chunk (`quiet`: those that formed none)
+        that leaves a due fact unstated: it first, then `group_size` − 1 samples of the same
+        prompt (`ppo.branch_chunks: drops`). Why: held out, the GRPO writers dropped a third
+        of the changed facts they gave up at chunks that formed no group, where no reward
+        charged it (benchmarks/RESULTS.md, "Where the lost facts go")."""
+        for row, step in quiet:
+            i = row.instance
+            aim = _aim(before[i], [], due[i], step, self.replay, self.reward)
+            if aim.kept == aim.due:
+                continue
+            self.add(i, before[i], [], due[i], step)
+            for gen in llm.generate([row.prompt] * (group_size - 1), sampling):
+                self.add(
+                    i,
+                    before[i],
+                    [],
+                    due[i],
+                    agent.execute(before[i].copy(), row.prompt, gen, step.index),
+                )
 
 
 def _generate(

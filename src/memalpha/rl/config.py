@@ -14,6 +14,7 @@ from memalpha.llm import ModelConfig, Threads
 from memalpha.reader import JudgeConfig, ReaderConfig
 from memalpha.reward import RewardConfig
 from memalpha.rl.advantages import GroupBy
+from memalpha.rl.branches import BranchChunks
 from memalpha.rl.loss import LossAgg
 from memalpha.rollout import RolloutConfig
 
@@ -51,12 +52,15 @@ class PPOConfig(_Strict):
         "shared memory state, at the chunks that want a change; memalpha.rl.branches; local "
         "trainer only).",
     )
-    branch_chunks: Literal["changes", "all"] = Field(
+    branch_chunks: BranchChunks = Field(
         "changes",
         description="Where branch groups form: at the chunks that want a change, or at every "
         "chunk, where a chunk that wants nothing scores a response 1 if it updates and deletes "
         "nothing and 0 if it does (r5), the restraint groups at changes alone never teach "
-        "(they taught deleting widely in 64-token chunks; benchmarks/RESULTS.md).",
+        "(they taught deleting widely in 64-token chunks; benchmarks/RESULTS.md); or at the "
+        "chunks that want a change and at the quiet chunks whose greedy response leaves a due "
+        "fact unstated (drops), where a third of the changed facts GRPO writers gave up were "
+        "dropped uncharged (benchmarks/RESULTS.md, 'Where the lost facts go'). Not measured.",
     )
     branch_guide: Literal["none", "teacher"] = Field(
         "none",

@@ -357,8 +357,7 @@ class Trainer:
         batch, sampling, offsets = self._step_batch(run, step)
         write = (run.agent, run.generator, sampling, batch, r.group_size, cfg.memory, run.scoring)
         if cfg.ppo.group_by is GroupBy.BRANCH:
-            every_chunk = cfg.ppo.branch_chunks == "all"
-            branched = branch_rollout(*write, every_chunk, self._guide(run), offsets)
+            branched = branch_rollout(*write, cfg.ppo.branch_chunks, self._guide(run), offsets)
             records = branch_records(branched)
             return branched.trunks, branched.samples, branch_stats(branched), records
         done = rollout(*write, greedy_anchor=r.greedy_anchor, id_offsets=offsets)
