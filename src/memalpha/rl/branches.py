@@ -206,15 +206,18 @@ class _Groups:
         due: list[Fact],
         step: ChunkStep,
         guided: bool = False,
-    ) -> ChunkAim:
+    ) -> None:
         """Score `step`, a response to the chunk from memory `before`, and keep it."""
-        aim = _aim(before, wanted, due, step, self.replay, self.reward)
+        self._keep(
+            instance, step, _aim(before, wanted, due, step, self.replay, self.reward), guided
+        )
+
+    def _keep(self, instance: int, step: ChunkStep, aim: ChunkAim, guided: bool = False) -> None:
         self.samples.append(
             step_sample(instance, instance, step, branch_terms(aim, step, self.reward))
         )
         self.aims.append(aim)
         self.guided.append(guided)
-        return aim
 
     def add_drops(
         self,
@@ -228,23 +231,23 @@ class _Groups:
     ) -> None:
         """A group for each greedy response at a quiet chunk (`quiet`: those that formed none)
         that leaves a due fact unstated: it first, then `group_size` − 1 samples of the same
-        prompt (`ppo.branch_chunks: drops`). Why: held out, the GRPO writers dropped a third
-        of the changed facts they gave up at chunks that formed no group, where no reward
-        charged it (benchmarks/RESULTS.md, "Where the lost facts go")."""
+        prompt, all groups' samples in one generate call (`ppo.branch_chunks: drops`). Why:
+        held out, the GRPO writers dropped a third of the changed facts they gave up at chunks
+        that formed no group, where no reward charged it (benchmarks/RESULTS.md, "Where the
+        lost facts go")."""
+        dropping = []
         for row, step in quiet:
+            aim = _aim(before[row.instance], [], due[row.instance], step, self.replay, self.reward)
+            if aim.kept < aim.due:
+                dropping.append((row, step, aim))
+        prompts = [row.prompt for row, _, _ in dropping for _ in range(group_size - 1)]
+        sampled = iter(llm.generate(prompts, sampling) if prompts else [])  # one batch
+        for row, step, aim in dropping:
             i = row.instance
-            aim = _aim(before[i], [], due[i], step, self.replay, self.reward)
-            if aim.kept == aim.due:
-                continue
-            self.add(i, before[i], [], due[i], step)
-            for gen in llm.generate([row.prompt] * (group_size - 1), sampling):
-                self.add(
-                    i,
-                    before[i],
-                    [],
-                    due[i],
-                    agent.execute(before[i].copy(), row.prompt, gen, step.index),
-                )
+            self._keep(i, step, aim)
+            for gen in (next(sampled) for _ in range(group_size - 1)):
+                branch = agent.execute(before[i].copy(), row.prompt, gen, step.index)
+                self.add(i, before[i], [], due[i], branch)
 
 
 def _generate(
