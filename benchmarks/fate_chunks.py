@@ -50,7 +50,7 @@ from memalpha.data import Instance
 from memalpha.eval import EvalConfig
 from memalpha.eval.methods import Method, make_method
 from memalpha.eval.runner import Job, batches, load_jobs, read_calls, read_memories
-from memalpha.memory import Memory, ToolCall, ToolExecutor, ToolRegistry, snapshot_to_dict
+from memalpha.memory import Memory, ToolCall, snapshot_to_dict
 from memalpha.tokens import make_token_counter
 from report import save
 
@@ -106,11 +106,8 @@ def _replay(cfg: EvalConfig, job: Job, calls: list[list[ToolCall]]) -> tuple[lis
     """The change rows and final memory (exported) of one job, from the calls its eval kept."""
     writer = next(m for m in cfg.methods if m.name == job.method).writer
     counter = make_token_counter(writer.memory.tokenizer)
-    fates = episode_fates(job.instance, calls, writer.memory, counter)
     memory = Memory(writer.memory, counter)
-    executor = ToolExecutor(ToolRegistry(writer.memory.disabled))
-    for chunk in calls:
-        executor.execute_all(memory, chunk)
+    fates = episode_fates(job.instance, calls, writer.memory, counter, memory)
     return instance_rows(job.method, job.instance, fates), snapshot_to_dict(memory.snapshot())
 
 

@@ -311,17 +311,23 @@ class ChunkFates:
 
 
 def episode_fates(
-    instance: Instance, calls: list[list[ToolCall]], config: MemoryConfig, counter: TokenCounter
+    instance: Instance,
+    calls: list[list[ToolCall]],
+    config: MemoryConfig,
+    counter: TokenCounter,
+    memory: Memory | None = None,
 ) -> list[ChunkFates]:
     """Each chunk's `ChunkFates`, by replaying `calls` (each chunk's, as made; an eval keeps
-    them, `memalpha.eval.read_calls`) as `episode_aim` does. Why: a final memory cannot say
+    them, `memalpha.eval.read_calls`) as `episode_aim` does, into `memory` when given (empty,
+    configured as `config`; left as the episode ended). Why: a final memory cannot say
     whether the chunk that dropped a fact formed a branch group, i.e. whether any per-chunk
     reward could have charged it.
 
     Raises:
         ValueError: `calls` does not have one list per chunk of `instance`.
     """
-    memory, executor = _replayer(instance, calls, config, counter)
+    fresh, executor = _replayer(instance, calls, config, counter)
+    memory = fresh if memory is None else memory
     changes = changes_of(instance)
     out = []
     for index, results in enumerate(calls):
