@@ -271,7 +271,8 @@ def episode_aim(
     Raises:
         ValueError: `calls` does not have one list per chunk of `instance`.
     """
-    memory, executor = _replayer(instance, calls, config, counter)
+    executor = _replayer(instance, calls, config)
+    memory = Memory(config, counter)
     facts = facts_of(instance)
     return [
         chunk_aim(
@@ -287,17 +288,15 @@ def episode_aim(
     ]
 
 
-def _replayer(
-    instance: Instance, calls: list[list], config: MemoryConfig, counter: TokenCounter
-) -> tuple[Memory, ToolExecutor]:
-    """An empty memory configured as the episode's was, and the executor to replay its calls.
+def _replayer(instance: Instance, calls: list[list], config: MemoryConfig) -> ToolExecutor:
+    """The executor to replay an episode's calls on a memory configured as its was.
 
     Raises:
         ValueError: `calls` does not have one list per chunk of `instance`.
     """
     if len(calls) != len(instance.chunks):
         raise ValueError(f"{len(calls)} chunks of calls for {len(instance.chunks)} chunks")
-    return Memory(config, counter), ToolExecutor(ToolRegistry(config.disabled))
+    return ToolExecutor(ToolRegistry(config.disabled))
 
 
 @dataclass(frozen=True, slots=True)
@@ -326,8 +325,8 @@ def episode_fates(
     Raises:
         ValueError: `calls` does not have one list per chunk of `instance`.
     """
-    fresh, executor = _replayer(instance, calls, config, counter)
-    memory = fresh if memory is None else memory
+    executor = _replayer(instance, calls, config)
+    memory = Memory(config, counter) if memory is None else memory
     changes = changes_of(instance)
     out = []
     for index, results in enumerate(calls):

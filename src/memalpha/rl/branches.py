@@ -64,7 +64,7 @@ BranchChunks = Literal["changes", "all", "drops"]  # ppo.branch_chunks: where gr
 @dataclass(frozen=True, slots=True)
 class BranchRollout:
     """One step's branch groups: the greedy trunks, scored as a rollout (for the logs), and
-    the samples of every chunk that wanted a change with their aim counts (same order).
+    the samples of every chunk that formed a group with their aim counts (same order).
 
     A sample's `group` and `trajectory` are its instance's index (the trunk it branched from);
     the greedy response is the first sample of its group."""
@@ -155,7 +155,8 @@ def branch_rollout(
         live = [i for i, inst in enumerate(instances) if t < len(inst.chunks)]
         wanted = {i: wanted_changes(instances[i], t, memories[i]) for i in live}
         branched = {i for i in live if wanted[i] or where == "all"}
-        due = {i: [f for f in facts[i] if f.due_at(t)] for i in live}
+        scored = live if where == "drops" else branched  # whose responses may be scored
+        due = {i: [f for f in facts[i] if f.due_at(t)] for i in scored}
         rows: list[_Row] = []
         for i in live:
             prompt = agent.messages(memories[i], instances[i].chunks[t])  # one per trunk
@@ -163,7 +164,7 @@ def branch_rollout(
             guided = guide is not None and bool(wanted[i])
             rows += [_Row(i, b, prompt, guided and b == n - 1 > 0) for b in range(n)]
         generations = _generate(llm, rows, sampling.for_chunk(t), guide)
-        before = {i: memories[i].copy() for i in (live if where == "drops" else branched)}
+        before = {i: memories[i].copy() for i in scored}
         quiet: list[tuple[_Row, ChunkStep]] = []  # trunks that formed no group
         for row, gen in zip(rows, generations, strict=True):
             i = row.instance
