@@ -14,10 +14,11 @@ run on its own copy of the trunk's memory. The G responses (the greedy one first
 scored by the chunk's own terms: aim_weight·r5 plus keep_weight·r6 (keep, `memalpha.aim`)
 plus call_weight·r2; r1, r3 and r4 need a finished episode and are 0 here. The trunk goes on
 with its greedy response, so every group starts from a state the policy reaches on its own.
-Chunks that want nothing give no sample, unless `every_chunk` (`ppo.branch_chunks: all`):
-then every chunk forms a group, and at one that wants nothing a response scores r5 = 1 if it
-updates and deletes nothing, 0 if it does; with `reward.aim_quiet: free` it scores r5 = 1
-there whatever it calls, and keep alone charges a call that removes a due fact.
+Chunks that want nothing give no sample in `changes` mode (`ppo.branch_chunks`, the default).
+In `all` mode every chunk forms a group, and at one that wants nothing a response scores r5 = 1
+if it updates and deletes nothing, 0 if it does; with `reward.aim_quiet: free` it scores r5 = 1
+there whatever it calls, and keep alone charges a call that removes a due fact. In `drops` mode
+a quiet chunk forms a group only where the greedy response leaves a due fact unstated.
 
 With a `Guide` (`ppo.branch_guide: teacher`) the last response of each group at a chunk that
 wants a change is the selective teacher's answer to that very prompt, in the policy's token
