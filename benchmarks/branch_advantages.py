@@ -17,6 +17,12 @@ weighted 0.25"); step means cannot say which responses the update favoured.
 A group's advantages sum to zero, so the unaimed responses' sum is minus the push towards aiming
 an update at all (hits and misses together), which a draw with as many misses as hits leaves near
 zero. `--by-step` gives a row per step, to follow a seed's push through its run.
+
+A second table sorts the same responses by outcome, at the run's own keep weight: at a chunk that
+wants a change, whether it resolved one and whether it left a due fact unstated (a *trade* does
+both: under `keep_charge: share` trades outranked doing nothing, benchmarks/RESULTS.md, "Where
+the lost facts go"); at a quiet chunk (a drop group, `ppo.branch_chunks: drops`), whether it kept
+every due fact.
 """
 
 from __future__ import annotations
@@ -35,6 +41,7 @@ from memalpha.rl.trainer import BRANCHES, read_step_log
 from report import save
 
 KINDS = ("hit", "missed", "unaimed")
+OUTCOMES = ("clean", "trade", "nothing", "loss", "keeps", "drops")
 
 
 def kind(record: dict[str, Any]) -> str:
@@ -42,6 +49,32 @@ def kind(record: dict[str, Any]) -> str:
     if record["hits"]:
         return "hit"
     return "missed" if record["aimed"] else "unaimed"
+
+
+def outcome(record: dict[str, Any]) -> str:
+    """At a chunk that wants a change: clean (resolved one, kept every due fact), trade
+    (resolved one, left a due fact unstated), nothing (neither) or loss (left a fact, resolved
+    none); at a quiet chunk: keeps or drops."""
+    lost = record["kept"] < record["due"]
+    if not record["wanted"]:
+        return "drops" if lost else "keeps"
+    if record["resolved"]:
+        return "trade" if lost else "clean"
+    return "loss" if lost else "nothing"
+
+
+def by_outcome(records: list[dict[str, Any]], advantages: list[float]) -> dict[str, dict]:
+    """Per outcome: responses and their mean advantage."""
+    rows: dict[str, list[float]] = defaultdict(list)
+    for r, a in zip(records, advantages, strict=True):
+        rows[outcome(r)].append(a)
+    return {
+        o: {
+            "responses": len(rows[o]),
+            "advantage_mean": sum(rows[o]) / len(rows[o]) if rows[o] else None,
+        }
+        for o in OUTCOMES
+    }
 
 
 def run_keep(run: Path) -> float:
@@ -104,6 +137,8 @@ def measure(
         "responses": len(records),
         "groups": len({group_of(r) for r in records}),
         "by_keep": {str(k): by_kind(records, advantages_at(records, k - own)) for k in weights},
+        "quiet_groups": len({group_of(r) for r in records if not r["wanted"]}),
+        "by_outcome": by_outcome(records, advantages_at(records, 0.0)),
     }
 
 
@@ -125,6 +160,20 @@ def table(results: list[dict[str, Any]]) -> Table:
     return t
 
 
+def outcome_table(results: list[dict[str, Any]]) -> Table:
+    t = Table(title="branch responses by outcome, at the run's keep: count (mean advantage)")
+    for col in ("run", "step", "quiet groups", *OUTCOMES):
+        t.add_column(col, justify="left" if col == "run" else "right")
+    for res in results:
+        cells = [
+            f"{c['responses']} ({c['advantage_mean']:+.2f})" if c["responses"] else "–"
+            for c in res["by_outcome"].values()
+        ]
+        step = "all" if res["step"] is None else str(res["step"])
+        t.add_row(Path(res["run"]).name, step, str(res["quiet_groups"]), *cells)
+    return t
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--run", type=Path, action="append", required=True)
@@ -140,7 +189,9 @@ def main() -> None:
         logged = run_records(run)
         steps = sorted({r["step"] for r in logged}) if args.by_step else [args.step]
         results += [measure(run, logged, args.keep, step) for step in steps]
-    Console(width=160).print(table(results))
+    console = Console(width=160)
+    console.print(table(results))
+    console.print(outcome_table(results))
     save(args.out, {"runs": results}, args)
 
 
