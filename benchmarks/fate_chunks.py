@@ -25,11 +25,15 @@ With `--eval`, a job whose calls that run kept (`memories.jsonl`, since 2026-12-
 from them and not written again (seconds, not an hour), and each final memory is checked against
 the one that run kept: the paths are of the memories the eval's answers were read from.
 `--from BASE`: a second table, of the changes BASE's memory held and the method's did not.
+`--base-rows JSON` takes BASE's rows from an earlier result of this script on the same instances
+(its writer is greedy, so they are what writing it again would give) instead of writing BASE
+again when the eval kept no calls for it.
 """
 
 from __future__ import annotations
 
 import argparse
+import json
 from collections import Counter
 from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
@@ -111,15 +115,31 @@ def _replay(cfg: EvalConfig, job: Job, calls: list[list[ToolCall]]) -> tuple[lis
     return instance_rows(job.method, job.instance, fates), snapshot_to_dict(memory.snapshot())
 
 
-def tally(rows: list[dict]) -> dict:
-    """Changes by class, and of those dropped, how many at a chunk that formed a group."""
+def beside_resolution(row: dict, rows: list[dict]) -> bool:
+    """Whether, at the chunk that dropped `row`'s fact, another change of the same writer and
+    instance went from old or both to overwritten: the drop paid for a resolution."""
+    t = row["dropped"]
+    return any(
+        o is not row
+        and (o["method"], o["instance_id"]) == (row["method"], row["instance_id"])
+        and o["path"][t] == "overwritten"
+        and (t == 0 or o["path"][t - 1] in ("old", "both"))
+        for o in rows
+    )
+
+
+def tally(rows: list[dict], context: list[dict] | None = None) -> dict:
+    """Changes by class; of those dropped, how many at a chunk that formed a group, and of
+    those how many beside a resolution (`context`: the rows to look for it in, default `rows`)."""
     classes = Counter(r["class"] for r in rows)
     dropped = [r for r in rows if r["dropped"] is not None]
+    in_group = [r for r in dropped if r["dropped_in_group"]]
     return {
         "changes": len(rows),
         **{c: classes[c] for c in PATH_CLASSES},
         "dropped": len(dropped),
-        "dropped_in_group": sum(bool(r["dropped_in_group"]) for r in dropped),
+        "dropped_in_group": len(in_group),
+        "in_group_beside_resolution": sum(beside_resolution(r, context or rows) for r in in_group),
     }
 
 
@@ -141,9 +161,17 @@ def given_up(rows: list[dict], base: str) -> dict[str, list[dict]]:
     return out
 
 
+def rows_of(path: Path, method: str) -> list[dict]:
+    """`method`'s change rows from an earlier result of this script."""
+    rows = [r for r in json.loads(path.read_text("utf-8"))["rows"] if r["method"] == method]
+    if not rows:
+        raise SystemExit(f"{path} holds no rows of {method}")
+    return rows
+
+
 def print_table(title: str, tallies: dict[str, dict]) -> None:
     table = Table(title=title)
-    heads = ("changes", *PATH_CLASSES, "dropped in a group")
+    heads = ("changes", *PATH_CLASSES, "dropped in a group", "of those beside a resolution")
     table.add_column("method")
     for h in heads:
         table.add_column(h.replace(": ", ":\n"), justify="right")
@@ -152,6 +180,7 @@ def print_table(title: str, tallies: dict[str, dict]) -> None:
             t["changes"],
             *(t[c] for c in PATH_CLASSES),
             f"{t['dropped_in_group']}/{t['dropped']}",
+            f"{t['in_group_beside_resolution']}/{t['dropped_in_group']}",
         ]
         table.add_row(method, *map(str, cells))
     Console(width=200).print(table)
@@ -165,6 +194,7 @@ def main() -> None:
         "--eval", type=Path, help="that config's run: its kept calls, and the final memories"
     )
     parser.add_argument("--from", dest="base", help="method: the changes it held that others lost")
+    parser.add_argument("--base-rows", type=Path, help="earlier result holding BASE's rows")
     parser.add_argument("--workers", type=int, help="processes (default: the config's)")
     parser.add_argument(
         "--out", type=Path, default=Path(__file__).with_name("results") / "fate_chunks.json"
@@ -176,7 +206,8 @@ def main() -> None:
     methods = args.method or writers
     if unknown := sorted(set(methods) - set(writers)):
         raise SystemExit(f"not a writer of {args.config}: {', '.join(unknown)}")
-    if args.base and args.base not in methods:
+    base_rows = rows_of(args.base_rows, args.base) if args.base and args.base_rows else []
+    if args.base and not base_rows and args.base not in methods:
         methods.append(args.base)
     jobs = [j for j in load_jobs(cfg, make_token_counter()) if j.method in methods and j.scale == 1]
     made = read_calls(args.eval) if args.eval else {}
@@ -212,8 +243,8 @@ def main() -> None:
         print("final memory as the eval kept it:", results["same_final_memory"])
     print_table("Each change's path through the chunks, by where it ended", results["tallies"])
     if args.base:
-        lost = given_up(rows, args.base)
-        results["given_up"] = {m: tally(r) for m, r in lost.items()}
+        lost = given_up(rows + base_rows, args.base)
+        results["given_up"] = {m: tally(r, rows) for m, r in lost.items()}
         print_table(f"Changes {args.base} held and the method did not", results["given_up"])
     save(args.out, results, args)
     if args.plot:
