@@ -201,6 +201,8 @@ def main() -> None:
     )
     parser.add_argument("--plot", type=Path, help="PNG: each method's changes by class")
     args = parser.parse_args()
+    if args.base_rows and not args.base:
+        parser.error("--base-rows names the rows of --from BASE; give --from too")
     cfg = load_config(EvalConfig, args.config)
     writers = [m.name for m in cfg.methods if m.kind in ("memalpha", "rule-writer")]
     methods = args.method or writers
