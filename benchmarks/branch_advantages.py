@@ -130,15 +130,16 @@ def measure(
         raise SystemExit(f"{run / BRANCHES} holds no record of step {step}")
     own = run_keep(run)
     weights = [own, *(k for k in keeps if k != own)]
+    advantages = {k: advantages_at(records, k - own) for k in weights}
     return {
         "run": str(run),
         "keep_weight": own,
         "step": step,
         "responses": len(records),
         "groups": len({group_of(r) for r in records}),
-        "by_keep": {str(k): by_kind(records, advantages_at(records, k - own)) for k in weights},
+        "by_keep": {str(k): by_kind(records, a) for k, a in advantages.items()},
         "quiet_groups": len({group_of(r) for r in records if not r["wanted"]}),
-        "by_outcome": by_outcome(records, advantages_at(records, 0.0)),
+        "by_outcome": by_outcome(records, advantages[own]),
     }
 
 
