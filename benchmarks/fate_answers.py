@@ -21,6 +21,14 @@ answered it, fates or none):
     python benchmarks/fate_answers.py --eval runs/eval-length-idafter-fate \
         --eval runs/eval-length-idafter-fates [--method M ...] [--plot benchmarks/fate_answers.png]
 
+`--by-qtype` (no `--tool-use`): each row split by question type (the source's `qtype`: the
+conflict sources ask single-hop questions, an attribute that changed, and multi-hop ones, the
+headquarters city of a person's new employer), taken from the rows where the eval recorded it
+(since 2026-12-07) and else from the run's own instances (its `config.yaml`). Why: the 0.5B
+reader answers an overwritten single-hop fact almost always and an overwritten multi-hop one
+rarely, so a CR difference between writers can only come from one half (RESULTS.md, "What the
+reader can answer").
+
 `--plot`: one bar a table row, split by the share of its questions in each fate (the writer's
 part), each part labelled with the reader's score there.
 
@@ -44,8 +52,11 @@ from pathlib import Path
 from rich.console import Console
 from rich.table import Table
 
-from memalpha.eval.runner import read_rows
+from memalpha.config import load_config
+from memalpha.eval import EvalConfig
+from memalpha.eval.runner import load_jobs, read_rows
 from memalpha.eval.summary import FATES, by_instance, fate_cell_text, fate_cells, fate_moves
+from memalpha.tokens import make_token_counter
 from report import save
 
 
@@ -77,29 +88,31 @@ def main() -> None:
         "--out", type=Path, default=Path(__file__).with_name("results") / "fate_answers.json"
     )
     parser.add_argument("--plot", type=Path, help="PNG: each row's questions by fate")
+    parser.add_argument("--by-qtype", action="store_true", help="split rows by question type")
     parser.add_argument(
         "--from", dest="base", help="eval method: where the others' questions moved from its fates"
     )
     args = parser.parse_args()
-    if args.base and args.tool_use:
-        raise SystemExit("--from compares the eval's own fates: drop --tool-use")
-    answered = by_instance([r for run in args.eval for r in read_rows(run / "predictions.jsonl")])
+    if args.tool_use and (args.base or args.by_qtype):
+        raise SystemExit("--from and --by-qtype read the eval's own fates: drop --tool-use")
+    answered = by_instance([r for run in args.eval for r in run_rows(run, args.by_qtype)])
     if args.tool_use:
         heads, rows = ("writer", "method"), tool_use_rows(args, answered)
     else:
-        heads, rows = ("method", "scale"), eval_rows(args, answered)
+        heads = ("method", "scale", "qtype") if args.by_qtype else ("method", "scale")
+        rows = eval_rows(args, answered)
     overall: dict[str, dict[str, float]] = {
         f: {"questions": sum(r[f]["questions"] for r in rows)} for f in FATES
     }
     for f in FATES:
         scored = sum(r[f]["score"] * r[f]["questions"] for r in rows)
         overall[f]["score"] = scored / max(1, overall[f]["questions"])
-    rows.append({heads[0]: "all rows", heads[1]: "", **overall})
+    rows.append({heads[0]: "all rows", **dict.fromkeys(heads[1:], ""), **overall})
     table = Table(title="Reader's score on conflict questions, by the memory's fate of the fact")
     for head in (*heads, *FATES):
         table.add_column(head, justify="left" if head in heads else "right")
     for r in rows:
-        table.add_row(str(r[heads[0]]), str(r[heads[1]]), *(fate_cell_text(r[f]) for f in FATES))
+        table.add_row(*(str(r[h]) for h in heads), *(fate_cell_text(r[f]) for f in FATES))
     Console(width=160).print(table)
     result: dict = {"rows": rows}
     if args.base:
@@ -109,7 +122,27 @@ def main() -> None:
         plot(rows[:-1], heads, args.plot)
 
 
-def plot(rows: list[dict], heads: tuple[str, str], path: Path) -> None:
+def run_rows(run: Path, by_qtype: bool) -> list[dict]:
+    """A run's answers; with `by_qtype`, each with its question's type, from the row where the
+    eval recorded it, else from the run's instances rebuilt from its config.
+
+    Raises:
+        SystemExit: a question of the run is not among the instances its config builds.
+    """
+    rows = read_rows(run / "predictions.jsonl")
+    if not by_qtype or all("qtype" in r for r in rows):
+        return rows
+    jobs = load_jobs(load_config(EvalConfig, run / "config.yaml"), make_token_counter())
+    qtypes = {(j.scale, j.instance.id, q.id): q.qtype for j in jobs for q in j.instance.questions}
+    for r in rows:
+        key = (r["scale"], r["instance_id"], r["question_id"])
+        if key not in qtypes:
+            raise SystemExit(f"{run}: {key} is not among the instances of its config.yaml")
+        r.setdefault("qtype", qtypes[key] or "none")
+    return rows
+
+
+def plot(rows: list[dict], heads: tuple[str, ...], path: Path) -> None:
     """Stacked horizontal bars: a row's questions by fate, as shares, labelled with scores."""
     import matplotlib
 
@@ -120,7 +153,12 @@ def plot(rows: list[dict], heads: tuple[str, str], path: Path) -> None:
         zip(FATES, ("tab:green", "tab:orange", "tab:red", "tab:gray", "tab:purple"), strict=True)
     )
     fig, ax = plt.subplots(figsize=(9, 0.45 * len(rows) + 1.4))
-    labels = [f"{r[heads[0]]} ×{r[heads[1]]}" if heads[1] == "scale" else r[heads[0]] for r in rows]
+    labels = [
+        f"{r[heads[0]]} ×{r[heads[1]]}" + (f" {r['qtype']}" if "qtype" in heads else "")
+        if heads[1] == "scale"
+        else r[heads[0]]
+        for r in rows
+    ]
     for y, r in enumerate(rows):
         total = sum(r[f]["questions"] for f in FATES)
         left = 0.0
@@ -185,22 +223,25 @@ def tool_use_rows(args: argparse.Namespace, answered) -> list[dict]:
 
 
 def eval_rows(args: argparse.Namespace, answered) -> list[dict]:
-    """One row per (method, scale) whose answers carry the fates the eval recorded.
+    """One row per (method, scale), or (method, scale, question type) with `--by-qtype`, whose
+    answers carry the fates the eval recorded.
 
     Raises:
         SystemExit: a `--method` with no recorded fates, or none at all in the run.
     """
-    groups: dict[tuple[str, int], list[dict]] = defaultdict(list)
+    groups: dict[tuple, list[dict]] = defaultdict(list)
     for (method, scale, _), qs in sorted(answered.items()):
         if not args.method or method in args.method:
-            groups[method, scale] += [r for r in qs if "fates" in r]
+            for r in qs:
+                if "fates" in r:
+                    groups[(method, scale, r["qtype"]) if args.by_qtype else (method, scale)] += [r]
     for method in args.method:
-        if not any(groups[m, s] for m, s in groups if m == method):
+        if not any(key[0] == method for key in groups):
             raise SystemExit(f"--method {method!r}: {args.eval} recorded no fates for it")
     rows = []
-    for (method, scale), answers in groups.items():
-        if answers:
-            rows.append({"method": method, "scale": scale, **fate_cells(answers)})
+    for key, answers in sorted(groups.items()):
+        names = dict(zip(("method", "scale", "qtype"), key, strict=False))
+        rows.append(names | fate_cells(answers))
     if not rows:
         raise SystemExit(f"{args.eval} recorded no fates: run before memalpha eval kept them?")
     return rows
@@ -218,8 +259,7 @@ def move_rows(base: str, rows: list[dict], answered) -> list[dict]:
     table = Table(title=f"Conflict questions moved from {base}'s fates: questions (score change)")
     for head in ("method", "scale", "from", "to", "questions", "score change"):
         table.add_column(head, justify="right" if head in ("questions", "score change") else "left")
-    for r in rows:
-        method, scale = r["method"], r["scale"]
+    for method, scale in dict.fromkeys((r["method"], r["scale"]) for r in rows):
         if method == base:
             continue
         mine, theirs = (

@@ -105,9 +105,10 @@ def test_a_run_keeps_each_memory_and_the_fate_of_each_changed_fact(
     tmp_path, shared_data, tiny_model, counter
 ):
     """memories.jsonl holds the final memory of every memory method's job, and a conflict
-    question's row the fate of its changed facts in that memory; the rule writer stores every
-    chunk, so it never loses a change (each old value it kept stands beside the new one). A
-    writer's line also holds each chunk's calls, and they replay to that final memory."""
+    question's row the fate of its changed facts in that memory and its type (single or multi
+    hop); the rule writer stores every chunk, so it never loses a change (each old value it kept
+    stands beside the new one). A writer's line also holds each chunk's calls, and they replay
+    to that final memory."""
     from memalpha.eval import read_calls, read_memories
     from memalpha.eval.runner import load_jobs
     from memalpha.memory import Memory, ToolExecutor, ToolRegistry, snapshot_to_dict
@@ -129,8 +130,10 @@ def test_a_run_keeps_each_memory_and_the_fate_of_each_changed_fact(
         (j.instance.id, q.id): q for j in load_jobs(cfg, counter) for q in j.instance.questions
     }
     assert any(q.superseded for q in questions.values())
+    assert {r.get("qtype") for r in rows} == {"single_hop", "multi_hop"}
     for r in rows:
         asked = questions[(r["instance_id"], r["question_id"])]
+        assert r.get("qtype") == asked.qtype  # recorded where the source names one
         if r["method"] == "rag" or not asked.superseded:
             assert "fates" not in r
             continue

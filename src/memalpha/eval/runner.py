@@ -144,10 +144,11 @@ class Worker:
             }
             for qa, pred in zip(inst.questions, predictions, strict=True)
         ]
-        if contents is not None:
-            for row, qa in zip(rows, inst.questions, strict=True):
-                if qa.superseded:
-                    row["fates"] = [change.fate(contents) for change in qa.superseded]
+        for row, qa in zip(rows, inst.questions, strict=True):
+            if qa.qtype:  # e.g. single_hop / multi_hop: what the reader must do to answer
+                row["qtype"] = qa.qtype
+            if contents is not None and qa.superseded:
+                row["fates"] = [change.fate(contents) for change in qa.superseded]
         return rows
 
 
