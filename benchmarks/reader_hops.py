@@ -48,7 +48,7 @@ BRIDGE = "{company} is headquartered in"
 
 def subject(question: str) -> str | None:
     """The person a multi-hop conflict question asks about (None: another question)."""
-    head, found, tail = question.partition("the company that ")
+    _, found, tail = question.partition("the company that ")
     return tail.partition(" works")[0] if found else None
 
 
