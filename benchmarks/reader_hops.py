@@ -61,9 +61,10 @@ def bridge_shown(question: str, shown: list[str]) -> bool:
     return any(BRIDGE.format(company=c) in t for c in companies for t in shown)
 
 
-def asked(row: dict, memories: dict, counter) -> Question:
-    """The question of an eval row, asked of the memory its method kept."""
-    memory = Memory(MemoryConfig(), counter)
+def asked(row: dict, memories: dict, configs: dict[str, MemoryConfig], counter) -> Question:
+    """The question of an eval row, asked of the memory its method kept, under that method's
+    memory config (which lists the reader searches), as the eval asked it."""
+    memory = Memory(configs[row["method"]], counter)
     memory.restore(snapshot_from_dict(memories[(row["method"], row["scale"], row["instance_id"])]))
     return Question(memory, row["question"], query_prompt(row["data_source"]))
 
@@ -147,7 +148,8 @@ def main() -> None:
     pin_threads(cfg.threads)
     counter = make_token_counter()
     reader = EvalReader(cfg.reader, counter, cfg.reader_max_new_tokens)
-    questions = [asked(r, memories, counter) for r in rows]
+    configs = {m.name: m.writer.memory for m in cfg.methods if m.name in args.method}
+    questions = [asked(r, memories, configs, counter) for r in rows]
     for r, q in zip(rows, questions, strict=True):
         r["bridge_shown"] = bridge_shown(r["question"], shown_texts(reader, q))
     if args.second_pass:
