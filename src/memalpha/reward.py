@@ -56,6 +56,17 @@ class RewardConfig(BaseModel):
         description="β, weight of r3 (compression); paper main run 0.05, "
         "ablations 0, 0.2, 0.4 — SPEC §3.3.",
     )
+    branch_beta: float = Field(
+        0.0,
+        ge=0,
+        description="β of branch groups (ppo.group_by: branch), which ignore `beta`: the "
+        "weight of a branch's r3 there, 1 − (tokens its response added to memory) / (tokens "
+        "of its chunk), so that of two responses that keep the same facts the one that stores "
+        "fewer tokens ranks higher, and an update (the old entry rewritten) above an insert "
+        "beside it. Why: branch groups scored on aim and keep grew the quickstart writer's "
+        "memory by 28-47% with no QA gain (benchmarks/RESULTS.md, 'A price on memory in "
+        "branch groups').",
+    )
     gamma: float = Field(
         0.1,
         description="γ, weight of r4 (content validity); paper main run "
@@ -211,6 +222,18 @@ def compression_reward(memory_tokens: int, input_tokens: int) -> float:
     if input_tokens <= 0:
         raise ValueError(f"input_tokens must be positive, got {input_tokens}")
     return 1.0 - memory_tokens / input_tokens
+
+
+def chunk_compression_reward(before_tokens: int, after_tokens: int, chunk_tokens: int) -> float:
+    """r3 of one branch response: 1 − (tokens it added to memory) / (tokens of its chunk);
+    above 1 when it removed more than it added.
+
+    Raises:
+        ValueError: `chunk_tokens` is not positive.
+    """
+    if chunk_tokens <= 0:
+        raise ValueError(f"chunk_tokens must be positive, got {chunk_tokens}")
+    return 1.0 - (after_tokens - before_tokens) / chunk_tokens
 
 
 def validity_reward(judge_scores: list[float], *, no_calls: float = 0.0) -> float:

@@ -262,7 +262,8 @@ def test_advantages_rank_the_response_that_overwrites_above_those_that_keep_old_
     assert scores == pytest.approx(
         [a.r5 + s.terms.r2 for s, a in zip(done.samples, done.aims, strict=True)]
     )
-    assert all(s.terms.r1 == s.terms.r3 == s.terms.r4 == 0.0 for s in done.samples)
+    # r3 is logged but unweighted at the default branch_beta 0
+    assert all(s.terms.r1 == s.terms.beta_r3 == s.terms.r4 == 0.0 for s in done.samples)
     advantages = group_advantages(
         [s.terms.total for s in done.samples],
         group_keys(
@@ -371,6 +372,42 @@ def test_free_quiet_chunks_charge_only_what_a_call_there_removes(counter, confli
                 assert adv == 0
         assert below >= len(conflict) * (G - 1)
         assert charged == "r6" or quiet_ties >= len(conflict) * (G - 1)
+
+
+@pytest.mark.parametrize("branch_beta", [0.0, 1.0])
+def test_a_price_on_memory_ranks_the_response_that_stores_less_higher(
+    counter, conflict, branch_beta
+):
+    """`reward.branch_beta`: at a quiet chunk the selective teacher (greedy rows) and the
+    store-everything rule writer (sampled rows) both update nothing, so aim ties them; priced,
+    the rule writer's extra entries rank it below the teacher. r3 is what a response added
+    against its chunk, the trunk's from its own memory sizes; `beta` (default 0.05) does not
+    reach branch groups."""
+    agent = build_agent(WriterConfig(prompt="compact", max_new_tokens=640, memory=VIEW), counter)
+    reward = RewardConfig(gamma=0.0, call_weight=0.0, aim_weight=1.0, branch_beta=branch_beta)
+    scoring = Scoring(ExtractiveReader(), None, reward, counter)
+    done = branch_rollout(agent, TeacherOnGreedyRows(), SAMPLED, conflict, G, VIEW, scoring, "all")
+    for s in done.samples[::G]:  # the greedy trunk's response at each chunk
+        steps = done.trunks.trajectories[s.group].episode.steps
+        before = steps[s.chunk_index - 1].memory_tokens if s.chunk_index else 0
+        added = steps[s.chunk_index].memory_tokens - before
+        chunk = counter.count(conflict[s.group].chunks[s.chunk_index])
+        assert s.terms.r3 == pytest.approx(1.0 - added / chunk)
+        assert s.terms.beta_r3 == pytest.approx(branch_beta * s.terms.r3)
+    keys = [(s.group, s.chunk_index) for s in done.samples]
+    advantages = group_advantages(
+        [s.terms.total for s in done.samples],
+        group_keys([g for g, _ in keys], [c for _, c in keys], GroupBy.BRANCH),
+    )
+    priced = 0
+    for k, (aim, s, adv) in enumerate(zip(done.aims, done.samples, advantages, strict=True)):
+        greedy = done.samples[k - k % G]
+        if k % G == 0 or aim.wanted or s.terms.r3 >= greedy.terms.r3:
+            continue
+        priced += 1  # a quiet chunk where the rule writer stored more than the teacher
+        assert aim.r5 == done.aims[k - k % G].r5 == 1.0
+        assert adv < 0 if branch_beta else adv == 0
+    assert priced >= len(conflict) * (G - 1)
 
 
 @pytest.mark.parametrize("aim_misses", ["charged", "free"])
@@ -557,6 +594,10 @@ def test_branch_groups_need_an_aim_reward_and_two_responses(tiny_model, tiny_dat
     with pytest.raises(ValueError, match="keep_weight scores branch groups only"):
         TrainConfig.model_validate(
             tiny_config(tiny_model, tiny_data, tmp_path / "r", **{"reward.keep_weight": 1.0})
+        )
+    with pytest.raises(ValueError, match="branch_beta prices memory in branch groups only"):
+        TrainConfig.model_validate(
+            tiny_config(tiny_model, tiny_data, tmp_path / "r", **{"reward.branch_beta": 1.0})
         )
     with pytest.raises(ValueError, match="branch_guide guides branch groups"):
         TrainConfig.model_validate(

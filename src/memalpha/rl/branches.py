@@ -46,6 +46,7 @@ from memalpha.reward import (
     RewardConfig,
     RewardTerms,
     call_success_reward,
+    chunk_compression_reward,
     combine,
 )
 from memalpha.rollout import (
@@ -99,15 +100,18 @@ class Guide:
         )
 
 
-def branch_terms(aim: ChunkAim, step: ChunkStep, reward: RewardConfig) -> RewardTerms:
+def branch_terms(
+    aim: ChunkAim, step: ChunkStep, reward: RewardConfig, r3: float = 0.0
+) -> RewardTerms:
     """A branch's score: aim_weight·r5 (under `reward.aim_quiet` and `reward.aim_misses`) +
-    keep_weight·r6 (under `reward.keep_charge`) + call_weight·r2 of its chunk."""
+    keep_weight·r6 (under `reward.keep_charge`) + call_weight·r2 + branch_beta·r3 of its
+    chunk (`r3`: `chunk_compression_reward`)."""
     return combine(
         0.0,
         call_success_reward(step.successes, no_calls=reward.no_call_r2),
+        r3,
         0.0,
-        0.0,
-        beta=0.0,
+        beta=reward.branch_beta,
         gamma=0.0,
         call_weight=reward.call_weight,
         r5=aim.aim_score(reward),
@@ -158,6 +162,7 @@ def branch_rollout(
         branched = {i for i in live if wanted[i] or where == "all"}
         scored = live if where == "drops" else branched  # whose responses may be scored
         due = {i: [f for f in facts[i] if f.due_at(t)] for i in scored}
+        read = {i: scoring.counter.count(instances[i].chunks[t]) for i in scored}
         rows: list[_Row] = []
         for i in live:
             prompt = agent.messages(memories[i], instances[i].chunks[t])  # one per trunk
@@ -174,10 +179,10 @@ def branch_rollout(
             if row.branch == 0:
                 steps[i].append(step)
             if i in branched:
-                groups.add(i, before[i], wanted[i], due[i], step, row.guided)
+                groups.add(i, before[i], wanted[i], due[i], step, read[i], row.guided)
             elif where == "drops":
                 quiet.append((row, step))
-        groups.add_drops(agent, llm, sampling.for_chunk(t), quiet, before, due, group_size)
+        groups.add_drops(agent, llm, sampling.for_chunk(t), quiet, before, due, read, group_size)
     timings = Timings(generation=time.perf_counter() - started)
     trunks = [
         Trajectory(i, inst, m, Episode(s), greedy=True)
@@ -207,17 +212,19 @@ class _Groups:
         wanted: list[Superseded],
         due: list[Fact],
         step: ChunkStep,
+        chunk_tokens: int,
         guided: bool = False,
     ) -> None:
-        """Score `step`, a response to the chunk from memory `before`, and keep it."""
-        self._keep(
-            instance, step, _aim(before, wanted, due, step, self.replay, self.reward), guided
-        )
+        """Score `step`, a response to a chunk of `chunk_tokens` from memory `before`, and
+        keep it."""
+        aim = _aim(before, wanted, due, step, self.replay, self.reward)
+        self._keep(instance, step, aim, _r3(before, step, chunk_tokens), guided)
 
-    def _keep(self, instance: int, step: ChunkStep, aim: ChunkAim, guided: bool = False) -> None:
-        self.samples.append(
-            step_sample(instance, instance, step, branch_terms(aim, step, self.reward))
-        )
+    def _keep(
+        self, instance: int, step: ChunkStep, aim: ChunkAim, r3: float, guided: bool = False
+    ) -> None:
+        terms = branch_terms(aim, step, self.reward, r3)
+        self.samples.append(step_sample(instance, instance, step, terms))
         self.aims.append(aim)
         self.guided.append(guided)
 
@@ -229,6 +236,7 @@ class _Groups:
         quiet: list[tuple[_Row, ChunkStep]],
         before: dict[int, Memory],
         due: dict[int, list[Fact]],
+        read: dict[int, int],
         group_size: int,
     ) -> None:
         """A group for each greedy response at a quiet chunk (`quiet`: those that formed none)
@@ -246,10 +254,10 @@ class _Groups:
         sampled = iter(llm.generate(prompts, sampling) if prompts else [])  # one batch
         for row, step, aim in dropping:
             i = row.instance
-            self._keep(i, step, aim)
+            self._keep(i, step, aim, _r3(before[i], step, read[i]))
             for gen in (next(sampled) for _ in range(group_size - 1)):
                 branch = agent.execute(before[i].copy(), row.prompt, gen, step.index)
-                self.add(i, before[i], [], due[i], branch)
+                self.add(i, before[i], [], due[i], branch, read[i])
 
 
 def _generate(
@@ -273,6 +281,11 @@ def _generate(
             if row.guided:
                 out[j] = guide.respond(row.prompt, trunk_ids[row.instance], sampling)
     return [gen for gen in out if gen is not None]  # every row: guided rows need a guide
+
+
+def _r3(before: Memory, step: ChunkStep, chunk_tokens: int) -> float:
+    """A branch's r3: what its response added to memory `before`, against its chunk."""
+    return chunk_compression_reward(before.total_tokens, step.memory_tokens, chunk_tokens)
 
 
 def _aim(
@@ -350,6 +363,7 @@ def branch_records(done: BranchRollout) -> list[dict[str, object]]:
                 "kept": aim.kept,
                 "r5": s.terms.r5,
                 "r6": s.terms.r6,
+                "r3": s.terms.r3,
                 "finish_reason": s.finish_reason,
             }
         )

@@ -220,6 +220,11 @@ class TrainConfig(_WriterRun):
                 "reward.keep_weight scores branch groups only: set ppo.group_by=branch, or "
                 "keep_weight 0"
             )
+        elif self.reward.branch_beta > 0:
+            raise ValueError(
+                "reward.branch_beta prices memory in branch groups only (whole trajectories "
+                "use reward.beta): set ppo.group_by=branch, or branch_beta 0"
+            )
         return self
 
 
