@@ -29,11 +29,11 @@ from memalpha.quickstart import (
     QuickstartConfig,
     _evaluate,
     _grpo,
-    _per_instance,
     _writer,
     compare_writers,
     load_quickstart_config,
     memory_report,
+    per_instance_scores,
 )
 from random_update import write_twin
 
@@ -95,7 +95,7 @@ def compare(cfg: QuickstartConfig, run: Path, eval_dir: Path, policy: Path) -> d
     warm = [
         r for r in read_rows(run / "eval-trained" / "predictions.jsonl") if r["method"] == "sft"
     ]
-    per_instance = _per_instance(warm + new)
+    per_instance = per_instance_scores(warm + new)
     result = {
         "writers": {
             name: {

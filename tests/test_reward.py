@@ -7,6 +7,7 @@ import pytest
 from memalpha.reward import (
     RewardConfig,
     call_success_reward,
+    chunk_compression_reward,
     chunk_qa_rewards,
     combine,
     compression_reward,
@@ -41,6 +42,14 @@ def test_compression_can_go_negative_and_needs_input() -> None:
     assert compression_reward(1500, 1000) == -0.5
     with pytest.raises(ValueError, match="input_tokens must be positive"):
         compression_reward(10, 0)
+
+
+def test_a_branchs_compression_charges_what_it_added_against_its_chunk() -> None:
+    assert chunk_compression_reward(100, 132, 128) == 0.75  # 32 tokens added
+    assert chunk_compression_reward(100, 100, 128) == 1.0  # an update of equal length
+    assert chunk_compression_reward(100, 68, 128) == 1.25  # a delete pays
+    with pytest.raises(ValueError, match="chunk_tokens must be positive"):
+        chunk_compression_reward(0, 10, 0)
 
 
 def test_trajectory_rewards_share_r1_r3_and_differ_per_chunk() -> None:

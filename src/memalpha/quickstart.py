@@ -388,7 +388,7 @@ def _report(
     the budget went (`grpo_window_s`: the time GRPO had; `grpo_s`: what it took)."""
     summary = write_summary(out, rows)
     curves = plot_run(out / "grpo", out / "curves.png")
-    per_instance = _per_instance(rows)
+    per_instance = per_instance_scores(rows)
     result: dict[str, Any] = {
         "writers": {
             name: {
@@ -484,7 +484,7 @@ def memory_by_instance(rows: list[dict[str, Any]]) -> dict[str, float]:
     }
 
 
-def _per_instance(rows: list[dict[str, Any]]) -> dict[str, dict[str, float]]:
+def per_instance_scores(rows: list[dict[str, Any]]) -> dict[str, dict[str, float]]:
     """Writer → instance → mean score over its questions (the quickstart has one scale)."""
     out: dict[str, dict[str, float]] = {}
     for (method, _, inst), qs in by_instance(rows).items():
