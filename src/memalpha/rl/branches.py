@@ -144,11 +144,10 @@ def branch_rollout(
     id_offsets: Sequence[int] | None = None,
 ) -> BranchRollout:
     """Write every instance once greedily, branching `group_size` − 1 sampled responses at
-    each chunk that wants a change (`where`: at every chunk with "all"; with "drops" also at a
-    quiet chunk whose greedy response leaves a due fact unstated, `_Groups.add_drops`); all of
-    a chunk index's responses go in one generate call. With a `guide`, the last branch at a
-    chunk that wants a change is the guide's response instead of a sample. With `id_offsets`
-    (one per instance) each trunk's memory numbers its entries from its offset + 1."""
+    each chunk that wants a change (`where`: every chunk with "all"; with "drops" also a quiet
+    chunk whose greedy response leaves a due fact unstated, `_Groups.add_drops`), a chunk
+    index's responses in one generate call. A `guide` answers a change group's last branch;
+    with `id_offsets` each trunk's memory numbers its entries from its offset + 1."""
     started = time.perf_counter()
     offsets = id_offsets or [0] * len(instances)
     memories = [fresh_memory(memory_config, scoring.counter, o) for o in offsets]
@@ -162,7 +161,7 @@ def branch_rollout(
         branched = {i for i in live if wanted[i] or where == "all"}
         scored = live if where == "drops" else branched  # whose responses may be scored
         due = {i: [f for f in facts[i] if f.due_at(t)] for i in scored}
-        read = {i: scoring.counter.count(instances[i].chunks[t]) for i in scored}
+        read = {i: scoring.counter.count(instances[i].chunks[t]) for i in scored}  # for r3
         rows: list[_Row] = []
         for i in live:
             prompt = agent.messages(memories[i], instances[i].chunks[t])  # one per trunk
