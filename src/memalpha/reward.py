@@ -64,8 +64,9 @@ class RewardConfig(BaseModel):
         "of its chunk), so that of two responses that keep the same facts the one that stores "
         "fewer tokens ranks higher, and an update (the old entry rewritten) above an insert "
         "beside it. Why: branch groups scored on aim and keep grew the quickstart writer's "
-        "memory by 28-47% with no QA gain (benchmarks/RESULTS.md, 'A price on memory in "
-        "branch groups').",
+        "memory by 28-47% with no QA gain. Measured at 1 with call_weight 0: one seed of two "
+        "learned failing calls, which add nothing, so charge failures (call_weight > 0) "
+        "(benchmarks/RESULTS.md, 'A price on memory in branch groups').",
     )
     gamma: float = Field(
         0.1,
