@@ -22,7 +22,12 @@ from statistics import mean
 from rich.console import Console
 from rich.table import Table
 
-from memalpha.quickstart import compare_writers, memory_by_instance, per_instance_scores
+from memalpha.quickstart import (
+    compare_writers,
+    memory_by_instance,
+    memory_verdict,
+    per_instance_scores,
+)
 from report import save
 
 POOLED = "seeds pooled"
@@ -54,7 +59,7 @@ def verdicts(
         for i in ids
     ]
     before, after = mean(tokens[warm][i] for i in ids), mean(tokens[writer][i] for i in ids)
-    change = after / before - 1
+    change, met = memory_verdict(before, after, qa["low"], cut, tolerance)
     return {
         "writer": writer,
         "qa": mean(scores[writer][i] for i in ids),
@@ -63,7 +68,7 @@ def verdicts(
         "warm_start_tokens": before,
         "memory_change": change,
         "memory_by_instance": memory_by_instance(rows),
-        "smaller_at_no_qa_cost": change <= -cut and qa["low"] > -tolerance,
+        "smaller_at_no_qa_cost": met,
     }
 
 

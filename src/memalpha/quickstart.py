@@ -450,8 +450,8 @@ def _memory_verdict(cfg: QuickstartConfig, result: dict[str, Any]) -> dict[str, 
     writer that stores less but answers as well is what the compression reward asks for)."""
     before = result["writers"]["sft"]["memory_tokens"]
     after = result["writers"]["sft+grpo"]["memory_tokens"]
-    change = after / before - 1 if before else 0.0
     qa = result["comparisons"]["sft+grpo - sft"]
+    change, met = memory_verdict(before, after, qa["low"], cfg.memory_cut, cfg.qa_tolerance)
     return {
         "sft_tokens": before,
         "sft+grpo_tokens": after,
@@ -459,8 +459,17 @@ def _memory_verdict(cfg: QuickstartConfig, result: dict[str, Any]) -> dict[str, 
         "memory_cut": cfg.memory_cut,
         "qa_low": qa["low"],
         "qa_tolerance": cfg.qa_tolerance,
-        "smaller_at_no_qa_cost": change <= -cfg.memory_cut and qa["low"] > -cfg.qa_tolerance,
+        "smaller_at_no_qa_cost": met,
     }
+
+
+def memory_verdict(
+    before: float, after: float, qa_low: float, cut: float, tolerance: float
+) -> tuple[float, bool]:
+    """The memory's relative change from `before` to `after` tokens, and whether it is at
+    least `cut` smaller with QA's paired interval low end (`qa_low`) above `-tolerance`."""
+    change = after / before - 1 if before else 0.0
+    return change, change <= -cut and qa_low > -tolerance
 
 
 def memory_by_instance(rows: list[dict[str, Any]]) -> dict[str, float]:
