@@ -546,6 +546,7 @@ def test_the_registered_trainer_gives_each_sample_its_chunks_reward_and_advantag
     [
         ({"ppo": {"group_by": "branch"}, "reward": {"aim_weight": 1.0}}, "group_by=branch"),
         ({"reward": {"truncation_penalty": 0.5}}, "truncation_penalty"),
+        ({"ppo": {"scale_by_std": False}}, "scale_by_std"),
     ],
 )
 def test_the_registered_trainer_refuses_what_only_the_local_trainer_does(local_only, message):

@@ -10,6 +10,12 @@ where g is the group of sample j and std is the unbiased (n − 1) standard devi
             in the paper): keyed like step, since an instance has one trunk per step
 Edge cases, decided: a group of one sample has no one to compare with and gets advantage 0
 (verl would give it its raw score); a group whose scores are all equal gets 0.
+
+`scale_by_std=False` (`ppo.scale_by_std`) leaves out the division, A_j = s_j − mean_g, as Dr.
+GRPO (Liu et al. 2025) and verl's `norm_adv_by_std_in_grpo=False` do: a group whose responses
+differ by a hair then moves the policy by a hair, where the division makes any spread, however
+small, as large an advantage as any other (a price gap of 0.02 became ±1.5;
+benchmarks/RESULTS.md, "A price on memory in branch groups").
 """
 
 from __future__ import annotations
@@ -36,9 +42,14 @@ def group_keys(
 
 
 def group_advantages(
-    scores: Sequence[float], groups: Sequence[Hashable], *, eps: float = 1e-6
+    scores: Sequence[float],
+    groups: Sequence[Hashable],
+    *,
+    eps: float = 1e-6,
+    scale_by_std: bool = True,
 ) -> list[float]:
-    """(score − group mean) / (group std + eps) for every sample (symbols as in the module doc).
+    """(score − group mean) / (group std + eps) for every sample, or score − group mean without
+    `scale_by_std` (symbols as in the module doc).
 
     Raises:
         ValueError: `scores` and `groups` differ in length, or a score is not finite.
@@ -57,8 +68,9 @@ def group_advantages(
         values = [scores[i] for i in idx]
         mean = sum(values) / len(values)
         std = math.sqrt(sum((v - mean) ** 2 for v in values) / (len(values) - 1))
+        scale = std + eps if scale_by_std else 1.0
         for i in idx:
-            out[i] = (scores[i] - mean) / (std + eps)
+            out[i] = (scores[i] - mean) / scale
     return out
 
 

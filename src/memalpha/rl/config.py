@@ -71,6 +71,15 @@ class PPOConfig(_Strict):
         "group nothing teaches updating. Measured: the writer kept updating but aimed worse "
         "than its warm start and lost QA (benchmarks/RESULTS.md, 'Guided branch groups').",
     )
+    scale_by_std: bool = Field(
+        True,
+        description="Divide each group's advantages by its score spread (GRPO, published); "
+        "false leaves score − group mean (Dr. GRPO; memalpha.rl.advantages), so a group whose "
+        "responses differ by a hair moves the policy by a hair. Why: with the division a price "
+        "gap of 0.02 in a group tied on keep became an advantage of ±1.5 "
+        "(benchmarks/RESULTS.md, 'A price on memory in branch groups'). Local trainer only; "
+        "not measured.",
+    )
     clip_low: float = Field(0.2, ge=0)
     clip_high: float = Field(0.2, ge=0)
     dual_clip: float | None = Field(3.0, gt=1, description="None disables the dual clip.")

@@ -404,7 +404,7 @@ class Trainer:
             [s.group for s in samples], [s.chunk_index for s in samples], cfg.ppo.group_by
         )
         scores = [sample_reward(s.terms.total, s.finish_reason, cfg.reward) for s in samples]
-        advantages = group_advantages(scores, keys)
+        advantages = group_advantages(scores, keys, scale_by_std=cfg.ppo.scale_by_std)
         if run.branch_log is not None:  # one record per sample, in the samples' order
             run.branch_log.write(
                 [

@@ -49,9 +49,9 @@ class MemalphaTrainer(PPOTrainerSync):
         """memalpha's GRPO replaces verl's: refuse settings it would silently ignore.
 
         Raises:
-            ConfigError: another estimator, a KL penalty in the reward, unnormalised GRPO, or
-                a chunk selection (ppo.train_chunks), branch groups or a truncation penalty
-                verl does not make.
+            ConfigError: another estimator, a KL penalty in the reward, unnormalised GRPO
+                (either side's switch), or a chunk selection (ppo.train_chunks), branch groups
+                or a truncation penalty verl does not make.
         """
         algorithm = self.config.algorithm
         if algorithm.adv_estimator != "grpo" or algorithm.use_kl_in_reward:
@@ -66,6 +66,11 @@ class MemalphaTrainer(PPOTrainerSync):
             )
         config = config_from_json(str(self.config.memalpha.config))
         ppo = config.ppo
+        if not ppo.scale_by_std:
+            raise ConfigError(
+                "ppo.scale_by_std is the local trainer's (memalpha train); the verl trainer "
+                "divides by the group std: set ppo.scale_by_std=true"
+            )
         if ppo.train_chunks != "all":
             raise ConfigError(
                 "ppo.train_chunks is the local trainer's (memalpha train); under verl every "
