@@ -64,9 +64,11 @@ class RewardConfig(BaseModel):
         "of its chunk), so that of two responses that keep the same facts the one that stores "
         "fewer tokens ranks higher, and an update (the old entry rewritten) above an insert "
         "beside it. Why: branch groups scored on aim and keep grew the quickstart writer's "
-        "memory by 28-47% with no QA gain. Measured at 1 with call_weight 0: one seed of two "
-        "learned failing calls, which add nothing, so charge failures (call_weight > 0) "
-        "(benchmarks/RESULTS.md, 'A price on memory in branch groups').",
+        "memory by 28-47% with no QA gain. Measured at 1, with failed calls free or charged "
+        "(call_weight 1, no_call_r2 1): one seed of two collapsed into looping, failing calls "
+        "after tie-breaks by the price alone, which GRPO's division by the group spread made "
+        "±1.5 (ppo.scale_by_std); the unpriced seed did not (benchmarks/RESULTS.md, 'Failed "
+        "calls charged, and an unpriced control').",
     )
     gamma: float = Field(
         0.1,
