@@ -14,8 +14,9 @@ Edge cases, decided: a group of one sample has no one to compare with and gets a
 `scale_by_std=False` (`ppo.scale_by_std`) leaves out the division, A_j = s_j − mean_g, as Dr.
 GRPO (Liu et al. 2025) and verl's `norm_adv_by_std_in_grpo=False` do: a group whose responses
 differ by a hair then moves the policy by a hair, where the division makes any spread, however
-small, as large an advantage as any other (a price gap of 0.02 became ±1.5;
-benchmarks/RESULTS.md, "A price on memory in branch groups").
+small, as large an advantage as any other (a price gap of 0.16 in a group tied on keep became
++1.5/−0.5, and the priced seed that took it collapsed; benchmarks/RESULTS.md, "Failed calls
+charged, and an unpriced control").
 """
 
 from __future__ import annotations

@@ -76,9 +76,9 @@ class PPOConfig(_Strict):
         description="Divide each group's advantages by its score spread (GRPO, published); "
         "false leaves score − group mean (Dr. GRPO; memalpha.rl.advantages), so a group whose "
         "responses differ by a hair moves the policy by a hair. Why: with the division a price "
-        "gap of 0.02 in a group tied on keep became an advantage of ±1.5 "
-        "(benchmarks/RESULTS.md, 'A price on memory in branch groups'). Local trainer only; "
-        "not measured.",
+        "gap of 0.16 in a group tied on keep became +1.5/-0.5, and the priced seed collapsed "
+        "where the unpriced one did not (benchmarks/RESULTS.md, 'Failed calls charged, and an "
+        "unpriced control'). Local trainer only; not measured in training.",
     )
     clip_low: float = Field(0.2, ge=0)
     clip_high: float = Field(0.2, ge=0)
