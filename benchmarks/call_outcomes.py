@@ -6,8 +6,8 @@ core memory and how many are empty.
 Why: a memory's size and a QA score do not say whether a writer's updates work. The quickstart
 warm start's 13 held-out updates all fail: they come at the first chunks, where its teacher
 sets core memory, as semantic updates of made-up ids, and it sets no core memory at all; so no
-GRPO recipe from it has a working update to reinforce (benchmarks/RESULTS.md, "Failed calls charged, and an unpriced
-control"). Reads the calls the run kept (`memories.jsonl`); no model runs.
+GRPO recipe from it has a working update to reinforce (benchmarks/RESULTS.md, "Undivided
+advantages"). Reads the calls the run kept (`memories.jsonl`); no model runs.
 
     python benchmarks/call_outcomes.py --config configs/eval/quickstart-charged.yaml \
         --eval runs/eval-quickstart-charged --out benchmarks/results/quickstart_call_outcomes.json

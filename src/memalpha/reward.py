@@ -65,10 +65,10 @@ class RewardConfig(BaseModel):
         "fewer tokens ranks higher, and an update (the old entry rewritten) above an insert "
         "beside it. Why: branch groups scored on aim and keep grew the quickstart writer's "
         "memory by 28-47% with no QA gain. Measured at 1, with failed calls free or charged "
-        "(call_weight 1, no_call_r2 1): one seed of two collapsed into looping, failing calls "
-        "after tie-breaks by the price alone, which GRPO's division by the group spread made "
-        "±1.5 (ppo.scale_by_std); the unpriced seed did not (benchmarks/RESULTS.md, 'Failed "
-        "calls charged, and an unpriced control').",
+        "(call_weight 1, no_call_r2 1) and with GRPO's advantages undivided (ppo.scale_by_std "
+        "false): one seed of two collapsed into looping, failing calls after tie-breaks by the "
+        "price alone; the unpriced seed did not (benchmarks/RESULTS.md, 'Undivided "
+        "advantages').",
     )
     gamma: float = Field(
         0.1,

@@ -46,7 +46,8 @@ def test_without_the_std_a_small_gap_stays_a_small_advantage() -> None:
     """A branch group of the charged quickstart run (seed 1, step 3; the priced run had it too):
     all four responses kept the due fact, one stored fewer tokens (r3 0.965 against 0.807).
     Divided by the spread, that gap is the largest advantage GRPO gives; left undivided it is
-    what it is."""
+    what it is (the advantage, not the step: under AdamW the step is as long either way,
+    benchmarks/RESULTS.md, "Undivided advantages")."""
     scores, groups = [2.807, 2.807, 2.965, 2.807], ["g"] * 4
     assert group_advantages(scores, groups) == pytest.approx([-0.5, -0.5, 1.5, -0.5], rel=1e-4)
     mean = sum(scores) / 4

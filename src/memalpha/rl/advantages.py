@@ -12,11 +12,12 @@ Edge cases, decided: a group of one sample has no one to compare with and gets a
 (verl would give it its raw score); a group whose scores are all equal gets 0.
 
 `scale_by_std=False` (`ppo.scale_by_std`) leaves out the division, A_j = s_j − mean_g, as Dr.
-GRPO (Liu et al. 2025) and verl's `norm_adv_by_std_in_grpo=False` do: a group whose responses
-differ by a hair then moves the policy by a hair, where the division makes any spread, however
-small, as large an advantage as any other (a price gap of 0.16 in a group tied on keep became
-+1.5/−0.5, and the priced seed that took it collapsed; benchmarks/RESULTS.md, "Failed calls
-charged, and an unpriced control").
+GRPO (Liu et al. 2025) and verl's `norm_adv_by_std_in_grpo=False` do: the groups of a step then
+weigh by their score gaps, where the division gives every spread, however small, the same
+weight. It does not shrink the step: AdamW divides by the gradients' running size, so a step
+with one group moves the weights as far either way (the priced quickstart seed 1: 0.115 against
+0.122 after 4 steps, cosine 0.78, and the same collapse; benchmarks/RESULTS.md, "Undivided
+advantages").
 """
 
 from __future__ import annotations

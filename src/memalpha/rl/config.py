@@ -74,11 +74,12 @@ class PPOConfig(_Strict):
     scale_by_std: bool = Field(
         True,
         description="Divide each group's advantages by its score spread (GRPO, published); "
-        "false leaves score − group mean (Dr. GRPO; memalpha.rl.advantages), so a group whose "
-        "responses differ by a hair moves the policy by a hair. Why: with the division a price "
-        "gap of 0.16 in a group tied on keep became +1.5/-0.5, and the priced seed collapsed "
-        "where the unpriced one did not (benchmarks/RESULTS.md, 'Failed calls charged, and an "
-        "unpriced control'). Local trainer only; not measured in training.",
+        "false leaves score − group mean (Dr. GRPO; memalpha.rl.advantages), so groups weigh "
+        "in a step by their score gaps, not one spread each. It does not make a small gap a "
+        "small step: AdamW sets a step's length by the learning rate whatever the advantages' "
+        "scale. Measured on the priced quickstart recipe: seed 1 moved its weights as far "
+        "(0.115 against 0.122 after 4 steps, cosine 0.78) and collapsed as it did with the "
+        "division (benchmarks/RESULTS.md, 'Undivided advantages'). Local trainer only.",
     )
     clip_low: float = Field(0.2, ge=0)
     clip_high: float = Field(0.2, ge=0)
