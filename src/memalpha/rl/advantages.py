@@ -16,7 +16,7 @@ GRPO (Liu et al. 2025) and verl's `norm_adv_by_std_in_grpo=False` do: the groups
 weigh by their score gaps, where the division gives every spread, however small, the same
 weight. It does not shrink the step: AdamW divides by the gradients' running size, so a step
 with one group moves the weights as far either way (the priced quickstart seed 1: 0.115 against
-0.122 after 4 steps, cosine 0.78, and the same collapse; benchmarks/RESULTS.md, "Undivided
+0.122 after 4 steps, cosine 0.78, and it collapsed too; benchmarks/RESULTS.md, "Undivided
 advantages").
 """
 

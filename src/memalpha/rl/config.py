@@ -78,8 +78,9 @@ class PPOConfig(_Strict):
         "in a step by their score gaps, not one spread each. It does not make a small gap a "
         "small step: AdamW sets a step's length by the learning rate whatever the advantages' "
         "scale. Measured on the priced quickstart recipe: seed 1 moved its weights as far "
-        "(0.115 against 0.122 after 4 steps, cosine 0.78) and collapsed as it did with the "
-        "division (benchmarks/RESULTS.md, 'Undivided advantages'). Local trainer only.",
+        "(0.115 against 0.122 after 4 steps, cosine 0.78) and collapsed too, a step earlier "
+        "in training, less deeply held out (benchmarks/RESULTS.md, 'Undivided advantages'). "
+        "Local trainer only.",
     )
     clip_low: float = Field(0.2, ge=0)
     clip_high: float = Field(0.2, ge=0)
