@@ -7,6 +7,7 @@ teacher's: a real SmolLM2 writer would take minutes; the tiny random model write
 from __future__ import annotations
 
 import json
+from collections import Counter
 
 import pytest
 
@@ -140,3 +141,30 @@ def test_aim_weights_fall_on_the_tokens_that_name_the_rewritten_entry(counter, s
         assert heavy == "".join(want)
         assert set(weights) <= {1.0, 20.0}
     assert any(20.0 in aim_weights(tokenizer, FORMATS["hermes"], r, 20.0) for r in aimed)
+
+
+def test_aimed_repeats_add_the_update_and_delete_transcripts_again(counter, tiny_model):
+    """`aimed_repeats: 3` keeps the examples that one pass picks, in the same order, and adds
+    two more copies of each whose response updates or deletes (the first chunks' core sets
+    among them), on the selective teacher's real transcripts."""
+    from memalpha.rl.policy import Policy
+    from memalpha.rl.sft import calls_aimed_tool, sft_examples
+
+    transcripts = teacher_transcripts(_config("teacher"), counter)
+    aimed = [r for _, r in transcripts if calls_aimed_tool(FORMATS["hermes"], r)]
+    assert 0 < len(aimed) < len(transcripts)  # inserts-only chunks exist too
+    assert any('"core_memory"' in r for r in aimed) and any('"memory_delete"' in r for r in aimed)
+    base = _config("teacher").model_copy(
+        update={"policy": _config("teacher").policy.model_copy(update={"model": str(tiny_model)})}
+    )
+    policy = Policy(base.policy, base.lora)
+    once, dropped = sft_examples(base, policy, transcripts)
+    thrice, dropped_too = sft_examples(
+        base.model_copy(update={"aimed_repeats": 3}), policy, transcripts
+    )
+    aimed_targets = Counter(tuple(policy.response_ids(r)) for r in aimed)
+    policy.close()
+    assert dropped == dropped_too == 0
+    assert thrice[: len(once)] == once
+    extra = Counter(tuple(target) for _, target in thrice[len(once) :])
+    assert extra == aimed_targets + aimed_targets  # each aimed response twice more

@@ -278,6 +278,15 @@ class SFTConfig(_WriterRun):
         "other token. They are under 1% of a selective teacher's tokens, so at 1 the mean loss "
         "barely sees them: a warm start that copies facts well can still aim at the wrong entry.",
     )
+    aimed_repeats: int = Field(
+        1,
+        ge=1,
+        description="Times each transcript whose response calls memory_update or memory_delete "
+        "(the first chunk's core-memory set included) appears in an epoch, against once for "
+        "the rest. In the quickstart's 79 transcripts those calls are the core set of 16 first "
+        "chunks and the changes of 23 others; at 1 a one-epoch warm start set no core memory "
+        "held out and made no update that worked (benchmarks/RESULTS.md).",
+    )
     teacher_max_sentences: int | None = Field(
         40,
         ge=1,

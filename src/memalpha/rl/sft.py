@@ -143,12 +143,15 @@ def sft_examples(
 ) -> tuple[list[SFTExample], int]:
     """The (prompt ids, target ids[, token weights]) examples trained on, shuffled by
     `cfg.seed` and capped at `cfg.examples`, and how many transcripts were dropped as over the
-    writer budget. Weights come with `cfg.aim_weight` above 1 (`aim_weights`).
+    writer budget. Weights come with `cfg.aim_weight` above 1 (`aim_weights`). Examples whose
+    response updates or deletes (`calls_aimed_tool`) are added `cfg.aimed_repeats - 1` more
+    times, after the cap: the cap picks transcripts, the repeats weigh the rare tools.
 
     Raises:
         DataError: every transcript is over the budget.
     """
-    examples: list[SFTExample] = []
+    fmt = FORMATS[cfg.format]
+    examples: list[tuple[SFTExample, str]] = []
     dropped = 0
     for messages, response in transcripts:
         target = policy.response_ids(response)
@@ -156,16 +159,23 @@ def sft_examples(
             dropped += 1
             continue
         if cfg.aim_weight == 1.0:
-            examples.append((policy.prompt_ids(messages), target))
+            examples.append(((policy.prompt_ids(messages), target), response))
         else:
-            weights = aim_weights(policy.tokenizer, FORMATS[cfg.format], response, cfg.aim_weight)
-            examples.append((policy.prompt_ids(messages), target, weights))
+            weights = aim_weights(policy.tokenizer, fmt, response, cfg.aim_weight)
+            examples.append(((policy.prompt_ids(messages), target, weights), response))
     if not examples:
         raise DataError(
             f"all {len(transcripts)} transcripts exceed max_new_tokens={cfg.max_new_tokens}"
         )
     random.Random(cfg.seed).shuffle(examples)
-    return examples[: cfg.examples], dropped
+    kept = examples[: cfg.examples]
+    aimed = [e for e, response in kept if calls_aimed_tool(fmt, response)]
+    return [e for e, _ in kept] + aimed * (cfg.aimed_repeats - 1), dropped
+
+
+def calls_aimed_tool(fmt: ToolCallFormat, response: str) -> bool:
+    """The response calls memory_update or memory_delete (a core-memory set included)."""
+    return any(c.name in AIMED_TOOLS for c in fmt.parse(response).calls)
 
 
 def run_sft(cfg: SFTConfig, on_event: Callable[[dict[str, Any]], None] | None = None) -> Path:
